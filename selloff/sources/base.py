@@ -1,0 +1,38 @@
+"""The one interface every source (demo, snapshot, live) implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import polars as pl
+
+from selloff.validation import conform
+
+
+class Source(ABC):
+    """Produces the canonical datasets of DESIGN §3.
+
+    `fetch` returns the dataset in any column order and with extra columns (they are
+    dropped), or None when the source does not have it: the assets that need it then
+    report insufficient_data instead of failing.
+    """
+
+    name: str = "source"
+    synthetic: bool = False
+
+    @abstractmethod
+    def fetch(self, dataset: str) -> pl.DataFrame | None: ...
+
+    def origin(self, dataset: str) -> str:
+        """Where a dataset came from, for error messages (a file path, a URL, 'demo')."""
+        return f"{self.name}:{dataset}"
+
+    def describe(self) -> dict:
+        return {"name": self.name, "synthetic": self.synthetic}
+
+    def load(self, dataset: str) -> pl.DataFrame | None:
+        """fetch + coerce + validate; raises DataContractError naming dataset, row and rule."""
+        raw = self.fetch(dataset)
+        if raw is None:
+            return None
+        return conform(raw, dataset, origin=self.origin(dataset), default_source=self.name)

@@ -1,0 +1,203 @@
+"""Typing and validation of a canonical dataset before it lands.
+
+Every problem is reported with the dataset, the row (1-based data row of the input, as a
+spreadsheet would show it after the header) and the rule, so a user can find and fix it.
+Nothing is written when validation fails, so what had landed before stays intact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from selloff.calendars import MARKET_CALENDARS, calendar_bounds, is_trading_day, market_of
+from selloff.contracts import DATASETS, Dataset
+
+ROW = "__row"
+MAX_REPORTED = 10
+
+
+@dataclass(frozen=True)
+class Violation:
+    dataset: str
+    row: int | None
+    rule: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" if self.row is not None else "whole dataset"
+        return f"{self.dataset}, {where}: rule '{self.rule}' broken: {self.detail}"
+
+
+class DataContractError(ValueError):
+    """Input that breaks the canonical contract; carries every violation found."""
+
+    def __init__(self, violations: list[Violation], origin: str | None = None):
+        self.violations = violations
+        shown = "\n  ".join(str(v) for v in violations[:MAX_REPORTED])
+        more = len(violations) - MAX_REPORTED
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        src = f" (from {origin})" if origin else ""
+        super().__init__(f"{len(violations)} contract violation(s){src}:\n  {shown}{tail}")
+
+
+def _rows(df: pl.DataFrame, mask: pl.Expr) -> list[int]:
+    return df.filter(mask)[ROW].to_list()
+
+
+def coerce(raw: pl.DataFrame, dataset: str, origin: str | None = None,
+           default_source: str | None = None) -> pl.DataFrame:
+    """Select and type the contract's columns; extra columns are ignored.
+
+    Raises DataContractError for a missing column, an empty dataset, or a value that does
+    not parse as its column's type (text in a numeric column, a malformed date).
+    """
+    spec = DATASETS[dataset]
+    df = raw
+    if "source" not in df.columns and default_source is not None:
+        df = df.with_columns(pl.lit(default_source).alias("source"))
+    nullable_missing = [c.name for c in spec.columns if c.name not in df.columns and c.nullable]
+    df = df.with_columns([pl.lit(None, dtype=spec.schema[c]).alias(c) for c in nullable_missing])
+    missing = [c for c in spec.column_names if c not in df.columns]
+    if missing:
+        raise DataContractError(
+            [Violation(dataset, None, "required columns", f"missing column(s) {missing}")], origin
+        )
+    if df.height == 0:
+        raise DataContractError([Violation(dataset, None, "not empty", "no rows")], origin)
+    if ROW not in df.columns:
+        df = df.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    violations: list[Violation] = []
+    typed = []
+    for col in spec.columns:
+        src = pl.col(col.name)
+        current = df.schema[col.name]
+        if current == col.dtype:
+            typed.append(src)
+            continue
+        if col.dtype == pl.Boolean and current == pl.Utf8:
+            low = src.str.strip_chars().str.to_lowercase()
+            expr = (
+                pl.when(low.is_in(["true", "t", "1", "yes", "y"])).then(True)
+                .when(low.is_in(["false", "f", "0", "no", "n"])).then(False)
+                .otherwise(None)
+            )
+        elif col.dtype == pl.Date and current == pl.Utf8:
+            expr = src.str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+        elif col.dtype == pl.Utf8 and current in (pl.Float64, pl.Float32):
+            # Integer-valued floats (a CIK read as a number) keep their digits only.
+            expr = pl.when(src == src.round(0)).then(src.cast(pl.Int64).cast(pl.Utf8)).otherwise(src.cast(pl.Utf8))
+        elif current == pl.Utf8 and col.dtype in (pl.Float64, pl.Int64):
+            expr = src.str.strip_chars().str.replace_all(",", "").cast(col.dtype, strict=False)
+        else:
+            expr = src.cast(col.dtype, strict=False)
+        typed.append(expr.alias(col.name))
+        blank = src.is_null()
+        if current == pl.Utf8:
+            blank = blank | (src.str.strip_chars() == "")
+        bad = df.with_columns(expr.alias("__typed")).filter(pl.col("__typed").is_null() & ~blank)
+        for row, value in zip(bad[ROW].to_list()[:MAX_REPORTED], bad[col.name].to_list(), strict=False):
+            violations.append(
+                Violation(dataset, row, f"type {col.dtype}",
+                          f"column {col.name} has {value!r}, which is not a {col.dtype}")
+            )
+    if violations:
+        raise DataContractError(violations, origin)
+    out = df.select([ROW, *typed])
+    # Empty strings in optional text columns mean "absent".
+    text_cols = [c.name for c in spec.columns if c.dtype == pl.Utf8]
+    return out.with_columns(
+        [pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
+         for c in text_cols]
+    )
+
+
+def validate(df: pl.DataFrame, dataset: str, origin: str | None = None,
+             today: dt.date | None = None) -> pl.DataFrame:
+    """Check keys, nulls, ranges, allowed values, future dates and trading calendars.
+
+    Returns the frame without the row-number column when every rule holds.
+    """
+    spec: Dataset = DATASETS[dataset]
+    if ROW not in df.columns:
+        df = df.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    today = today or dt.date.today()
+    v: list[Violation] = []
+
+    def add(mask: pl.Expr, rule: str, detail) -> None:
+        hit = df.filter(mask)
+        for rec in hit.head(MAX_REPORTED).iter_rows(named=True):
+            v.append(Violation(dataset, rec[ROW], rule, detail(rec)))
+
+    for col in spec.required:
+        add(pl.col(col).is_null(), f"not null: {col}", lambda r, c=col: f"{c} is empty")
+    dup = pl.struct(list(spec.key)).is_duplicated()
+    add(dup, "unique key " + "+".join(spec.key),
+        lambda r: "duplicate key " + ", ".join(f"{k}={r[k]}" for k in spec.key))
+    for col in spec.positive:
+        add(pl.col(col).is_not_null() & ~(pl.col(col) > 0), f"positive: {col}",
+            lambda r, c=col: f"{c}={r[c]} is not > 0")
+    for col in spec.non_negative:
+        add(pl.col(col).is_not_null() & (pl.col(col) < 0), f"non-negative: {col}",
+            lambda r, c=col: f"{c}={r[c]} is < 0")
+    for col in [c.name for c in spec.columns if c.dtype == pl.Float64]:
+        add(pl.col(col).is_not_null() & ~pl.col(col).is_finite(), f"finite: {col}",
+            lambda r, c=col: f"{c}={r[c]} is not finite")
+    for col, values in spec.allowed.items():
+        add(pl.col(col).is_not_null() & ~pl.col(col).is_in(list(values)), f"accepted values: {col}",
+            lambda r, c=col, vals=values: f"{c}={r[c]!r} is not one of {', '.join(vals)}")
+    for col in spec.date_columns_not_future:
+        add(pl.col(col).is_not_null() & (pl.col(col) > today), f"no future dates: {col}",
+            lambda r, c=col: f"{c}={r[c]} is after today ({today})")
+    for col in spec.id_columns:
+        add(pl.col(col).is_not_null() & ~pl.col(col).str.contains(r"^[A-Z]{2}:\S+$"),
+            f"id format: {col}", lambda r, c=col: f"{c}={r[c]!r} is not '<MARKET>:<code>'")
+    if spec.calendar_date and spec.market_of:
+        v.extend(_calendar_violations(df, spec))
+    if v:
+        raise DataContractError(v, origin)
+    return df.drop(ROW)
+
+
+def _calendar_violations(df: pl.DataFrame, spec: Dataset) -> list[Violation]:
+    date_col, id_col = spec.calendar_date, spec.market_of
+    scope = df
+    if spec.calendar_when:
+        col, value = spec.calendar_when
+        scope = scope.filter(pl.col(col) == value)
+    pairs = (
+        scope.select(
+            pl.col(id_col).str.split(":").list.first().alias("__market"), pl.col(date_col)
+        )
+        .unique()
+        .drop_nulls()
+    )
+    bad_pairs = []
+    for market, day in pairs.iter_rows():
+        if market not in MARKET_CALENDARS:
+            continue
+        first, last = calendar_bounds(market)
+        if first <= day <= last and not is_trading_day(market, day):
+            bad_pairs.append((market, day))
+    if not bad_pairs:
+        return []
+    bad = pl.DataFrame(bad_pairs, schema={"__market": pl.Utf8, date_col: pl.Date}, orient="row")
+    hits = (
+        scope.with_columns(pl.col(id_col).str.split(":").list.first().alias("__market"))
+        .join(bad, on=["__market", date_col])
+        .sort(ROW)
+    )
+    return [
+        Violation(spec.name, rec[ROW], f"trading day: {date_col}",
+                  f"{id_col}={rec[id_col]}: {rec[date_col]} is not a trading day of "
+                  f"{market_of(rec[id_col])} ({MARKET_CALENDARS[market_of(rec[id_col])]})")
+        for rec in hits.head(MAX_REPORTED).iter_rows(named=True)
+    ]
+
+
+def conform(raw: pl.DataFrame, dataset: str, origin: str | None = None,
+            default_source: str | None = None, today: dt.date | None = None) -> pl.DataFrame:
+    """coerce + validate: the one gate every source's output passes before landing."""
+    return validate(coerce(raw, dataset, origin, default_source), dataset, origin, today)

@@ -1,0 +1,101 @@
+"""DuckDB warehouse access: atomic table writes, reads into polars, and publication.
+
+One process writes the build file; analysts read the published copy. Publication is
+checkpoint -> copy to a temporary file beside the target -> fsync -> atomic rename, so a
+reader never sees a half-written file and a failed run never touches the published one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _ident(name: str) -> str:
+    # Identifiers come from code, never from data; refuse anything else outright.
+    if not _IDENT.match(name):
+        raise ValueError(f"not a safe SQL identifier: {name!r}")
+    return name
+
+
+@contextmanager
+def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str,
+                  df: pl.DataFrame) -> int:
+    """Replace schema.table with df in one transaction: readers see old or new, never half."""
+    schema, table = _ident(schema), _ident(table)
+    arrow = df.to_arrow()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.register("__incoming", arrow)
+        con.execute(f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM __incoming")
+        con.unregister("__incoming")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return df.height
+
+
+def write_table(path: str | Path, schema: str, table: str, df: pl.DataFrame) -> int:
+    with connect(path) as con:
+        return replace_table(con, schema, table, df)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    # fetchall, not fetchone: DuckDB 2.0 keeps a half-read result open and blocks the connection.
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def read_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
+    """Run a query into polars (DuckDB 2.0: .pl() lives on relations, not on execute())."""
+    return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
+
+
+def read_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> pl.DataFrame | None:
+    if not table_exists(con, schema, table):
+        return None
+    return con.sql(f"SELECT * FROM {_ident(schema)}.{_ident(table)}").pl()
+
+
+def publish(build: str | Path, published: str | Path) -> Path:
+    """Copy the build file over the published one atomically (same folder, then rename)."""
+    build, published = Path(build), Path(published)
+    with connect(build) as con:
+        con.execute("CHECKPOINT")
+    published.parent.mkdir(parents=True, exist_ok=True)
+    tmp = published.with_name(f".{published.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        shutil.copyfile(build, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, published)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return published
