@@ -1,38 +1,56 @@
-"""Dagster resources: typed, configurable, resolved from the environment at run time."""
+"""Dagster resources: typed, configurable, resolved from the environment at run time.
+
+Unset fields fall back to the SELLOFF_* variables and then to the defaults (demo market,
+warehouse/selloff.duckdb), so the UI, the CLI and the tests agree without code changes.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import polars as pl
 
+from selloff import warehouse
 from selloff.settings import Settings, settings_from_env
 from selloff.sources import make_source
 from selloff.sources.base import Source
 
 
-class SelloffConfig(dg.ConfigurableResource):
-    """Source and warehouse choice. Unset fields fall back to SELLOFF_* variables, then to
-    the defaults (demo market, warehouse/selloff.duckdb), so the UI and the CLI agree."""
+def _settings(**overrides: str | None) -> Settings:
+    env = dict(os.environ)
+    env.update({k: v for k, v in overrides.items() if v})
+    return settings_from_env(env)
 
-    source: str | None = None
+
+class SourceResource(dg.ConfigurableResource):
+    """Where the canonical datasets come from: demo, snapshot or live."""
+
+    kind: str | None = None
     snapshot_dir: str | None = None
-    warehouse: str | None = None
 
     def settings(self) -> Settings:
-        env_overrides = {}
-        if self.source:
-            env_overrides["SELLOFF_SOURCE"] = self.source
-        if self.snapshot_dir:
-            env_overrides["SELLOFF_SNAPSHOT_DIR"] = self.snapshot_dir
-        if self.warehouse:
-            env_overrides["SELLOFF_WAREHOUSE"] = self.warehouse
-        import os
-
-        return settings_from_env({**os.environ, **env_overrides})
+        return _settings(SELLOFF_SOURCE=self.kind, SELLOFF_SNAPSHOT_DIR=self.snapshot_dir)
 
     def make_source(self) -> Source:
         return make_source(self.settings())
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.settings().is_synthetic
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse: runs write the build file, analysts read the published one."""
+
+    path: str | None = None
+
+    def settings(self) -> Settings:
+        return _settings(SELLOFF_WAREHOUSE=self.path)
 
     @property
     def build_path(self) -> Path:
@@ -41,3 +59,28 @@ class SelloffConfig(dg.ConfigurableResource):
     @property
     def published_path(self) -> Path:
         return self.settings().warehouse
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with warehouse.connect(self.build_path, read_only=read_only) as con:
+            yield con
+
+    def write(self, schema: str, table: str, df: pl.DataFrame) -> int:
+        return warehouse.write_table(self.build_path, schema, table, df)
+
+    def read(self, schema: str, table: str) -> pl.DataFrame | None:
+        with self.connect() as con:
+            return warehouse.read_table(con, schema, table)
+
+    def read_many(self, tables: dict[str, tuple[str, str]]) -> dict[str, pl.DataFrame]:
+        """Read several tables in one connection; absent tables are left out."""
+        out: dict[str, pl.DataFrame] = {}
+        with self.connect() as con:
+            for name, (schema, table) in tables.items():
+                df = warehouse.read_table(con, schema, table)
+                if df is not None:
+                    out[name] = df
+        return out
+
+    def publish(self) -> Path:
+        return warehouse.publish(self.build_path, self.published_path)

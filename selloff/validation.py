@@ -133,9 +133,12 @@ def validate(df: pl.DataFrame, dataset: str, origin: str | None = None,
 
     for col in spec.required:
         add(pl.col(col).is_null(), f"not null: {col}", lambda r, c=col: f"{c} is empty")
-    dup = pl.struct(list(spec.key)).is_duplicated()
-    add(dup, "unique key " + "+".join(spec.key),
-        lambda r: "duplicate key " + ", ".join(f"{k}={r[k]}" for k in spec.key))
+    # Report each repeat (not the first occurrence) and point back at the row it repeats.
+    first_row = pl.col(ROW).first().over(list(spec.key))
+    df = df.with_columns(first_row.alias("__first_row"))
+    add(~pl.struct(list(spec.key)).is_first_distinct(), "unique key " + "+".join(spec.key),
+        lambda r: "duplicate key " + ", ".join(f"{k}={r[k]}" for k in spec.key)
+        + f" (first in row {r['__first_row']})")
     for col in spec.positive:
         add(pl.col(col).is_not_null() & ~(pl.col(col) > 0), f"positive: {col}",
             lambda r, c=col: f"{c}={r[c]} is not > 0")
@@ -158,7 +161,7 @@ def validate(df: pl.DataFrame, dataset: str, origin: str | None = None,
         v.extend(_calendar_violations(df, spec))
     if v:
         raise DataContractError(v, origin)
-    return df.drop(ROW)
+    return df.drop(ROW, "__first_row")
 
 
 def _calendar_violations(df: pl.DataFrame, spec: Dataset) -> list[Violation]:

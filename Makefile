@@ -1,0 +1,44 @@
+# Two commands on a fresh machine with Python 3.11+: `make run` and `make test`.
+# Each creates/updates .venv from the pinned constraints, installs the project, prepares
+# the dbt manifest, then runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+MANIFEST := dbt_project/target/manifest.json
+DBT_FILES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+
+.PHONY: run test ui bench lint setup manifest clean
+
+run: $(STAMP) $(MANIFEST)
+	$(BIN)/selloff run
+
+test: $(STAMP) $(MANIFEST)
+	$(BIN)/python -m pytest
+
+ui: $(STAMP) $(MANIFEST)
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
+
+bench: $(STAMP) $(MANIFEST)
+	$(BIN)/python scripts/bench.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+setup: $(STAMP)
+manifest: $(MANIFEST)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check uv
+	$(BIN)/uv pip install --python $(BIN)/python -q -c constraints.txt -e '.[dev,live]'
+	@touch $(STAMP)
+
+# dagster-dbt loads the manifest at import; `prepare_if_dev` only runs under `dagster dev`.
+$(MANIFEST): $(STAMP) $(DBT_FILES)
+	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
+	@touch $(MANIFEST)
+
+clean:
+	rm -rf warehouse reports dbt_project/target dbt_project/logs

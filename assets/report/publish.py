@@ -1,0 +1,30 @@
+"""Publication of the build file to the path analysts query read-only."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets import WRITER_POOL
+from selloff.resources import WarehouseResource
+
+PUBLISH_AFTER = [
+    dg.AssetKey(["analytics", "selloff_rollup"]),
+    dg.AssetKey(["analytics", "claim_verdicts"]),
+    dg.AssetKey(["report", "fact_check"]),
+]
+
+
+@dg.asset(
+    key=["warehouse", "published"],
+    group_name="publish",
+    deps=PUBLISH_AFTER,
+    pool=WRITER_POOL,
+    kinds={"duckdb"},
+    description="Checkpoint the build file, copy it beside the published file and rename it "
+    "into place atomically. Runs only when every upstream blocking check passed, so a failed "
+    "or killed run never touches the published file.",
+)
+def published_warehouse(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    path = warehouse.publish()
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)),
+                                          "bytes": path.stat().st_size})

@@ -1,0 +1,31 @@
+{#
+  Small portable helpers (DESIGN §8). Each dispatches, so an adapter whose SQL differs
+  can override it without touching the models.
+#}
+
+{# The market prefix of an id: 'US:NVDA' -> 'US' (DESIGN §3 ids are <MARKET>:<code>). #}
+{% macro market_of(column) %}
+    {{ return(adapter.dispatch('market_of', 'selloff')(column)) }}
+{% endmacro %}
+
+{% macro default__market_of(column) -%}
+    split_part({{ column }}, ':', 1)
+{%- endmacro %}
+
+{#
+  Calendar year and quarter a fiscal quarter mostly falls in: the quarter containing the
+  day 45 days before its period end (NVIDIA's quarter ending 2025-10-26 is CY 2025 Q3,
+  Apple's ending 2025-09-27 is CY 2025 Q3, NVIDIA's ending 2025-01-26 is CY 2024 Q4).
+#}
+{% macro calendar_year_of_quarter(period_end) -%}
+    cast(extract(year from {{ dbt.dateadd('day', -45, period_end) }}) as integer)
+{%- endmacro %}
+
+{% macro calendar_quarter_of_quarter(period_end) -%}
+    cast(extract(quarter from {{ dbt.dateadd('day', -45, period_end) }}) as integer)
+{%- endmacro %}
+
+{# Division that gives null, not an error or infinity, when the divisor is 0 or null. #}
+{% macro safe_divide(numerator, denominator) -%}
+    ({{ numerator }}) / nullif({{ denominator }}, 0)
+{%- endmacro %}

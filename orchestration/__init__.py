@@ -1,0 +1,1 @@
+"""Dagster orchestration: assembles assets, jobs, schedules and the dbt translator."""

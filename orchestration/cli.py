@@ -1,0 +1,128 @@
+"""`selloff`: the jobs a person runs by hand (run, query, snapshot export)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from selloff.settings import PROJECT_ROOT, settings_from_env
+
+app = typer.Typer(help="selloff warehouse: measure a cross-market sell-off, check commentary.",
+                  no_args_is_help=True, add_completion=False)
+snapshot_app = typer.Typer(help="Snapshot folders (the offline format of DESIGN §3).")
+app.add_typer(snapshot_app, name="snapshot")
+console = Console()
+
+
+def _apply_overrides(source: str | None, snapshot_dir: Path | None, warehouse: Path | None) -> None:
+    # The CLI is a process entry point: options become the SELLOFF_* variables the
+    # resources resolve at run time, so CLI, UI and tests configure things the same way.
+    if source:
+        os.environ["SELLOFF_SOURCE"] = source
+    if snapshot_dir:
+        os.environ["SELLOFF_SNAPSHOT_DIR"] = str(snapshot_dir.resolve())
+    if warehouse:
+        os.environ["SELLOFF_WAREHOUSE"] = str(warehouse.resolve())
+    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / "dagster_home"))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
+def _report_failures(result) -> None:
+    import dagster as dg
+
+    for ev in result.all_events:
+        if ev.event_type == dg.DagsterEventType.STEP_FAILURE:
+            err = ev.step_failure_data.error
+            console.print(f"[red]step {ev.step_key} failed:[/] {err.message.strip() if err else ''}")
+    for ev in result.get_asset_check_evaluations():
+        if not ev.passed:
+            key = "/".join(ev.asset_key.path)
+            desc = ev.description or ""
+            console.print(f"[red]check {key}:{ev.check_name} failed[/] {desc}")
+
+
+@app.command()
+def run(
+    source: Annotated[str | None, typer.Option(help="demo | snapshot | live (default: $SELLOFF_SOURCE or demo)")] = None,
+    snapshot_dir: Annotated[Path | None, typer.Option(help="snapshot folder for --source snapshot")] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="published warehouse file")] = None,
+) -> None:
+    """Materialize the whole graph in one process and print where the warehouse is."""
+    _apply_overrides(source, snapshot_dir, warehouse)
+    settings = settings_from_env()
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    job = defs.resolve_job_def("refresh")
+    label = settings.source + (f" ({settings.snapshot_dir})" if settings.snapshot_dir else "")
+    console.print(f"Refreshing from source [bold]{label}[/] into {settings.build_warehouse} ...")
+    started = time.perf_counter()
+    # In process: the multiprocess executor pays seconds of imports per step on 2 cores.
+    result = job.execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False)
+    elapsed = time.perf_counter() - started
+    if not result.success:
+        _report_failures(result)
+        console.print(f"[red]refresh failed after {elapsed:.1f}s; the published warehouse "
+                      f"{settings.warehouse} was not changed[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]refresh succeeded in {elapsed:.1f}s[/] (run {result.run_id})")
+    from selloff.summary import render, summarize
+
+    render(summarize(settings.warehouse, settings.is_synthetic), console)
+    for name in ("fact_check.md", "fact_check.html", "selloff_report.html"):
+        path = settings.warehouse.parent.parent / "reports" / name
+        if path.exists():
+            console.print(f"Report: {path}")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL to run against the published warehouse")],
+    warehouse: Annotated[Path | None, typer.Option(help="published warehouse file")] = None,
+    limit: Annotated[int, typer.Option(help="rows to show")] = 50,
+) -> None:
+    """Run SQL read-only on the published warehouse (safe while a refresh runs)."""
+    _apply_overrides(None, None, warehouse)
+    from rich.table import Table
+
+    from selloff.warehouse import connect
+
+    with connect(settings_from_env().warehouse, read_only=True) as con:
+        df = con.sql(sql).pl()
+    table = Table(show_lines=False)
+    for c in df.columns:
+        table.add_column(c)
+    for row in df.head(limit).iter_rows():
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+    if df.height > limit:
+        console.print(f"... {df.height - limit} more rows")
+
+
+@snapshot_app.command("export")
+def snapshot_export(
+    folder: Annotated[Path, typer.Argument(help="folder to write")],
+    securities: Annotated[int, typer.Option(help="demo securities")] = 80,
+    years: Annotated[int, typer.Option(help="demo years of history")] = 2,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+) -> None:
+    """Write the demo market as a snapshot folder that `--source snapshot` reads back."""
+    from selloff.sources.demo import export_demo_snapshot
+
+    out = export_demo_snapshot(folder, n_securities=securities, years=years, fmt=fmt)
+    console.print(f"wrote {out}")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,98 @@
+"""Column names and types of the analytics tables (docs/ARCHITECTURE.md, "Analytics").
+
+Every function of the package returns frames in exactly these schemas, also when empty,
+so the assets can land them without guessing types from data.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# Markets a named window is laid over; a detected window on a mixed basket uses ALL_MARKETS.
+MARKETS: tuple[str, ...] = ("US", "CN", "KR", "JP")
+ALL_MARKETS = "ALL"
+
+WINDOW_KINDS = ("named", "worst_day", "worst_week", "drawdown")
+
+WINDOWS_SCHEMA: dict[str, pl.DataType] = {
+    "window_id": pl.Utf8(),
+    "market": pl.Utf8(),
+    "kind": pl.Utf8(),
+    "start_date": pl.Date(),
+    "end_date": pl.Date(),
+    "basis": pl.Utf8(),
+    "entity_id": pl.Utf8(),
+}
+
+BOUNDS_SCHEMA: dict[str, pl.DataType] = {
+    "window_id": pl.Utf8(),
+    "market": pl.Utf8(),
+    "t0_date": pl.Date(),
+    "t1_date": pl.Date(),
+}
+
+# The additive money columns: each is a sum over securities in the roll-up.
+AMOUNT_COLUMNS: tuple[str, ...] = (
+    "mcap_usd_start",
+    "mcap_usd_end",
+    "change_usd",
+    "price_usd",
+    "shares_usd",
+    "fx_usd",
+    "rerating_usd",
+    "earnings_usd",
+    "no_earnings_basis_usd",
+)
+
+DECOMPOSITION_SCHEMA: dict[str, pl.DataType] = {
+    "window_id": pl.Utf8(),
+    "security_id": pl.Utf8(),
+    "market": pl.Utf8(),
+    "t0_date": pl.Date(),
+    "t1_date": pl.Date(),
+    **{c: pl.Float64() for c in AMOUNT_COLUMNS},
+}
+
+EXCLUDED_SCHEMA: dict[str, pl.DataType] = {
+    "window_id": pl.Utf8(),
+    "security_id": pl.Utf8(),
+    "market": pl.Utf8(),
+    "t0_date": pl.Date(),
+    "t1_date": pl.Date(),
+    "reason": pl.Utf8(),
+}
+
+# Reasons a security is left out of a window, in the order they are tested.
+EXCLUSION_REASONS: tuple[str, ...] = ("no price", "no share count", "no FX")
+
+GROUP_KINDS: tuple[str, ...] = ("total", "market", "is_ai", "sector_group", "sector", "basket")
+# Kinds whose groups partition the securities of a window (every security in exactly one).
+PARTITION_GROUP_KINDS: tuple[str, ...] = ("total", "market", "is_ai", "sector_group", "sector")
+TOTAL_GROUP_ID = "ALL"
+UNKNOWN_GROUP_ID = "unknown"
+
+ROLLUP_SCHEMA: dict[str, pl.DataType] = {
+    "window_id": pl.Utf8(),
+    "group_kind": pl.Utf8(),
+    "group_id": pl.Utf8(),
+    "n_securities": pl.Int64(),
+    **{c: pl.Float64() for c in AMOUNT_COLUMNS},
+    "share_of_total": pl.Float64(),
+}
+
+
+def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema)
+
+
+def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Select and cast to `schema`, in its column order."""
+    return frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
+
+
+def require_columns(frame: pl.DataFrame | pl.LazyFrame, name: str, columns: tuple[str, ...]) -> None:
+    """Fail early with the table and the missing columns named, not deep inside a join."""
+    present = set(frame.collect_schema().names())
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {missing}; has {sorted(present)}")

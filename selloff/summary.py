@@ -1,0 +1,111 @@
+"""What `selloff run` prints after a refresh: where things are, row counts, the headline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from selloff.warehouse import connect
+
+SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA: every figure below is made up by the demo market generator."
+
+
+@dataclass
+class RunSummary:
+    warehouse: Path
+    synthetic: bool
+    table_rows: dict[str, int] = field(default_factory=dict)
+    main_window: dict | None = None
+    by_market: pl.DataFrame | None = None
+    by_basket: pl.DataFrame | None = None
+    verdicts: pl.DataFrame | None = None
+
+
+def _tables(con, schema: str) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY 1",
+        [schema],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def summarize(warehouse: Path, synthetic: bool, top: int = 8) -> RunSummary:
+    """Read the published warehouse (read-only) and collect the figures to print."""
+    out = RunSummary(warehouse=warehouse, synthetic=synthetic)
+    with connect(warehouse, read_only=True) as con:
+        for schema in ("marts", "analytics"):
+            for table in _tables(con, schema):
+                n = con.execute(f"SELECT count(*) FROM {schema}.{table}").fetchall()[0][0]
+                out.table_rows[f"{schema}.{table}"] = int(n)
+        if "analytics.selloff_rollup" not in out.table_rows:
+            return out
+        windows = con.sql("SELECT * FROM analytics.selloff_windows").pl()
+        main = windows.filter(pl.col("kind") == "named")
+        if "is_main" in windows.columns:
+            main = windows.filter(pl.col("is_main"))
+        if main.height == 0:
+            return out
+        window_id = main["window_id"][0]
+        out.main_window = {
+            "window_id": window_id,
+            "start": str(main["start_date"].min()),
+            "end": str(main["end_date"].max()),
+        }
+        rollup = con.sql(
+            "SELECT * FROM analytics.selloff_rollup WHERE window_id = ?", params=[window_id]
+        ).pl()
+        cols = ["group_id", "n_securities", "mcap_usd_start", "change_usd", "price_usd",
+                "shares_usd", "fx_usd", "share_of_total"]
+        out.by_market = (rollup.filter(pl.col("group_kind") == "market")
+                         .sort("change_usd").select(cols).head(top))
+        out.by_basket = (rollup.filter(pl.col("group_kind") == "basket")
+                         .sort("change_usd").select(cols).head(top))
+        if "analytics.claim_verdicts" in out.table_rows:
+            out.verdicts = con.sql(
+                "SELECT claim_id, verdict, stated_value, computed_value, unit, window_start, "
+                "window_end FROM analytics.claim_verdicts ORDER BY claim_id"
+            ).pl()
+    return out
+
+
+def render(summary: RunSummary, console) -> None:
+    """Print the summary with rich (console is a rich.console.Console)."""
+    from rich.table import Table
+
+    if summary.synthetic:
+        console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
+    console.print(f"Warehouse (published, open read-only): [bold]{summary.warehouse}[/]")
+    t = Table(title="Rows per table")
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for name, n in summary.table_rows.items():
+        t.add_row(name, f"{n:,}")
+    console.print(t)
+    if summary.main_window:
+        w = summary.main_window
+        tag = " [synthetic]" if summary.synthetic else ""
+        for title, df in (("by market", summary.by_market), ("by basket", summary.by_basket)):
+            if df is None or df.height == 0:
+                continue
+            table = Table(title=f"Market-cap change {title}, window {w['window_id']} "
+                                f"({w['start']} .. {w['end']}), USD bn{tag}")
+            for c in ("group", "n", "start", "change", "price", "shares", "fx", "share"):
+                table.add_column(c, justify="right" if c != "group" else "left")
+            for r in df.iter_rows(named=True):
+                table.add_row(
+                    str(r["group_id"]), str(r["n_securities"]),
+                    *(f"{(r[k] or 0) / 1e9:,.1f}" for k in
+                      ("mcap_usd_start", "change_usd", "price_usd", "shares_usd", "fx_usd")),
+                    "" if r["share_of_total"] is None else f"{r['share_of_total']:.1%}",
+                )
+            console.print(table)
+    if summary.verdicts is not None:
+        table = Table(title="Claim verdicts" + (" [synthetic]" if summary.synthetic else ""))
+        for c in summary.verdicts.columns:
+            table.add_column(c)
+        for r in summary.verdicts.iter_rows():
+            table.add_row(*("" if v is None else (f"{v:,.4g}" if isinstance(v, float) else str(v))
+                            for v in r))
+        console.print(table)

@@ -1,0 +1,30 @@
+"""Shared fixtures: paths, the real snapshot (skipped with a reason when absent), and
+isolated warehouse + DAGSTER_HOME folders so tests never touch the project's own files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REAL_SNAPSHOT = (REPO_ROOT.parent / "shared" / "data" / "real_2025").resolve()
+
+requires_real_snapshot = pytest.mark.skipif(
+    not (REAL_SNAPSHOT / "manifest.json").exists(),
+    reason=f"real snapshot not found at {REAL_SNAPSHOT} (it lives in ../shared/data, beside the repo)",
+)
+
+
+@pytest.fixture()
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private warehouse path and DAGSTER_HOME; returns the published warehouse path."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    warehouse = tmp_path / "warehouse" / "selloff.duckdb"
+    monkeypatch.setenv("SELLOFF_WAREHOUSE", str(warehouse))
+    monkeypatch.delenv("SELLOFF_SOURCE", raising=False)
+    monkeypatch.delenv("SELLOFF_SNAPSHOT_DIR", raising=False)
+    return warehouse
