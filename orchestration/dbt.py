@@ -1,6 +1,5 @@
 """dbt models as Dagster assets, through the project's one DagsterDbtTranslator."""
 
-from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping

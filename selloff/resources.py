@@ -60,6 +60,10 @@ class WarehouseResource(dg.ConfigurableResource):
     def published_path(self) -> Path:
         return self.settings().warehouse
 
+    @property
+    def reports_dir(self) -> Path:
+        return self.settings().reports_dir
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         with warehouse.connect(self.build_path, read_only=read_only) as con:

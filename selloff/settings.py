@@ -31,6 +31,11 @@ class Settings:
         return self.warehouse.parent / "build" / self.warehouse.name
 
     @property
+    def reports_dir(self) -> Path:
+        """Reports sit beside the warehouse folder: <project>/reports by default."""
+        return self.warehouse.parent.parent / "reports"
+
+    @property
     def is_synthetic(self) -> bool:
         return self.source == "demo"
 

@@ -1,6 +1,5 @@
 """One extract asset per canonical dataset, landing in `raw`, each with a blocking GX check."""
 
-from __future__ import annotations
 
 import datetime as dt
 

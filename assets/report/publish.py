@@ -1,6 +1,5 @@
 """Publication of the build file to the path analysts query read-only."""
 
-from __future__ import annotations
 
 import dagster as dg
 

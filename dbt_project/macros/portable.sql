@@ -29,3 +29,32 @@
 {% macro safe_divide(numerator, denominator) -%}
     ({{ numerator }}) / nullif({{ denominator }}, 0)
 {%- endmacro %}
+
+{#
+  The last non-null value of `expr` over the rows of the partition up to the current row
+  (a running "latest known" value).
+#}
+{% macro last_non_null(expr, partition_by, order_by) %}
+    {{ return(adapter.dispatch('last_non_null', 'selloff')(expr, partition_by, order_by)) }}
+{% endmacro %}
+
+{% macro default__last_non_null(expr, partition_by, order_by) -%}
+    last_value({{ expr }}) ignore nulls over (
+        partition by {{ partition_by }} order by {{ order_by }}
+        rows between unbounded preceding and current row
+    )
+{%- endmacro %}
+
+{% macro duckdb__last_non_null(expr, partition_by, order_by) -%}
+    last_value({{ expr }} ignore nulls) over (
+        partition by {{ partition_by }} order by {{ order_by }}
+        rows between unbounded preceding and current row
+    )
+{%- endmacro %}
+
+{% macro spark__last_non_null(expr, partition_by, order_by) -%}
+    last({{ expr }}, true) over (
+        partition by {{ partition_by }} order by {{ order_by }}
+        rows between unbounded preceding and current row
+    )
+{%- endmacro %}

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from selloff.contracts import MARKETS as CONTRACT_MARKETS
+
 # Markets a named window is laid over; a detected window on a mixed basket uses ALL_MARKETS.
-MARKETS: tuple[str, ...] = ("US", "CN", "KR", "JP")
+MARKETS: tuple[str, ...] = CONTRACT_MARKETS
 ALL_MARKETS = "ALL"
 
 WINDOW_KINDS = ("named", "worst_day", "worst_week", "drawdown")

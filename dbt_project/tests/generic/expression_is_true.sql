@@ -7,7 +7,7 @@
           arguments:
             expression: "usd_per_unit > 0"
 #}
-{% test expression_is_true(model, expression) %}
+{% test expression_is_true(model, expression, column_name=none) %}
 select *
 from {{ model }}
 where not ({{ expression }})

@@ -1,0 +1,13 @@
+from assets.analytics.claims import claim_verdicts, every_claim_has_a_verdict
+from assets.analytics.decomposition import (
+    reconciliation_check,
+    selloff_decomposition_asset,
+    selloff_rollup_asset,
+    selloff_windows_asset,
+)
+
+analytics_assets = [selloff_windows_asset, selloff_decomposition_asset, selloff_rollup_asset,
+                    claim_verdicts]
+analytics_checks = [reconciliation_check, every_claim_has_a_verdict]
+
+__all__ = ["analytics_assets", "analytics_checks"]

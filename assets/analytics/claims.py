@@ -1,0 +1,53 @@
+"""Verdicts on the commentary's claims (selloff/config/claims.yaml)."""
+
+import dagster as dg
+import polars as pl
+
+from assets import WRITER_POOL
+from assets.analytics.inputs import MARTS, analytics_key, mart_key, table_refs
+from selloff.claims import compute_claim_verdicts
+from selloff.report.html_report import markdown_table
+from selloff.resources import SourceResource, WarehouseResource
+
+
+@dg.asset(
+    key=analytics_key("claim_verdicts"),
+    group_name="analytics",
+    deps=[*(mart_key(m) for m in MARTS), analytics_key("selloff_windows")],
+    pool=WRITER_POOL,
+    kinds={"polars", "duckdb"},
+    description="One row per claim of the commentary: computed value, verdict (supported, "
+    "contradicted, insufficient_data, external), window, entities and a note.",
+)
+def claim_verdicts(source: SourceResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    frames = warehouse.read_many(table_refs(marts=MARTS, analytics=("selloff_windows",)))
+    verdicts = compute_claim_verdicts(frames, synthetic=source.is_synthetic)
+    rows = warehouse.write("analytics", "claim_verdicts", verdicts)
+    counts = dict(verdicts.group_by("verdict").len().iter_rows())
+    return dg.MaterializeResult(metadata={
+        "rows": rows,
+        **{f"verdict: {k}": v for k, v in sorted(counts.items())},
+        "verdicts": dg.MetadataValue.md(markdown_table(verdicts.select(
+            "claim_id", "verdict", "stated_text", "computed_text",
+            pl.col("window_start").cast(pl.Utf8), pl.col("window_end").cast(pl.Utf8)), 30)),
+    })
+
+
+@dg.asset_check(asset=analytics_key("claim_verdicts"), name="every_claim_has_a_verdict",
+                blocking=True, pool=WRITER_POOL,
+                description="Every claim of the registry has exactly one row with a known verdict.")
+def every_claim_has_a_verdict(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    from selloff.claims import load_registry
+
+    verdicts = warehouse.read("analytics", "claim_verdicts")
+    expected = {c.id for c in load_registry().claims}
+    got = verdicts["claim_id"].to_list() if verdicts is not None else []
+    missing = sorted(expected - set(got))
+    dupes = sorted({c for c in got if got.count(c) > 1})
+    unknown = [] if verdicts is None else verdicts.filter(
+        ~pl.col("verdict").is_in(["supported", "contradicted", "insufficient_data", "external"])
+    )["claim_id"].to_list()
+    ok = not (missing or dupes or unknown)
+    return dg.AssetCheckResult(passed=ok, metadata={"claims": len(expected), "rows": len(got)},
+                               description="ok" if ok else f"missing {missing}, duplicated {dupes}, "
+                               f"unknown verdicts {unknown}")

@@ -1,0 +1,27 @@
+"""The mart and analytics tables the analytics assets read, by name."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+MARTS = (
+    "dim_security", "dim_index", "dim_basket_member", "dim_trading_calendar",
+    "fct_market_cap_daily", "fct_fund_flows_daily", "fct_fundamentals_quarterly",
+    "fct_valuation_multiples_daily", "fct_basket_valuation_daily", "fct_index_levels_daily",
+    "fct_index_valuation_daily",
+)
+
+
+def mart_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["marts", name])
+
+
+def analytics_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["analytics", name])
+
+
+def table_refs(marts: tuple[str, ...] = (), analytics: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
+    """{name: (schema, table)} for WarehouseResource.read_many."""
+    refs = {m: ("marts", m) for m in marts}
+    refs.update({a: ("analytics", a) for a in analytics})
+    return refs

@@ -1,0 +1,113 @@
+{{ config(materialized="view") }}
+
+{#
+  As-of share count for every security and trading day with a price (point in time).
+
+  A count is usable from its "known_from" date: the later of its as_of_date and its
+  filed_date (as_of_date alone when the source gives no filed_date). On a trading day the
+  count used is, among the counts already usable, the one with the latest as_of_date.
+  Nothing known yet -> null (never defaulted).
+
+  Per security and as-of date the count is the 'total' share class when one is given,
+  else the sum of the classes given for that date.
+
+  The per-day lookup is a single as-of join on a small timeline: for each known_from date,
+  the latest as_of_date usable by then (running max), so a late-filed older count never
+  overrides a newer count that was already known.
+
+  One row per price row, carrying the price columns fct_market_cap_daily needs, so the
+  mart reads the ~millions of price rows once (no second join over them). A view: the
+  as-of join runs once, inside fct_market_cap_daily.
+#}
+with prices as (
+
+    select security_id, trade_date, close, adj_close, currency
+    from {{ ref('stg_prices_daily') }}
+
+),
+
+share_rows as (
+
+    select
+        security_id,
+        as_of_date,
+        share_class,
+        shares,
+        case
+            when filed_date is null or filed_date < as_of_date then as_of_date
+            else filed_date
+        end as known_from
+    from {{ ref('stg_shares_outstanding') }}
+
+),
+
+counts as (
+
+    select
+        security_id,
+        as_of_date,
+        coalesce(
+            max(case when share_class = 'total' then shares end),
+            sum(case when share_class <> 'total' then shares end)
+        ) as shares,
+        case
+            when max(case when share_class = 'total' then 1 else 0 end) = 1
+                then max(case when share_class = 'total' then known_from end)
+            else max(known_from)
+        end as known_from
+    from share_rows
+    group by security_id, as_of_date
+
+),
+
+running_best as (
+
+    select
+        security_id,
+        known_from,
+        max(as_of_date) over (
+            partition by security_id
+            order by known_from, as_of_date
+            rows between unbounded preceding and current row
+        ) as best_as_of_date
+    from counts
+
+),
+
+timeline as (
+
+    -- one row per security and known_from date: the count in force from that date on
+    select
+        b.security_id,
+        b.known_from,
+        b.best_as_of_date as shares_as_of_date,
+        c.shares
+    from (
+        select security_id, known_from, max(best_as_of_date) as best_as_of_date
+        from running_best
+        group by security_id, known_from
+    ) as b
+    inner join counts as c
+        on c.security_id = b.security_id
+       and c.as_of_date = b.best_as_of_date
+
+),
+
+final as (
+
+    select
+        p.security_id,
+        p.trade_date,
+        p.close,
+        p.adj_close,
+        p.currency,
+        s.shares,
+        s.shares_as_of_date,
+        s.known_from as shares_known_from
+    from prices as p
+    {{ asof_join('timeline', 's', left_alias='p', by=['security_id'],
+                 left_time='trade_date', right_time='known_from') }}
+
+)
+
+select * from final

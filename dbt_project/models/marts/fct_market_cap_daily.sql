@@ -1,0 +1,64 @@
+{#
+  Market cap per security and trading day, point in time:
+    market_cap_local = close (as traded) x shares (as-of: latest count known by that day)
+    market_cap_usd   = market_cap_local x usd_per_unit (as-of fixing of the price currency)
+  A missing share count or FX rate leaves the figure null (never defaulted).
+  return_1d and mcap_change_usd_1d compare with the security's previous price row.
+#}
+with prices as (
+
+    -- price rows with the as-of share count (int_shares_outstanding_asof_daily)
+    select security_id, trade_date, close, adj_close, currency, shares
+    from {{ ref('int_shares_outstanding_asof_daily') }}
+
+),
+
+fx as (
+
+    select currency, rate_date, usd_per_unit
+    from {{ ref('int_fx_rates_asof_daily') }}
+
+),
+
+joined as (
+
+    select
+        p.security_id,
+        p.trade_date,
+        {{ market_of('p.security_id') }} as market,
+        p.currency,
+        p.close,
+        p.adj_close,
+        p.shares,
+        p.close * p.shares as market_cap_local,
+        fx.usd_per_unit,
+        p.close * p.shares * fx.usd_per_unit as market_cap_usd
+    from prices as p
+    left join fx
+        on fx.currency = p.currency
+       and fx.rate_date = p.trade_date
+
+),
+
+final as (
+
+    select
+        security_id,
+        trade_date,
+        market,
+        currency,
+        close,
+        adj_close,
+        shares,
+        market_cap_local,
+        usd_per_unit,
+        market_cap_usd,
+        close / lag(close) over (partition by security_id order by trade_date) - 1 as return_1d,
+        market_cap_usd
+            - lag(market_cap_usd) over (partition by security_id order by trade_date)
+            as mcap_change_usd_1d
+    from joined
+
+)
+
+select * from final

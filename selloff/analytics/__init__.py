@@ -1,0 +1,47 @@
+"""Pure polars maths of the analytics layer (no Dagster): windows, decomposition, roll-up
+and their reconciliation. The assets in `assets/analytics/` call these functions."""
+
+from selloff.analytics.decomposition import DecompositionResult, decompose, decompose_amounts
+from selloff.analytics.reconcile import ReconciliationResult, reconcile
+from selloff.analytics.rollup import rollup
+from selloff.analytics.windows import (
+    NamedWindow,
+    WindowConfig,
+    basket_level_series,
+    calendar_trading_days,
+    data_trading_days,
+    detect_drawdown_windows,
+    detect_worst_windows,
+    index_level_series,
+    load_named_windows,
+    load_window_config,
+    named_windows_frame,
+    selloff_windows,
+    window_bounds,
+    window_t0,
+    window_t1,
+)
+
+__all__ = [
+    "DecompositionResult",
+    "NamedWindow",
+    "ReconciliationResult",
+    "WindowConfig",
+    "basket_level_series",
+    "calendar_trading_days",
+    "data_trading_days",
+    "decompose",
+    "decompose_amounts",
+    "detect_drawdown_windows",
+    "detect_worst_windows",
+    "index_level_series",
+    "load_named_windows",
+    "load_window_config",
+    "named_windows_frame",
+    "reconcile",
+    "rollup",
+    "selloff_windows",
+    "window_bounds",
+    "window_t0",
+    "window_t1",
+]

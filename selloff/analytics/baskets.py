@@ -1,0 +1,66 @@
+"""Basket membership (dim_basket_member) shared by window detection and the roll-up."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from selloff.analytics.schemas import ALL_MARKETS, require_columns
+
+
+def normalize_basket_members(basket_members: pl.DataFrame) -> pl.LazyFrame:
+    """(basket_id, security_id, valid_from, valid_to) with Date-typed validity.
+
+    Missing validity columns mean "always a member"; all-null columns read from CSV
+    arrive typed as Null and are cast so the date comparisons work.
+    """
+    require_columns(basket_members, "dim_basket_member", ("basket_id", "security_id"))
+    cols = basket_members.collect_schema().names()
+    return (
+        basket_members.lazy()
+        .with_columns(
+            [
+                (pl.col(c) if c in cols else pl.lit(None)).cast(pl.Date).alias(c)
+                for c in ("valid_from", "valid_to")
+            ]
+        )
+        .select("basket_id", "security_id", "valid_from", "valid_to")
+    )
+
+
+def valid_on(date_col: str) -> pl.Expr:
+    """Membership holds on the date in `date_col` (null bounds are open)."""
+    return (pl.col("valid_from").is_null() | (pl.col("valid_from") <= pl.col(date_col))) & (
+        pl.col("valid_to").is_null() | (pl.col("valid_to") >= pl.col(date_col))
+    )
+
+
+def basket_markets(basket_members: pl.DataFrame) -> pl.DataFrame:
+    """(basket_id, market): the members' market, or 'ALL' when they span several."""
+    return (
+        normalize_basket_members(basket_members)
+        .with_columns(pl.col("security_id").str.split(":").list.first().alias("market"))
+        .group_by("basket_id")
+        .agg(pl.col("market").unique().sort())
+        .with_columns(
+            pl.when(pl.col("market").list.len() == 1)
+            .then(pl.col("market").list.first())
+            .otherwise(pl.lit(ALL_MARKETS))
+            .alias("market")
+        )
+        .sort("basket_id")
+        .collect()
+    )
+
+
+def basket_membership(decomposition: pl.DataFrame, basket_members: pl.DataFrame) -> pl.DataFrame:
+    """(window_id, security_id, basket_id): memberships valid at each row's t1_date."""
+    return (
+        decomposition.lazy()
+        .select("window_id", "security_id", "t1_date")
+        .join(normalize_basket_members(basket_members), on="security_id", how="inner")
+        .filter(valid_on("t1_date"))
+        .select("window_id", "security_id", "basket_id")
+        .unique()
+        .sort("window_id", "basket_id", "security_id")
+        .collect()
+    )

@@ -1,0 +1,550 @@
+"""Sell-off windows: named ones from `selloff/config/windows.yaml`, others found in the data.
+
+A window is a pair of dates `[start_date, end_date]` per market. Its decomposition runs
+from t0, the last close strictly before `start_date` in that market, to t1, the last close
+on or before `end_date` (`window_bounds`). The detected windows follow the conventions of
+`../shared/seed/CLAIMS.md`: a day is close to close; a week is an ISO calendar week
+(Mon-Sun), from the last close of the previous week to the last close of the week, with
+`start_date`/`end_date` its first/last session in the data so that t0 is that previous
+close. A drawdown runs from the peak close (t0) to the trough close (t1).
+
+Every detector works on a *level series* `(entity_id, market, trade_date, level)`: an
+index's close (`index_level_series`) or a chain-linked basket market cap
+(`basket_level_series`), so indexes and baskets are searched by the same code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from selloff.analytics.baskets import basket_markets, normalize_basket_members, valid_on
+from selloff.analytics.schemas import (
+    ALL_MARKETS,
+    BOUNDS_SCHEMA,
+    MARKETS,
+    WINDOWS_SCHEMA,
+    conform,
+    empty,
+    require_columns,
+)
+
+SERIES_SCHEMA: dict[str, pl.DataType] = {
+    "entity_id": pl.Utf8(),
+    "market": pl.Utf8(),
+    "trade_date": pl.Date(),
+    "level": pl.Float64(),
+}
+
+BASIS_INDEX_DAY = "index return, close to close"
+BASIS_INDEX_WEEK = "index return, last close of previous week to last close of week"
+BASIS_BASKET_DAY = (
+    "basket market cap USD, close to close, over members with a market cap at both ends"
+)
+BASIS_BASKET_WEEK = (
+    "basket market cap USD, last close of previous week to last close of week, chain-linked "
+    "over members with a market cap at both ends of each day"
+)
+BASIS_BASKET_DRAWDOWN = (
+    "basket market cap USD, peak close (t0) to trough close, peak since {lookback}, "
+    "chain-linked over members with a market cap at both ends of each day"
+)
+BASIS_NAMED = "config"
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class NamedWindow:
+    window_id: str
+    start: dt.date
+    end: dt.date
+    main: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """The parsed `windows.yaml`: named windows plus the defaults of window detection."""
+
+    windows: tuple[NamedWindow, ...]
+    search_start: dt.date
+    search_end: dt.date
+    drawdown_lookback_start: dt.date
+
+    @property
+    def main(self) -> NamedWindow:
+        return next(w for w in self.windows if w.main)
+
+
+DEFAULT_SEARCH_START = dt.date(2025, 10, 27)
+DEFAULT_SEARCH_END = dt.date(2025, 11, 28)
+DEFAULT_DRAWDOWN_LOOKBACK_START = dt.date(2025, 1, 1)
+
+
+def default_windows_path() -> Path:
+    """The packaged `selloff/config/windows.yaml`."""
+    return Path(str(resources.files("selloff").joinpath("config", "windows.yaml")))
+
+
+def _as_date(value: Any, where: str) -> dt.date:
+    # YAML gives a date for a bare ISO date and a str when quoted; accept both.
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{where}: expected an ISO date (YYYY-MM-DD), got {value!r}")
+
+
+def load_window_config(path: str | Path | None = None) -> WindowConfig:
+    """Read and validate the window config (default: the packaged `windows.yaml`).
+
+    Rules: window ids unique and non-empty, start <= end, exactly one `main: true`.
+    """
+    path = Path(path) if path is not None else default_windows_path()
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("windows"), list):
+        raise ValueError(f"{path}: expected a mapping with a 'windows' list")
+    windows: list[NamedWindow] = []
+    for i, entry in enumerate(raw["windows"]):
+        where = f"{path}: windows[{i}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: expected a mapping, got {entry!r}")
+        window_id = str(entry.get("id") or "").strip()
+        if not window_id:
+            raise ValueError(f"{where}: missing 'id'")
+        where = f"{path}: window {window_id!r}"
+        for key in ("start", "end"):
+            if key not in entry:
+                raise ValueError(f"{where}: missing {key!r}")
+        start, end = _as_date(entry["start"], where), _as_date(entry["end"], where)
+        if start > end:
+            raise ValueError(f"{where}: start {start} is after end {end}")
+        windows.append(
+            NamedWindow(window_id, start, end, bool(entry.get("main", False)),
+                        str(entry.get("description") or ""))
+        )
+    ids = [w.window_id for w in windows]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise ValueError(f"{path}: duplicate window id(s) {duplicated}")
+    mains = [w.window_id for w in windows if w.main]
+    if len(mains) != 1:
+        raise ValueError(f"{path}: exactly one window must be 'main: true', found {mains}")
+
+    detection = raw.get("detection") or {}
+    where = f"{path}: detection"
+    search_start = _as_date(detection.get("search_start", DEFAULT_SEARCH_START), where)
+    search_end = _as_date(detection.get("search_end", DEFAULT_SEARCH_END), where)
+    if search_start > search_end:
+        raise ValueError(f"{where}: search_start {search_start} is after search_end {search_end}")
+    lookback = _as_date(
+        detection.get("drawdown_lookback_start", DEFAULT_DRAWDOWN_LOOKBACK_START), where
+    )
+    return WindowConfig(tuple(windows), search_start, search_end, lookback)
+
+
+def load_named_windows(path: str | Path | None = None) -> list[NamedWindow]:
+    """The named windows of `windows.yaml` (default: the packaged file)."""
+    return list(load_window_config(path).windows)
+
+
+def named_windows_frame(
+    windows: list[NamedWindow] | tuple[NamedWindow, ...],
+    markets: tuple[str, ...] = MARKETS,
+) -> pl.DataFrame:
+    """One row per named window and market: kind 'named', basis 'config', no entity."""
+    rows = [
+        {
+            "window_id": w.window_id,
+            "market": m,
+            "kind": "named",
+            "start_date": w.start,
+            "end_date": w.end,
+            "basis": BASIS_NAMED,
+            "entity_id": None,
+        }
+        for w in windows
+        for m in markets
+    ]
+    return pl.DataFrame(rows, schema=WINDOWS_SCHEMA) if rows else empty(WINDOWS_SCHEMA)
+
+
+# --------------------------------------------------------------------------- level series
+
+
+def _market_expr(frame: pl.DataFrame | pl.LazyFrame, id_column: str) -> pl.Expr:
+    # Every id carries its market as prefix (DESIGN §3); a market column wins when present.
+    prefix = pl.col(id_column).str.split(":").list.first()
+    if "market" in frame.collect_schema().names():
+        return pl.coalesce(pl.col("market"), prefix)
+    return prefix
+
+
+def index_level_series(index_levels: pl.DataFrame) -> pl.DataFrame:
+    """`fct_index_levels_daily` -> level series of each index (its close)."""
+    require_columns(index_levels, "fct_index_levels_daily", ("index_id", "trade_date", "close"))
+    out = (
+        index_levels.lazy()
+        .filter(pl.col("close").is_not_null() & (pl.col("close") > 0))
+        .select(
+            pl.col("index_id").alias("entity_id"),
+            _market_expr(index_levels, "index_id").alias("market"),
+            pl.col("trade_date"),
+            pl.col("close").cast(pl.Float64).alias("level"),
+        )
+        .sort("entity_id", "trade_date")
+        .collect()
+    )
+    return conform(out, SERIES_SCHEMA)
+
+
+def basket_level_series(market_cap: pl.DataFrame, basket_members: pl.DataFrame) -> pl.DataFrame:
+    """Chain-linked USD market cap of each basket, as a level series.
+
+    Members lack data on some days (holidays of their own market in a mixed basket, a
+    missing share count or FX rate, a suspension). Summing whatever members have a value
+    would make the sum jump when one drops in or out. So the basket moves from each of
+    its dates to the next by the ratio `sum(M_i,t) / sum(M_i,prev)` over the members that
+    are valid on t, have `market_cap_usd` on t, and have an earlier value (`M_i,prev`, the
+    member's own last value before t); the level is the running product of these steps
+    (first date = 1). A member's move across a gap in its data thus lands on the day its
+    data resumes, which is when its market traded.
+
+    Columns: entity_id (= basket_id), market (see `basket_markets`), trade_date, level,
+    market_cap_usd (plain sum over valid members with a value that day), n_members.
+    """
+    require_columns(market_cap, "fct_market_cap_daily",
+                    ("security_id", "trade_date", "market_cap_usd"))
+    members = normalize_basket_members(basket_members)
+    caps = (
+        market_cap.lazy()
+        .select("security_id", "trade_date", pl.col("market_cap_usd").cast(pl.Float64))
+        .filter(pl.col("market_cap_usd").is_not_null() & (pl.col("market_cap_usd") > 0))
+        .join(members.select("security_id").unique(), on="security_id", how="semi")
+        .with_columns(
+            pl.col("market_cap_usd")
+            .shift(1)
+            .over("security_id", order_by="trade_date")
+            .alias("prev_mcap")
+        )
+    )
+    steps = (
+        members.join(caps, on="security_id", how="inner")
+        .filter(valid_on("trade_date"))
+        .group_by("basket_id", "trade_date")
+        .agg(
+            pl.col("market_cap_usd").sum(),
+            pl.len().cast(pl.Int64).alias("n_members"),
+            pl.col("market_cap_usd").filter(pl.col("prev_mcap").is_not_null()).sum().alias("num"),
+            pl.col("prev_mcap").filter(pl.col("prev_mcap").is_not_null()).sum().alias("den"),
+        )
+        .with_columns(
+            pl.when(pl.col("den") > 0)
+            .then(pl.col("num") / pl.col("den"))
+            .otherwise(1.0)
+            .alias("factor")
+        )
+    )
+    # The first date of each basket is the base (level 1): its step, if any, reaches back
+    # before the basket's own history.
+    out = (
+        steps.sort("basket_id", "trade_date")
+        .with_columns(
+            pl.when(pl.int_range(pl.len()).over("basket_id", order_by="trade_date") == 0)
+            .then(1.0)
+            .otherwise(pl.col("factor"))
+            .alias("factor")
+        )
+        .with_columns(
+            pl.col("factor").cum_prod().over("basket_id", order_by="trade_date").alias("level")
+        )
+        .join(basket_markets(basket_members).lazy(), on="basket_id", how="left")
+        .select(
+            pl.col("basket_id").alias("entity_id"),
+            "market",
+            "trade_date",
+            "level",
+            "market_cap_usd",
+            "n_members",
+        )
+        .sort("entity_id", "trade_date")
+        .collect()
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def _window_rows(frame: pl.LazyFrame, kind: str, id_prefix: str, basis: str) -> pl.LazyFrame:
+    return frame.select(
+        pl.concat_str(pl.lit(f"{kind}:{id_prefix}"), pl.col("entity_id")).alias("window_id"),
+        pl.col("market"),
+        pl.lit(kind).alias("kind"),
+        pl.col("start_date"),
+        pl.col("end_date"),
+        pl.lit(basis).alias("basis"),
+        pl.col("entity_id"),
+    )
+
+
+def detect_worst_windows(
+    series: pl.DataFrame,
+    *,
+    search_start: dt.date = DEFAULT_SEARCH_START,
+    search_end: dt.date = DEFAULT_SEARCH_END,
+    id_prefix: str = "",
+    basis_day: str = BASIS_INDEX_DAY,
+    basis_week: str = BASIS_INDEX_WEEK,
+) -> pl.DataFrame:
+    """Worst day and worst calendar week of each entity of a level series.
+
+    A day is eligible when it lies in [search_start, search_end] and the entity has an
+    earlier close (the day's return may start before the search period, as a day's
+    return always starts the session before). A week is eligible when all of its
+    sessions in the data lie in the search period and an earlier week has a close; a week
+    straddling either boundary is left out, since part of its move falls outside.
+    Ties go to the earlier date. window_id is `<kind>:<id_prefix><entity_id>`.
+    """
+    require_columns(series, "level series", tuple(SERIES_SCHEMA))
+    lf = (
+        series.lazy()
+        .filter(pl.col("level").is_not_null() & (pl.col("level") > 0))
+        .with_columns(
+            pl.col("level").shift(1).over("entity_id", order_by="trade_date").alias("prev_level")
+        )
+    )
+    in_search = pl.col("trade_date").is_between(search_start, search_end)
+
+    days = (
+        lf.filter(in_search & pl.col("prev_level").is_not_null())
+        .with_columns((pl.col("level") / pl.col("prev_level") - 1.0).alias("ret"))
+        .sort("entity_id", "ret", "trade_date")
+        .group_by("entity_id", maintain_order=True)
+        .first()
+        .with_columns(pl.col("trade_date").alias("start_date"), pl.col("trade_date").alias("end_date"))
+    )
+
+    weeks = (
+        lf.with_columns(pl.col("trade_date").dt.truncate("1w").alias("week"))
+        .group_by("entity_id", "market", "week")
+        .agg(
+            pl.col("trade_date").min().alias("start_date"),
+            pl.col("trade_date").max().alias("end_date"),
+            pl.col("level").sort_by("trade_date").last().alias("week_close"),
+        )
+        .with_columns(
+            pl.col("week_close").shift(1).over("entity_id", order_by="week").alias("prev_close")
+        )
+        .filter(
+            (pl.col("start_date") >= search_start)
+            & (pl.col("end_date") <= search_end)
+            & pl.col("prev_close").is_not_null()
+        )
+        .with_columns((pl.col("week_close") / pl.col("prev_close") - 1.0).alias("ret"))
+        .sort("entity_id", "ret", "week")
+        .group_by("entity_id", maintain_order=True)
+        .first()
+    )
+    out = pl.concat(
+        [
+            _window_rows(days, "worst_day", id_prefix, basis_day),
+            _window_rows(weeks, "worst_week", id_prefix, basis_week),
+        ]
+    ).collect()
+    return conform(out, WINDOWS_SCHEMA).sort("window_id", "market")
+
+
+def detect_drawdown_windows(
+    series: pl.DataFrame,
+    *,
+    search_start: dt.date = DEFAULT_SEARCH_START,
+    search_end: dt.date = DEFAULT_SEARCH_END,
+    lookback_start: dt.date = DEFAULT_DRAWDOWN_LOOKBACK_START,
+    id_prefix: str = "basket:",
+    basis: str | None = None,
+) -> pl.DataFrame:
+    """Peak-to-trough drawdown of each entity, with the trough in the search period.
+
+    The trough is the close in [search_start, search_end] furthest below the running
+    maximum since `lookback_start`; the peak is the latest close before it at that maximum.
+    Searching the trough in the sell-off period (rather than over all the data) keeps an
+    earlier, deeper fall (April 2025) from standing in for this one. `start_date` is the
+    entity's next date after the peak, so t0 is the peak close; `end_date` is the trough.
+    An entity that closes at a new high throughout has no drawdown and no row.
+    """
+    require_columns(series, "level series", tuple(SERIES_SCHEMA))
+    basis = basis or BASIS_BASKET_DRAWDOWN.format(lookback=lookback_start.isoformat())
+    lf = (
+        series.lazy()
+        .filter(
+            pl.col("level").is_not_null()
+            & (pl.col("level") > 0)
+            & pl.col("trade_date").is_between(lookback_start, search_end)
+        )
+        .with_columns(
+            pl.col("level").cum_max().over("entity_id", order_by="trade_date").alias("peak_level"),
+            pl.col("trade_date").shift(-1).over("entity_id", order_by="trade_date").alias("next_date"),
+        )
+    )
+    troughs = (
+        lf.filter(pl.col("trade_date") >= search_start)
+        .with_columns((pl.col("level") / pl.col("peak_level") - 1.0).alias("drawdown"))
+        .filter(pl.col("drawdown") < 0)
+        .sort("entity_id", "drawdown", "trade_date")
+        .group_by("entity_id", maintain_order=True)
+        .first()
+        .select("entity_id", "market", pl.col("trade_date").alias("end_date"), "peak_level")
+    )
+    peaks = (
+        lf.join(troughs.select("entity_id", "end_date", "peak_level"), on="entity_id")
+        .filter((pl.col("trade_date") < pl.col("end_date")) & (pl.col("level") == pl.col("peak_level_right")))
+        .group_by("entity_id")
+        .agg(pl.col("next_date").sort_by("trade_date").last().alias("start_date"))
+    )
+    out = _window_rows(troughs.join(peaks, on="entity_id"), "drawdown", id_prefix, basis).collect()
+    return conform(out, WINDOWS_SCHEMA).sort("window_id", "market")
+
+
+def selloff_windows(
+    config: WindowConfig,
+    index_levels: pl.DataFrame | None,
+    market_cap: pl.DataFrame | None,
+    basket_members: pl.DataFrame | None,
+    *,
+    markets: tuple[str, ...] = MARKETS,
+) -> pl.DataFrame:
+    """The whole `analytics.selloff_windows` table.
+
+    Named windows (one row per market), then for each index of `fct_index_levels_daily`
+    its worst day and week, and for each basket of `dim_basket_member` (market cap from
+    `fct_market_cap_daily`) its worst day, worst week and drawdown. A missing input
+    (None or empty) just contributes no detected windows.
+    """
+    parts = [named_windows_frame(config.windows, markets)]
+    search = {"search_start": config.search_start, "search_end": config.search_end}
+    if index_levels is not None and index_levels.height:
+        parts.append(detect_worst_windows(index_level_series(index_levels), **search))
+    if (market_cap is not None and market_cap.height
+            and basket_members is not None and basket_members.height):
+        baskets = basket_level_series(market_cap, basket_members).select(SERIES_SCHEMA.keys())
+        parts.append(
+            detect_worst_windows(baskets, **search, id_prefix="basket:",
+                                 basis_day=BASIS_BASKET_DAY, basis_week=BASIS_BASKET_WEEK)
+        )
+        parts.append(
+            detect_drawdown_windows(baskets, **search,
+                                    lookback_start=config.drawdown_lookback_start)
+        )
+    out = pl.concat(parts)
+    dup = out.filter(pl.struct("window_id", "market").is_duplicated())
+    if dup.height:
+        raise ValueError(
+            "selloff_windows: duplicate (window_id, market): "
+            f"{dup.select('window_id', 'market').unique().rows()[:10]} "
+            "(a named window id clashes with a detected one?)"
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- t0 / t1
+
+
+def data_trading_days(market_cap: pl.DataFrame) -> pl.DataFrame:
+    """(market, trade_date): the days on which some security of the market has a close."""
+    require_columns(market_cap, "fct_market_cap_daily", ("security_id", "trade_date", "close"))
+    return (
+        market_cap.lazy()
+        .filter(pl.col("close").is_not_null())
+        .select(_market_expr(market_cap, "security_id").alias("market"), "trade_date")
+        .unique()
+        .sort("market", "trade_date")
+        .collect()
+    )
+
+
+def calendar_trading_days(
+    markets: tuple[str, ...], start: dt.date, end: dt.date
+) -> pl.DataFrame:
+    """(market, trade_date) from the exchange calendars (`selloff.calendars`)."""
+    # Imported here: exchange_calendars is slow to import and only this helper needs it.
+    from selloff.calendars import trading_days
+
+    frames = [
+        pl.DataFrame({"market": m, "trade_date": trading_days(m, start, end)},
+                     schema={"market": pl.Utf8(), "trade_date": pl.Date()})
+        for m in markets
+    ]
+    return pl.concat(frames) if frames else pl.DataFrame(schema={"market": pl.Utf8(),
+                                                                  "trade_date": pl.Date()})
+
+
+def window_bounds(windows: pl.DataFrame, trading_days: pl.DataFrame) -> pl.DataFrame:
+    """(window_id, market, t0_date, t1_date) for every window row and market.
+
+    t0 = last trading day strictly before start_date, t1 = last trading day on or before
+    end_date, both in that market's `trading_days` (market, trade_date). A window with
+    market 'ALL' gets one row per market of `trading_days`. t0/t1 are null when no such
+    day exists; t1 == t0 when the market has no session inside the window.
+    """
+    require_columns(windows, "selloff_windows", ("window_id", "market", "start_date", "end_date"))
+    require_columns(trading_days, "trading days", ("market", "trade_date"))
+    days = trading_days.lazy().select("market", pl.col("trade_date").cast(pl.Date)).unique()
+    w = windows.lazy().select("window_id", "market", "start_date", "end_date")
+    every_market = days.select("market").unique()
+    expanded = pl.concat(
+        [
+            w.filter(pl.col("market") != ALL_MARKETS),
+            w.filter(pl.col("market") == ALL_MARKETS).drop("market").join(every_market, how="cross")
+            .select("window_id", "market", "start_date", "end_date"),
+        ]
+    ).unique(subset=["window_id", "market"], keep="first", maintain_order=True)
+    joined = expanded.join(days, on="market", how="inner")
+    t0 = (
+        joined.filter(pl.col("trade_date") < pl.col("start_date"))
+        .group_by("window_id", "market")
+        .agg(pl.col("trade_date").max().alias("t0_date"))
+    )
+    t1 = (
+        joined.filter(pl.col("trade_date") <= pl.col("end_date"))
+        .group_by("window_id", "market")
+        .agg(pl.col("trade_date").max().alias("t1_date"))
+    )
+    out = (
+        expanded.join(t0, on=["window_id", "market"], how="left")
+        .join(t1, on=["window_id", "market"], how="left")
+        .sort("window_id", "market")
+        .collect()
+    )
+    return conform(out, BOUNDS_SCHEMA) if out.height else empty(BOUNDS_SCHEMA)
+
+
+def window_t0(start_date: dt.date, market: str, trading_days: pl.DataFrame) -> dt.date | None:
+    """Last trading day of `market` strictly before `start_date`, or None."""
+    return (
+        trading_days.filter((pl.col("market") == market) & (pl.col("trade_date") < start_date))
+        .select(pl.col("trade_date").max())
+        .item()
+    )
+
+
+def window_t1(end_date: dt.date, market: str, trading_days: pl.DataFrame) -> dt.date | None:
+    """Last trading day of `market` on or before `end_date`, or None."""
+    return (
+        trading_days.filter((pl.col("market") == market) & (pl.col("trade_date") <= end_date))
+        .select(pl.col("trade_date").max())
+        .item()
+    )
