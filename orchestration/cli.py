@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -52,6 +53,7 @@ def run(
     source: Annotated[str | None, typer.Option(help="demo | snapshot | live (default: $SELLOFF_SOURCE or demo)")] = None,
     snapshot_dir: Annotated[Path | None, typer.Option(help="snapshot folder for --source snapshot")] = None,
     warehouse: Annotated[Path | None, typer.Option(help="published warehouse file")] = None,
+    log_level: Annotated[str, typer.Option(help="Dagster console log level")] = "warning",
 ) -> None:
     """Materialize the whole graph in one process and print where the warehouse is."""
     _apply_overrides(source, snapshot_dir, warehouse)
@@ -65,12 +67,19 @@ def run(
     console.print(f"Refreshing from source [bold]{label}[/] into {settings.build_warehouse} ...")
     started = time.perf_counter()
     # In process: the multiprocess executor pays seconds of imports per step on 2 cores.
-    result = job.execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False)
+    # dbt's own console lines go to a log file, not the terminal (the UI keeps them too).
+    log_path = settings.build_warehouse.parent / "last_run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        result = job.execute_in_process(
+            instance=dg.DagsterInstance.get(), raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}}}},
+        )
     elapsed = time.perf_counter() - started
     if not result.success:
         _report_failures(result)
         console.print(f"[red]refresh failed after {elapsed:.1f}s; the published warehouse "
-                      f"{settings.warehouse} was not changed[/]")
+                      f"{settings.warehouse} was not changed[/] (dbt output: {log_path})")
         raise typer.Exit(1)
     console.print(f"[green]refresh succeeded in {elapsed:.1f}s[/] (run {result.run_id})")
     from selloff.summary import render, summarize

@@ -2,6 +2,7 @@
 
 
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -50,4 +51,8 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR))
+    # The dbt installed beside this interpreter (the venv), whether or not it is on PATH.
+    beside = Path(sys.executable).parent / "dbt"
+    executable = str(beside) if beside.exists() else "dbt"
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
+                          dbt_executable=executable)

@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from selloff.analytics.factors import (
     BASKET_FACTOR_SPLIT_SCHEMA,
@@ -287,3 +289,21 @@ def test_ols_helper_matches_lstsq_on_random_design() -> None:
     x = np.column_stack([np.ones(30), *cols.values()])
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     np.testing.assert_allclose([fit.coefficient[t] for t in TERMS], coef, rtol=1e-12)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n_sec=st.integers(6, 40), size=st.integers(1, 6),
+       pe_missing=st.integers(0, 3))
+def test_basket_split_adds_up_for_any_basket(seed: int, n_sec: int, size: int,
+                                             pe_missing: int) -> None:
+    m = synthetic_market(n_sec=n_sec, n_pre_days=40, seed=seed, noise=0.05,
+                         pe_missing=pe_missing)
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(n_sec, size=min(size, n_sec), replace=False)
+    baskets = pl.DataFrame({"basket_id": "B", "security_id": [m["ids"][i] for i in picks]})
+    split = _run(m, baskets).basket_split.row(0, named=True)
+    if split["n_used"] == 0:
+        assert split["basket_return"] is None
+        return
+    parts = sum(split[c] for c in SPLIT_COMPONENTS)
+    assert abs(parts - split["basket_return"]) < 1e-12

@@ -223,7 +223,7 @@ def test_missing_inputs_render_insufficient_data_notes(tmp_path: Path) -> None:
     expected = {
         "waterfall": "insufficient data: selloff_rollup",
         "losses": "insufficient data: selloff_rollup",
-        "basket-mcap": "insufficient data: fct_market_cap_daily",
+        "basket-mcap": "insufficient data: fct_market_cap_daily, dim_basket_member",
         "flows": "insufficient data: rotation, fct_fund_flows_daily",
         "valuation-spread": "insufficient data: valuation_spread",
         "factors": "insufficient data: basket_factor_split",

@@ -5,8 +5,10 @@ from assets.analytics.decomposition import (
     selloff_rollup_asset,
     selloff_windows_asset,
 )
+from assets.analytics.depth import factor_attribution_asset, rotation_asset, valuation_spread_asset
 
 analytics_assets = [selloff_windows_asset, selloff_decomposition_asset, selloff_rollup_asset,
+                    factor_attribution_asset, rotation_asset, valuation_spread_asset,
                     claim_verdicts]
 analytics_checks = [reconciliation_check, every_claim_has_a_verdict]
 

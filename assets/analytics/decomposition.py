@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 
 from assets import WRITER_POOL
-from assets.analytics.inputs import analytics_key, mart_key, table_refs
+from assets.analytics.inputs import analytics_key, mart_key, table_refs, trading_days
 from selloff.analytics import decompose, load_window_config, reconcile, rollup, selloff_windows
 from selloff.report.html_report import markdown_table
 from selloff.resources import WarehouseResource
@@ -59,13 +59,9 @@ def selloff_decomposition_asset(context: dg.AssetExecutionContext, warehouse: Wa
         marts=("fct_market_cap_daily", "fct_valuation_multiples_daily", "dim_security",
                "dim_trading_calendar"),
         analytics=("selloff_windows",)))
-    days = frames.get("dim_trading_calendar")
-    if days is not None:
-        days = days.filter(pl.col("is_trading_day")).select(
-            "market", pl.col("calendar_date").alias("trade_date"))
     result = decompose(frames["selloff_windows"], frames["fct_market_cap_daily"],
                        frames.get("fct_valuation_multiples_daily"), frames["dim_security"],
-                       trading_days=days)
+                       trading_days=trading_days(frames))
     n = warehouse.write("analytics", "selloff_decomposition", result.frame)
     n_ex = warehouse.write("analytics", "selloff_exclusions", result.excluded)
     totals = result.exclusion_totals()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import polars as pl
 
 MARTS = (
     "dim_security", "dim_index", "dim_basket_member", "dim_trading_calendar",
@@ -25,3 +26,12 @@ def table_refs(marts: tuple[str, ...] = (), analytics: tuple[str, ...] = ()) -> 
     refs = {m: ("marts", m) for m in marts}
     refs.update({a: ("analytics", a) for a in analytics})
     return refs
+
+
+def trading_days(frames: dict) -> pl.DataFrame | None:
+    """(market, trade_date) sessions from dim_trading_calendar, for window t0/t1."""
+    cal = frames.get("dim_trading_calendar")
+    if cal is None:
+        return None
+    return cal.filter(pl.col("is_trading_day")).select(
+        "market", pl.col("calendar_date").alias("trade_date"))

@@ -69,7 +69,7 @@ def _gx_check(dataset: str) -> dg.AssetChecksDefinition:
         outcome = run_suite(dataset, df)
         return dg.AssetCheckResult(
             passed=outcome.success,
-            description=outcome.summary(),
+            description=outcome.description,
             metadata={
                 "expectations_evaluated": outcome.evaluated,
                 "expectations_failed": len(outcome.failed),

@@ -10,6 +10,7 @@ PUBLISH_AFTER = [
     dg.AssetKey(["analytics", "selloff_rollup"]),
     dg.AssetKey(["analytics", "claim_verdicts"]),
     dg.AssetKey(["report", "fact_check"]),
+    dg.AssetKey(["report", "selloff_report"]),
 ]
 
 

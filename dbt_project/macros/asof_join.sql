@@ -12,8 +12,14 @@
   `right` is a relation or CTE name; `by` lists key columns named the same on both sides.
   `right_time` must be unique per key in `right` (the models guarantee it); select the
   right-hand columns explicitly (the portable version adds a helper column).
+
+  `dbt build --vars '{selloff_portable_sql: true}'` runs the portable formulations on
+  DuckDB too, so the unit tests check the SQL the other adapters get.
 #}
 {% macro asof_join(right, alias, left_alias, by, left_time, right_time) %}
+    {%- if var('selloff_portable_sql', false) -%}
+        {{ return(default__asof_join(right, alias, left_alias, by, left_time, right_time)) }}
+    {%- endif -%}
     {{ return(adapter.dispatch('asof_join', 'selloff')(right, alias, left_alias, by, left_time, right_time)) }}
 {% endmacro %}
 

@@ -32,7 +32,8 @@
 
 {#
   The last non-null value of `expr` over the rows of the partition up to the current row
-  (a running "latest known" value).
+  (a running "latest known" value). SQL:2011 puts IGNORE NULLS after the call (Spark 3.2+,
+  Snowflake, Trino, Oracle); DuckDB wants it inside; Spark's last(x, true) works on all 3.x.
 #}
 {% macro last_non_null(expr, partition_by, order_by) %}
     {{ return(adapter.dispatch('last_non_null', 'selloff')(expr, partition_by, order_by)) }}

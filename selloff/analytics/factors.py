@@ -477,6 +477,14 @@ def ols(y: np.ndarray, columns: Mapping[str, np.ndarray], *, all_terms: tuple[st
     """
     n = int(y.shape[0])
     notes: list[str] = []
+    none: dict[str, float | None] = {t: None for t in all_terms}
+    k_full = 1 + len(columns)
+    if n <= k_full:
+        # Checked before dropping constant columns: with so few securities every column
+        # looks constant, and "no variation" notes would hide the real reason.
+        notes.append(f"too few securities: n={n} <= {k_full} parameters, no estimate")
+        return OLSFit(("intercept", *columns), dict(none), dict(none), dict(none), None, n,
+                      tuple(notes))
     names = ["intercept"]
     cols = [np.ones(n)]
     for name, values in columns.items():
@@ -486,7 +494,6 @@ def ols(y: np.ndarray, columns: Mapping[str, np.ndarray], *, all_terms: tuple[st
             continue
         names.append(name)
         cols.append(v)
-    none: dict[str, float | None] = {t: None for t in all_terms}
     k = len(names)
     if n <= k:
         notes.append(f"too few securities: n={n} <= {k} parameters, no estimate")
@@ -548,8 +555,10 @@ def factor_attribution(
         index_id = lb.get("index_id")
         if index_id is None:
             notes.append(f"beta dropped: no market index mapped for {market}")
+        elif days == 0:
+            notes.append(f"beta dropped: no returns of {index_id} up to t0 in the index levels")
         elif not beta_used:
-            notes.append(f"beta dropped: {days} return days of {index_id} before t0 "
+            notes.append(f"beta dropped: {days} return days of {index_id} up to t0 "
                          f"(< {min_beta_days})")
         elif days < beta_lookback_days:
             notes.append(f"beta over {days} of {beta_lookback_days} trading days of "

@@ -146,6 +146,13 @@ class _Ctx:
     ai_baskets: Sequence[str] | None
     notes: list[str] = field(default_factory=list)
 
+    def get_all(self, *names: str) -> list[pl.DataFrame]:
+        """All the tables, or Insufficient naming every one that is missing or empty."""
+        missing = [n for n in names if not self.has(n)]
+        if missing:
+            raise Insufficient(f"insufficient data: {', '.join(missing)}")
+        return [self.frames[n] for n in names]
+
     def get(self, name: str) -> pl.DataFrame:
         f = self.frames.get(name)
         if f is None:
@@ -336,8 +343,7 @@ def basket_mcap_series(market_cap: pl.DataFrame, basket_members: pl.DataFrame,
 
 
 def _basket_mcap(ctx: _Ctx) -> _Built:
-    mc = ctx.get("fct_market_cap_daily")
-    bm = ctx.get("dim_basket_member")
+    mc, bm = ctx.get_all("fct_market_cap_daily", "dim_basket_member")
     baskets = [b for b in bm["basket_id"].unique().sort().to_list() if ctx.is_ai_basket(b)]
     if not baskets:
         raise Insufficient("insufficient data: dim_basket_member (no AI basket)")
@@ -440,11 +446,14 @@ def _sign_class(v: object) -> str | None:
 def _valuation_spread(ctx: _Ctx) -> _Built:
     vs = ctx.get("valuation_spread")
     fig = charts.valuation_spread_chart(vs, ctx.window)
+    # The latest day with a ratio: the AI P/E may run on after the reference stops.
     summary = (
-        vs.sort("trade_date")
+        vs.filter(pl.col("ratio").is_not_null())
+        .sort("trade_date")
         .group_by("ai_basket_id", maintain_order=True)
         .agg(
             pl.col("dividend_ref").drop_nulls().first(),
+            pl.col("trade_date").first().alias("first_day"),
             pl.col("trade_date").last().alias("last_day"),
             pl.col("ai_pe").last(),
             pl.col("dividend_pe").last(),
@@ -455,14 +464,19 @@ def _valuation_spread(ctx: _Ctx) -> _Built:
         )
         .sort("ai_basket_id")
     )
+    if summary.height == 0:
+        summary_part = Markup('<p class="insufficient">insufficient data: no day with both an '
+                              "AI basket P/E and a dividend reference P/E</p>")
+    else:
+        summary_part = html_table(
+            summary, dict.fromkeys(("ai_pe", "dividend_pe", "ratio", "ratio_min", "ratio_max"),
+                                   fmt_num) | {"ratio_percentile": lambda v: fmt_num(v, 2)},
+            {"ratio_percentile": "percentile (last day)"})
     return _Built(fig, [
         Markup('<p class="small">Ratio = AI basket P/E / dividend reference P/E (cap-weighted '
                "P/E, sum of market cap / sum of net income TTM). Percentile: rank of the day's "
                "ratio among all days of the basket in the table (full sample, 0 = lowest).</p>"),
-        html_table(summary, {c: fmt_num for c in ("ai_pe", "dividend_pe", "ratio", "ratio_min",
-                                                   "ratio_max")}
-                   | {"ratio_percentile": lambda v: fmt_num(v, 2)},
-                   {"ratio_percentile": "percentile (last day)"}),
+        summary_part,
     ])
 
 
@@ -598,7 +612,7 @@ td.neg { color: #c0392b; } td.pos { color: #1e8449; }
 .insufficient { background: #fdf2e9; border-left: 4px solid #e67e22; padding: 8px 12px;
                 color: #784212; }
 .small { font-size: 12px; color: #5d6d7e; }
-.cols { display: flex; gap: 16px; } .cols > table { flex: 1; }
+.cols { display: flex; gap: 16px; align-items: flex-start; } .cols > table { flex: 1; }
 td.v-ok { background: #d5f5e3; font-weight: 600; } td.v-bad { background: #fadbd8; font-weight: 600; }
 td.v-na { background: #eaeded; } td.v-ext { background: #d6eaf8; }
 </style>

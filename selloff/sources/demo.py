@@ -783,9 +783,7 @@ def _generate(n_securities: int, years: int, seed: int, end: dt.date) -> dict[st
     for market in MARKET_ORDER:
         idx = [i for i, s in enumerate(specs) if s.market == market]
         days = _to_days(trading_days(market, start, end))
-        if not len(days):
-            continue
-        if not idx:
+        if not len(days) or not idx:
             continue
         m_specs = [specs[i] for i in idx]
         m_shares = [shares[i] for i in idx]

@@ -36,7 +36,7 @@ from selloff.sources.live.common import (
     typed_frame,
 )
 from selloff.sources.live.errors import EmptyAnswer, MalformedPayload
-from selloff.sources.live.http import RetryPolicy, TokenBucket, call_with_retry
+from selloff.sources.live.http import RetryPolicy, TokenBucket, call_with_retry, is_garbled_answer
 from selloff.sources.live.universe import ConceptBoard, IndexSpec, SecuritySpec
 
 log = logging.getLogger("selloff.sources.live")
@@ -106,7 +106,7 @@ class AkshareAdapter:
             return fn(**kwargs)
 
         out = call_with_retry(SOURCE, f"akshare.{function}({target})", once, self.policy,
-                              deadline=True)
+                              deadline=True, retry_also=is_garbled_answer)
         if out is None:
             return pd.DataFrame()
         if not isinstance(out, pd.DataFrame):

@@ -205,8 +205,16 @@ def _run_with_deadline(fn: Callable[[], T], deadline: float | None, what: str) -
     return box["value"]
 
 
+def is_garbled_answer(exc: BaseException) -> bool:
+    """A JSON body that does not parse: how Eastmoney and KRX answer when they throttle
+    (an HTML error page where JSON was expected), since the libraries calling them do not
+    check the HTTP status first."""
+    return "JSONDecodeError" in _names(exc)
+
+
 def call_with_retry(source: str, target: str, fn: Callable[[], T], policy: RetryPolicy, *,
-                    secrets: Iterable[str | None] = (), deadline: bool = False) -> T:
+                    secrets: Iterable[str | None] = (), deadline: bool = False,
+                    retry_also: Callable[[BaseException], bool] | None = None) -> T:
     """Call fn under the policy; turn the final failure into a SourceError naming source+target.
 
     Exceptions that are not about transport (a SourceError raised by fn, a parsing error)
@@ -223,8 +231,11 @@ def call_with_retry(source: str, target: str, fn: Callable[[], T], policy: Retry
                     state.attempt_number, redact(_describe(exc), secrets) if exc else "?",
                     shown, state.next_action.sleep if state.next_action else 0.0)
 
+    def should_retry(exc: BaseException) -> bool:
+        return _should_retry(exc) or (retry_also is not None and retry_also(exc))
+
     retrying = Retrying(stop=_Stop(policy), wait=_Wait(policy),
-                        retry=retry_if_exception(_should_retry), reraise=True,
+                        retry=retry_if_exception(should_retry), reraise=True,
                         before_sleep=before_sleep)
     attempts = 0
     try:
@@ -241,10 +252,12 @@ def call_with_retry(source: str, target: str, fn: Callable[[], T], policy: Retry
         if is_connection_error(exc):
             raise SourceUnreachable(
                 source, shown, f"cannot connect after {attempts} attempt(s): {detail}") from None
-        if _should_retry(exc):
+        if should_retry(exc):
             raise SourceUnavailable(
                 source, shown, f"gave up after {attempts} attempt(s): {detail}") from None
-        raise SourceError(source, shown, f"call failed: {detail}") from exc
+        # A library's own message may hold a secret (redacted above): do not chain it.
+        raise SourceError(source, shown, f"call failed: {detail}") from (
+            None if any(secrets) else exc)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

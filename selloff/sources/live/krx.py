@@ -30,7 +30,13 @@ import polars as pl
 
 from selloff.sources.live.common import FetchLog, need_columns, require_rows, typed_frame
 from selloff.sources.live.errors import MalformedPayload, SourceError
-from selloff.sources.live.http import RetryPolicy, TokenBucket, call_with_retry, redact
+from selloff.sources.live.http import (
+    RetryPolicy,
+    TokenBucket,
+    call_with_retry,
+    is_garbled_answer,
+    redact,
+)
 from selloff.sources.live.universe import SecuritySpec
 
 log = logging.getLogger("selloff.sources.live")
@@ -110,7 +116,7 @@ class KrxAdapter:
                 return fn(*args)
 
         out = call_with_retry(SOURCE, target, once, self.policy, secrets=self.secrets,
-                              deadline=True)
+                              deadline=True, retry_also=is_garbled_answer)
         if out is None:
             return pd.DataFrame()
         if not isinstance(out, pd.DataFrame):

@@ -293,7 +293,9 @@ class SecEdgarAdapter:
 
     def __init__(self, user_agent: str | None, policy: RetryPolicy, log: FetchLog, *,
                  base_url: str = SEC_BASE_URL, rate_per_second: float = 10.0,
-                 today: dt.date | None = None):
+                 today: dt.date | None = None,
+                 fundamentals_lookback_days: int = FUNDAMENTALS_LOOKBACK_DAYS,
+                 shares_lookback_days: int = SHARES_LOOKBACK_DAYS):
         self.base_url = base_url.rstrip("/")
         if not user_agent or not user_agent.strip():
             raise LiveConfigError(
@@ -302,6 +304,8 @@ class SecEdgarAdapter:
                 "requester and a contact address, e.g. SEC_USER_AGENT='Jane Doe jane@example.com'")
         self.log = log
         self.today = today
+        self.fundamentals_lookback = dt.timedelta(days=fundamentals_lookback_days)
+        self.shares_lookback = dt.timedelta(days=shares_lookback_days)
         self.http = HttpClient(
             SOURCE, policy, rate_per_second=rate_per_second,
             headers={"User-Agent": user_agent.strip(), "Accept-Encoding": "gzip, deflate"},
@@ -333,7 +337,7 @@ class SecEdgarAdapter:
                      end: dt.date) -> pl.DataFrame | None:
         """companies: (security_id, cik) pairs, one per company."""
         frames = []
-        first = start - dt.timedelta(days=FUNDAMENTALS_LOOKBACK_DAYS)
+        first = start - self.fundamentals_lookback
         for security_id, cik in companies:
             sub_url = self.submissions_url(cik)
             ends = report_periods(self._json(sub_url))
@@ -352,7 +356,7 @@ class SecEdgarAdapter:
     def shares_outstanding(self, companies: Iterable[tuple[str, str]], start: dt.date,
                            end: dt.date) -> pl.DataFrame | None:
         frames = []
-        first = start - dt.timedelta(days=SHARES_LOOKBACK_DAYS)
+        first = start - self.shares_lookback
         for security_id, cik in companies:
             url = self.companyfacts_url(cik)
             doc = self._json(url)

@@ -105,7 +105,8 @@ class LiveSource(Source):
     """Fetches every canonical dataset from the live services (see the module doc).
 
     `hooks` replace the libraries' entry points in tests: `ticker_factory` (yfinance's
-    Ticker), `akshare_api` (the akshare module), `pykrx_api` (pykrx.stock).
+    Ticker), `akshare_api` (the akshare module), `pykrx_api` (pykrx.stock), and
+    `rate_per_second` (the client-side pacing of the library sources).
     """
 
     name = "live"
@@ -141,14 +142,16 @@ class LiveSource(Source):
         if key in self._adapters:
             return self._adapters[key]
         c, p, fl = self.config, self.config.policy, self.fetch_log
+        rate = self.hooks.get("rate_per_second")
         if key == "yahoo":
             a: Any = YahooAdapter(p, fl, ticker_factory=self.hooks.get("ticker_factory"),
-                                  today=self.today)
+                                  today=self.today, rate_per_second=rate or 2.0)
         elif key == "akshare":
-            a = AkshareAdapter(p, fl, today=self.today, api=self.hooks.get("akshare_api"))
+            a = AkshareAdapter(p, fl, today=self.today, api=self.hooks.get("akshare_api"),
+                               rate_per_second=rate or 2.0)
         elif key == "krx":
             a = KrxAdapter(p, fl, credentials=(c.krx_id, c.krx_pw), today=self.today,
-                           api=self.hooks.get("pykrx_api"))
+                           api=self.hooks.get("pykrx_api"), rate_per_second=rate or 1.0)
         elif key == "sec":
             a = SecEdgarAdapter(c.sec_user_agent, p, fl, base_url=c.sec_base_url, today=self.today)
         elif key == "ecb":

@@ -1,0 +1,38 @@
+"""The self-contained HTML report with its charts, linked from the asset's metadata."""
+
+import base64
+
+import dagster as dg
+
+from assets import WRITER_POOL
+from selloff.report.html_report import chart_images, write_selloff_report
+from selloff.resources import SourceResource, WarehouseResource
+
+_MARTS = ("fct_market_cap_daily", "dim_basket_member", "fct_fund_flows_daily",
+          "dim_security")
+_ANALYTICS = ("selloff_rollup", "selloff_windows", "rotation", "valuation_spread",
+              "basket_factor_split", "factor_attribution", "claim_verdicts")
+
+
+@dg.asset(
+    key=["report", "selloff_report"],
+    group_name="report",
+    deps=[dg.AssetKey(["analytics", a]) for a in _ANALYTICS],
+    pool=WRITER_POOL,
+    kinds={"html"},
+    description="reports/selloff_report.html: waterfall, losses by market and basket, AI "
+    "basket market cap, flows, valuation spread, factor attribution, claim verdicts.",
+)
+def selloff_report(source: SourceResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    refs = {m: ("marts", m) for m in _MARTS} | {a: ("analytics", a) for a in _ANALYTICS}
+    frames = warehouse.read_many(refs)
+    path = write_selloff_report(frames, warehouse.reports_dir / "selloff_report.html",
+                                synthetic=source.is_synthetic)
+    images = chart_images(frames, dpi=70)
+    charts = {
+        f"chart: {name}": dg.MetadataValue.md(
+            f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})")
+        for name, png in images.items()
+    }
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)),
+                                          "bytes": path.stat().st_size, **charts})
