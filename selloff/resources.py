@@ -41,7 +41,8 @@ class SourceResource(dg.ConfigurableResource):
 
     @property
     def is_synthetic(self) -> bool:
-        return self.settings().is_synthetic
+        # A snapshot exported from the demo market is synthetic too: ask the source.
+        return self.make_source().synthetic
 
 
 class WarehouseResource(dg.ConfigurableResource):

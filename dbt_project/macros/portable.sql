@@ -25,11 +25,6 @@
     cast(extract(quarter from {{ dbt.dateadd('day', -45, period_end) }}) as integer)
 {%- endmacro %}
 
-{# Division that gives null, not an error or infinity, when the divisor is 0 or null. #}
-{% macro safe_divide(numerator, denominator) -%}
-    ({{ numerator }}) / nullif({{ denominator }}, 0)
-{%- endmacro %}
-
 {#
   The last non-null value of `expr` over the rows of the partition up to the current row
   (a running "latest known" value). SQL:2011 puts IGNORE NULLS after the call (Spark 3.2+,

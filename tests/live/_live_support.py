@@ -63,3 +63,56 @@ class Scripted:
 
 
 TODAY = dt.date(2026, 11, 24)
+
+
+# -- yfinance stand-ins ------------------------------------------------------------------
+YAHOO_TZ = {"NVDA": "America/New_York", "9984.T": "Asia/Tokyo", "^N225": "Asia/Tokyo",
+            "005930.KS": "Asia/Seoul", "688256.SS": "Asia/Shanghai"}
+YAHOO_FILES = {"NVDA": "NVDA_history_split_2024-06.csv", "9984.T": "9984.T_history.csv",
+               "^N225": "N225_history.csv", "005930.KS": "005930.KS_history.csv",
+               "688256.SS": "688256.SS_history.csv"}
+YAHOO_SHARES = {"NVDA": "NVDA_shares_full.csv", "9984.T": "9984.T_shares_full.csv",
+                "688256.SS": "688256.SS_shares_full.csv"}
+
+
+def yahoo_history(symbol: str, file: str | None = None) -> pd.DataFrame:
+    """A history fixture as yfinance returns it: tz-aware 'Date' index in the exchange zone."""
+    df = pd.read_csv(fixture_path("yahoo", file or YAHOO_FILES[symbol]), index_col="Date")
+    df.index = pd.to_datetime(df.index, utc=True).tz_convert(YAHOO_TZ[symbol])
+    df.index.name = "Date"
+    return df
+
+
+def yahoo_shares(symbol: str) -> pd.Series:
+    df = pd.read_csv(fixture_path("yahoo", YAHOO_SHARES[symbol]))
+    index = pd.to_datetime(df["date"], utc=True).dt.tz_convert(YAHOO_TZ[symbol])
+    return pd.Series(df["shares"].to_numpy(), index=pd.DatetimeIndex(index))
+
+
+class FakeTicker:
+    """yfinance.Ticker's history/get_shares_full answering from the fixtures; `script`
+    holds failures to raise, frames to use instead, and records the calls."""
+
+    def __init__(self, symbol: str, script: dict):
+        self.symbol = symbol
+        self.script = script
+
+    def history(self, start=None, end=None, **kwargs):
+        from yfinance.exceptions import YFPricesMissingError
+
+        self.script.setdefault("history_calls", []).append((self.symbol, start, end, kwargs))
+        fail = self.script.get("history_fail", [])
+        if fail:
+            raise fail.pop(0)
+        if self.script.get("history_always_fail"):
+            raise self.script["history_always_fail"]
+        if self.script.get("empty"):
+            raise YFPricesMissingError(f"${self.symbol}", f" (1d {start} -> {end})")
+        df = self.script.get("frames", {}).get(self.symbol)
+        df = yahoo_history(self.symbol) if df is None else df
+        lo, hi = pd.Timestamp(start).date(), pd.Timestamp(end).date()
+        return df[[lo <= ts.date() < hi for ts in df.index]]
+
+    def get_shares_full(self, start=None, end=None):
+        self.script.setdefault("shares_calls", []).append((self.symbol, start, end))
+        return yahoo_shares(self.symbol)

@@ -8,60 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
 import polars as pl
 import pytest
-from _live_support import fixture_path
-from yfinance.exceptions import YFPricesMissingError, YFRateLimitError
+from _live_support import FakeTicker, yahoo_history
+from yfinance.exceptions import YFRateLimitError
 
 from selloff.sources.live.errors import EmptyAnswer, MalformedPayload, SourceUnavailable
 from selloff.sources.live.universe import IndexSpec, SecuritySpec
 from selloff.sources.live.yahoo import YahooAdapter, security_id_from_yahoo, yahoo_symbol
 from selloff.validation import conform
-
-TZ = {"NVDA": "America/New_York", "9984.T": "Asia/Tokyo", "^N225": "Asia/Tokyo"}
-FILES = {"NVDA": "NVDA_history_split_2024-06.csv", "9984.T": "9984.T_history.csv",
-         "^N225": "N225_history.csv"}
-SHARES = {"NVDA": "NVDA_shares_full.csv", "9984.T": "9984.T_shares_full.csv"}
-
-
-def _history(symbol: str) -> pd.DataFrame:
-    df = pd.read_csv(fixture_path("yahoo", FILES[symbol]), index_col="Date")
-    df.index = pd.to_datetime(df.index, utc=True).tz_convert(TZ[symbol])
-    df.index.name = "Date"
-    return df
-
-
-def _shares(symbol: str) -> pd.Series:
-    df = pd.read_csv(fixture_path("yahoo", SHARES[symbol]))
-    index = pd.to_datetime(df["date"], utc=True).dt.tz_convert(TZ[symbol])
-    return pd.Series(df["shares"].to_numpy(), index=pd.DatetimeIndex(index))
-
-
-class FakeTicker:
-    """yfinance.Ticker's history/get_shares_full, answering from the fixtures."""
-
-    def __init__(self, symbol: str, script: dict):
-        self.symbol = symbol
-        self.script = script
-
-    def history(self, start=None, end=None, **kwargs):
-        self.script.setdefault("history_calls", []).append((self.symbol, start, end, kwargs))
-        fail = self.script.get("history_fail", [])
-        if fail:
-            raise fail.pop(0)
-        if self.script.get("history_always_fail"):
-            raise self.script["history_always_fail"]
-        if self.script.get("empty"):
-            raise YFPricesMissingError(f"${self.symbol}", f" (1d {start} -> {end})")
-        df = self.script.get("frames", {}).get(self.symbol)
-        df = _history(self.symbol) if df is None else df
-        lo, hi = pd.Timestamp(start).date(), pd.Timestamp(end).date()
-        return df[[lo <= ts.date() < hi for ts in df.index]]
-
-    def get_shares_full(self, start=None, end=None):
-        self.script.setdefault("shares_calls", []).append((self.symbol, start, end))
-        return _shares(self.symbol)
 
 
 def _adapter(policy, fetch_log, script: dict, today=dt.date(2026, 11, 24)) -> YahooAdapter:
@@ -179,7 +134,7 @@ def test_429_until_failure(policy, fetch_log):
 
 
 def test_malformed_payload_names_the_column(policy, fetch_log):
-    frame = _history("9984.T").drop(columns=["Adj Close"])  # e.g. auto_adjust=True output
+    frame = yahoo_history("9984.T").drop(columns=["Adj Close"])  # e.g. auto_adjust=True output
     yahoo = _adapter(policy, fetch_log, {"frames": {"9984.T": frame}})
     with pytest.raises(MalformedPayload) as err:
         yahoo.prices_daily([SOFTBANK], dt.date(2025, 11, 4), dt.date(2025, 11, 6))

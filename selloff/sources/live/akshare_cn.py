@@ -75,11 +75,6 @@ def _amount(value: Any, target: str, field: str) -> float | None:
         raise MalformedPayload(SOURCE, target, field, f"{value!r} is not an amount") from None
 
 
-def _float(value: Any, target: str, field: str) -> float | None:
-    out = _amount(value, target, field)
-    return out
-
-
 class AkshareAdapter:
     name = SOURCE
 
@@ -142,7 +137,7 @@ class AkshareAdapter:
             day = _date(rec["日期"], target, f"row {i + 1}: 日期")
             if not start <= day <= end:
                 continue
-            values = {c: _float(rec[c], target, f"row {i + 1}: {c}")
+            values = {c: _amount(rec[c], target, f"row {i + 1}: {c}")
                       for c in ("开盘", "收盘", "最高", "最低", "成交量", "成交额")}
             if values["收盘"] is None:
                 raise MalformedPayload(SOURCE, target, f"row {i + 1}: 收盘", "empty close")
@@ -291,7 +286,7 @@ class AkshareAdapter:
                 for i, rec in enumerate(hist.to_dict("records")):
                     day = _date(rec["日期"], target, f"row {i + 1}: 日期")
                     if start <= day <= end:
-                        pe[day] = _float(rec["滚动市盈率"], target, f"row {i + 1}: 滚动市盈率")
+                        pe[day] = _amount(rec["滚动市盈率"], target, f"row {i + 1}: 滚动市盈率")
             self.log.add(SOURCE, "index_valuation_daily", target, len(pe))
             # The indicator file adds dividend yields (in %) for its last ~20 sessions.
             vtarget = f"akshare.stock_zh_index_value_csindex(symbol={spec.csindex!r})"
@@ -304,10 +299,10 @@ class AkshareAdapter:
                 for i, rec in enumerate(value.to_dict("records")):
                     day = _date(rec["日期"], vtarget, f"row {i + 1}: 日期")
                     if start <= day <= end:
-                        y = _float(rec["股息率2"], vtarget, f"row {i + 1}: 股息率2")
+                        y = _amount(rec["股息率2"], vtarget, f"row {i + 1}: 股息率2")
                         dy[day] = None if y is None else y / 100.0
                         if pe.get(day) is None:
-                            pe[day] = _float(rec["市盈率2"], vtarget, f"row {i + 1}: 市盈率2")
+                            pe[day] = _amount(rec["市盈率2"], vtarget, f"row {i + 1}: 市盈率2")
             self.log.add(SOURCE, "index_valuation_daily", vtarget, len(dy))
             rows = [{"index_id": spec.index_id, "trade_date": d, "pe_ttm": pe.get(d), "pb": None,
                      "dividend_yield": dy.get(d), "source": SOURCE}

@@ -82,11 +82,11 @@ class EcbAdapter:
     name = SOURCE
 
     def __init__(self, policy: RetryPolicy, log: FetchLog, *, base_url: str = ECB_BASE_URL,
-                 today: dt.date | None = None):
+                 today: dt.date | None = None, rate_per_second: float = 5.0):
         self.base_url = base_url.rstrip("/")
         self.log = log
         self.today = today
-        self.http = HttpClient(SOURCE, policy, rate_per_second=5)
+        self.http = HttpClient(SOURCE, policy, rate_per_second=rate_per_second)
 
     def url(self, currencies: list[str]) -> str:
         return f"{self.base_url}/data/EXR/D.{'+'.join(currencies)}.EUR.SP00.A"
@@ -106,7 +106,7 @@ class EcbAdapter:
         usd = {d: v for d, c, v in obs if c == "USD"}
         rows = []
         for day, ccy, per_eur in obs:
-            if day < start or day > end or day not in usd:
+            if day < start or day > end or day not in usd or ccy not in wanted:
                 continue
             if ccy == "USD":
                 rows.append({"trade_date": day, "currency": "EUR", "usd_per_unit": usd[day],

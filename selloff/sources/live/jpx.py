@@ -202,11 +202,11 @@ class JpxAdapter:
     name = SOURCE
 
     def __init__(self, policy: RetryPolicy, log: FetchLog, *, base_url: str = JPX_BASE_URL,
-                 today: dt.date | None = None):
+                 today: dt.date | None = None, rate_per_second: float = 2.0):
         self.base_url = base_url.rstrip("/")
         self.log = log
         self.today = today
-        self.http = HttpClient(SOURCE, policy, rate_per_second=2,
+        self.http = HttpClient(SOURCE, policy, rate_per_second=rate_per_second,
                                headers={"User-Agent": "Mozilla/5.0 (selloff warehouse)"})
 
     def file_links(self, start: dt.date) -> dict[str, dt.date]:

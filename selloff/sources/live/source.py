@@ -106,7 +106,7 @@ class LiveSource(Source):
 
     `hooks` replace the libraries' entry points in tests: `ticker_factory` (yfinance's
     Ticker), `akshare_api` (the akshare module), `pykrx_api` (pykrx.stock), and
-    `rate_per_second` (the client-side pacing of the library sources).
+    `rate_per_second` (the client-side pacing of every source).
     """
 
     name = "live"
@@ -153,11 +153,14 @@ class LiveSource(Source):
             a = KrxAdapter(p, fl, credentials=(c.krx_id, c.krx_pw), today=self.today,
                            api=self.hooks.get("pykrx_api"), rate_per_second=rate or 1.0)
         elif key == "sec":
-            a = SecEdgarAdapter(c.sec_user_agent, p, fl, base_url=c.sec_base_url, today=self.today)
+            a = SecEdgarAdapter(c.sec_user_agent, p, fl, base_url=c.sec_base_url, today=self.today,
+                                rate_per_second=rate or 10.0)
         elif key == "ecb":
-            a = EcbAdapter(p, fl, base_url=c.ecb_base_url, today=self.today)
+            a = EcbAdapter(p, fl, base_url=c.ecb_base_url, today=self.today,
+                           rate_per_second=rate or 5.0)
         elif key == "jpx":
-            a = JpxAdapter(p, fl, base_url=c.jpx_base_url, today=self.today)
+            a = JpxAdapter(p, fl, base_url=c.jpx_base_url, today=self.today,
+                           rate_per_second=rate or 2.0)
         else:  # pragma: no cover - programming error
             raise KeyError(key)
         self._adapters[key] = a

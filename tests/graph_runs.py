@@ -1,0 +1,86 @@
+"""Run the whole refresh job in process into a private folder (used by the graph tests)."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+
+@dataclass
+class GraphRun:
+    root: Path
+    result: dg.ExecuteInProcessResult
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse" / "selloff.duckdb"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def table(self, name: str) -> pl.DataFrame:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.sql(f"SELECT * FROM {name}").pl()
+
+    def tables(self, schema: str) -> list[str]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            rows = con.execute("SELECT table_name FROM information_schema.tables "
+                               "WHERE table_schema = ? ORDER BY 1", [schema]).fetchall()
+        return [r[0] for r in rows]
+
+
+@contextmanager
+def env(**values: str):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_refresh(root: Path, **env_values: str) -> GraphRun:
+    """Materialize every asset (the `refresh` job) with SELLOFF_* set for this run only."""
+    from orchestration.definitions import defs
+
+    root.mkdir(parents=True, exist_ok=True)
+    values = {"SELLOFF_WAREHOUSE": str(root / "warehouse" / "selloff.duckdb"), **env_values}
+    with env(**values):
+        job = defs.resolve_job_def("refresh")
+        result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(),
+                                        raise_on_error=False)
+    return GraphRun(root, result)
+
+
+def failures(run: GraphRun) -> list[str]:
+    out = []
+    for ev in run.result.all_events:
+        if ev.event_type == dg.DagsterEventType.STEP_FAILURE:
+            out.append(f"{ev.step_key}: {ev.step_failure_data.error.message}")
+    for ev in run.result.get_asset_check_evaluations():
+        if not ev.passed:
+            out.append(f"check {ev.asset_key.to_user_string()}:{ev.check_name}: {ev.description}")
+    return out
+
+
+def assert_same_table(a: pl.DataFrame, b: pl.DataFrame, name: str) -> None:
+    """Same rows and keys; floats equal within 1e-12 relative, because DuckDB's parallel
+    SUM adds doubles in a varying order (last-bit differences, far below a cent)."""
+    from polars.testing import assert_frame_equal
+
+    a, b = a.sort(a.columns, nulls_last=True), b.sort(b.columns, nulls_last=True)
+    try:
+        assert_frame_equal(a, b, check_row_order=False, rel_tol=1e-12, abs_tol=1e-6)
+    except AssertionError as exc:
+        raise AssertionError(f"{name} differs: {exc}") from exc

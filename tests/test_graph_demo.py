@@ -1,0 +1,153 @@
+"""The whole graph on a small demo market: real DuckDB, real dbt build, real Dagster run.
+
+Mart values are checked against figures computed here, independently, from the demo
+source's own frames; the demo exported as a snapshot and read back gives the same warehouse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from selloff.sources.demo import DemoSource, export_demo_snapshot
+from tests.graph_runs import GraphRun, assert_same_table, failures, run_refresh
+
+pytestmark = pytest.mark.slow
+N_SECURITIES = "40"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> GraphRun:
+    run = run_refresh(tmp_path_factory.mktemp("demo"), SELLOFF_SOURCE="demo",
+                      SELLOFF_DEMO_SECURITIES=N_SECURITIES)
+    assert run.result.success, failures(run)
+    return run
+
+
+@pytest.fixture(scope="session")
+def demo_frames() -> dict[str, pl.DataFrame]:
+    src = DemoSource(n_securities=int(N_SECURITIES))
+    return {d: src.load(d) for d in ("prices_daily", "shares_outstanding", "fx_rates_daily",
+                                     "fundamentals", "securities")}
+
+
+def test_every_layer_is_built_and_checked(demo_run: GraphRun) -> None:
+    marts = set(demo_run.tables("marts"))
+    assert {"fct_market_cap_daily", "fct_fund_flows_daily", "fct_valuation_multiples_daily",
+            "fct_basket_valuation_daily", "fct_fundamentals_quarterly", "fct_index_levels_daily",
+            "dim_security", "dim_index", "dim_basket_member", "dim_trading_calendar"} <= marts
+    assert {"selloff_windows", "selloff_decomposition", "selloff_rollup", "claim_verdicts",
+            "factor_attribution", "rotation", "valuation_spread"} <= set(demo_run.tables("analytics"))
+    checks = demo_run.result.get_asset_check_evaluations()
+    gx = [c for c in checks if c.check_name == "gx_suite"]
+    assert len(gx) == 10 and all(c.passed for c in gx)
+    assert any(c.check_name == "reconciliation" and c.passed for c in checks)
+    assert len([c for c in checks if c.asset_key.path[0] in ("staging", "marts")]) > 50
+    assert (demo_run.reports / "fact_check.html").exists()
+    assert (demo_run.reports / "selloff_report.html").exists()
+    assert "SYNTHETIC" in (demo_run.reports / "fact_check.html").read_text(encoding="utf-8")
+
+
+def _asof(frame: pl.DataFrame, key_col: str, key: str, date_col: str, day: dt.date,
+          value_col: str, known_col: str | None = None) -> float | None:
+    rows = frame.filter((pl.col(key_col) == key) & (pl.col(date_col) <= day))
+    if known_col:
+        rows = rows.filter(pl.col(known_col).is_null() | (pl.col(known_col) <= day))
+    rows = rows.sort(date_col)
+    return rows[value_col][-1] if rows.height else None
+
+
+@pytest.mark.parametrize(("security_id", "day"), [
+    ("US:NVDA", dt.date(2025, 11, 20)),
+    ("CN:688256.SH", dt.date(2025, 11, 21)),
+    ("JP:9984", dt.date(2025, 3, 31)),   # the day before the 1:4 split
+    ("JP:9984", dt.date(2025, 4, 1)),
+    ("US:AAPL", dt.date(2025, 8, 29)),   # a buyback year
+])
+def test_market_cap_matches_independent_figure(demo_run: GraphRun, demo_frames, security_id, day) -> None:
+    prices, shares, fx = demo_frames["prices_daily"], demo_frames["shares_outstanding"], demo_frames["fx_rates_daily"]
+    row = prices.filter((pl.col("security_id") == security_id) & (pl.col("trade_date") == day))
+    close, ccy = row["close"].item(), row["currency"].item()
+    n_shares = _asof(shares, "security_id", security_id, "as_of_date", day, "shares", "filed_date")
+    rate = 1.0 if ccy == "USD" else _asof(fx, "currency", ccy, "trade_date", day, "usd_per_unit")
+    expected = close * n_shares * rate
+    mart = demo_run.table("marts.fct_market_cap_daily").filter(
+        (pl.col("security_id") == security_id) & (pl.col("trade_date") == day))
+    assert mart["market_cap_usd"].item() == pytest.approx(expected, rel=1e-12)
+    assert mart["market_cap_local"].item() == pytest.approx(close * n_shares, rel=1e-12)
+
+
+def test_split_keeps_market_cap_continuous(demo_run: GraphRun) -> None:
+    caps = demo_run.table("marts.fct_market_cap_daily").filter(
+        (pl.col("security_id") == "JP:9984")
+        & pl.col("trade_date").is_between(dt.date(2025, 3, 31), dt.date(2025, 4, 1))).sort("trade_date")
+    before, after = caps["market_cap_local"].to_list()
+    closes = caps["close"].to_list()
+    assert closes[1] < closes[0] / 3  # the price as traded drops about 4x
+    assert after / before == pytest.approx(closes[1] * 4 / closes[0], rel=1e-9)
+
+
+def test_discrete_quarter_from_ytd_cash_flow(demo_run: GraphRun, demo_frames) -> None:
+    f = demo_frames["fundamentals"].filter(
+        (pl.col("security_id") == "US:MSFT") & (pl.col("metric") == "capex"))
+    latest = f.sort("filed_date").group_by(["fiscal_year", "fiscal_period"]).last()
+    fy = latest.filter(pl.col("fiscal_period") == "Q3")["fiscal_year"].max()
+
+    def value(period: str) -> float:
+        return latest.filter((pl.col("fiscal_year") == fy) & (pl.col("fiscal_period") == period))["value"].item()
+
+    rows = latest.filter(pl.col("fiscal_year") == fy)
+    basis = dict(zip(rows["fiscal_period"], rows["value_basis"], strict=True))
+    expected_q3 = value("Q3") - value("Q2") if basis["Q3"] == "ytd" else value("Q3")
+    mart = demo_run.table("marts.fct_fundamentals_quarterly").filter(
+        (pl.col("security_id") == "US:MSFT") & (pl.col("fiscal_year") == fy)
+        & (pl.col("fiscal_period") == "Q3"))
+    assert mart["capex"].item() == pytest.approx(expected_q3, rel=1e-12)
+
+
+def test_decomposition_adds_up_and_matches_market_caps(demo_run: GraphRun) -> None:
+    d = demo_run.table("analytics.selloff_decomposition").filter(pl.col("window_id") == "selloff_period")
+    caps = demo_run.table("marts.fct_market_cap_daily")
+    row = d.filter(pl.col("security_id") == "US:NVDA").row(0, named=True)
+    m0 = caps.filter((pl.col("security_id") == "US:NVDA") & (pl.col("trade_date") == row["t0_date"]))["market_cap_usd"].item()
+    m1 = caps.filter((pl.col("security_id") == "US:NVDA") & (pl.col("trade_date") == row["t1_date"]))["market_cap_usd"].item()
+    assert row["t0_date"] == dt.date(2025, 10, 24)  # the last close before Monday 27 October
+    assert row["change_usd"] == pytest.approx(m1 - m0, rel=1e-12)
+    for r in d.iter_rows(named=True):
+        scale = max(1.0, abs(r["change_usd"]), r["mcap_usd_start"])
+        assert math.isclose(r["price_usd"] + r["shares_usd"] + r["fx_usd"], r["change_usd"], abs_tol=1e-9 * scale)
+        assert math.isclose(r["rerating_usd"] + r["earnings_usd"] + r["no_earnings_basis_usd"],
+                            r["price_usd"] + r["shares_usd"], abs_tol=1e-9 * scale)
+
+
+def test_every_claim_has_a_verdict(demo_run: GraphRun) -> None:
+    v = demo_run.table("analytics.claim_verdicts")
+    assert sorted(v["claim_id"].to_list()) == [f"C{i:02d}" for i in range(1, 20)]
+    assert set(v["verdict"]) <= {"supported", "contradicted", "insufficient_data", "external"}
+
+
+def test_snapshot_round_trip_gives_the_same_warehouse(demo_run: GraphRun, tmp_path_factory) -> None:
+    folder = export_demo_snapshot(tmp_path_factory.mktemp("export") / "demo_snapshot",
+                                  n_securities=int(N_SECURITIES))
+    again = run_refresh(tmp_path_factory.mktemp("roundtrip"), SELLOFF_SOURCE="snapshot",
+                        SELLOFF_SNAPSHOT_DIR=str(folder))
+    assert again.result.success, failures(again)
+    for schema in ("marts", "analytics"):
+        assert again.tables(schema) == demo_run.tables(schema)
+        for table in demo_run.tables(schema):
+            assert_same_table(demo_run.table(f"{schema}.{table}"), again.table(f"{schema}.{table}"),
+                              f"{schema}.{table} after the snapshot round trip")
+
+
+def test_run_twice_gives_identical_tables(demo_run: GraphRun, tmp_path_factory) -> None:
+    again = run_refresh(Path(tmp_path_factory.mktemp("again")), SELLOFF_SOURCE="demo",
+                        SELLOFF_DEMO_SECURITIES=N_SECURITIES)
+    assert again.result.success, failures(again)
+    for schema in ("raw", "marts", "analytics"):
+        for table in demo_run.tables(schema):
+            assert_same_table(demo_run.table(f"{schema}.{table}"), again.table(f"{schema}.{table}"),
+                              f"{schema}.{table} on the second run")
