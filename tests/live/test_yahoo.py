@@ -153,3 +153,17 @@ def test_connection_error_is_retried_once_only(fetch_log):
     with pytest.raises(SourceUnreachable):
         yahoo.prices_daily([SOFTBANK], dt.date(2025, 11, 4), dt.date(2025, 11, 6))
     assert len(script["history_calls"]) == 2
+
+
+def test_placeholder_bar_on_a_holiday_is_dropped(policy, fetch_log):
+    import pandas as pd
+
+    frame = yahoo_history("9984.T")
+    holiday = frame.iloc[[1]].copy()
+    holiday.index = pd.DatetimeIndex([pd.Timestamp("2025-11-03", tz="Asia/Tokyo")], name="Date")
+    holiday["Volume"] = 0  # Yahoo repeats a close on Culture Day, without volume
+    frame = pd.concat([frame, holiday]).sort_index()
+    yahoo = _adapter(policy, fetch_log, {"frames": {"9984.T": frame}})
+    df = yahoo.prices_daily([SOFTBANK], dt.date(2025, 11, 3), dt.date(2025, 11, 6))
+    assert dt.date(2025, 11, 3) not in df["trade_date"].to_list()
+    conform(df, "prices_daily")

@@ -134,8 +134,10 @@ class LiveSource(Source):
 
     @property
     def end(self) -> dt.date:
-        today = self.today or dt.date.today()
-        return min(self.config.end, today)
+        """The window end, at most yesterday: today's bar may still be trading (a partial
+        close is not a close)."""
+        today = self.today or dt.datetime.now(dt.UTC).date()
+        return min(self.config.end, today - dt.timedelta(days=1))
 
     # -- adapters ---------------------------------------------------------------------------
     def _adapter(self, key: str) -> Any:
@@ -228,10 +230,10 @@ class LiveSource(Source):
                 for b, members in self.universe.baskets.items() for s in members]
         if self.universe.concept_boards:
             known = {s.security_id for s in self.full_universe().securities}
-            akshare = self._adapter("akshare")
             for board in self.universe.concept_boards:
                 members = self._board_members()[board.name]
-                basket = board.basket_id or f"CN_CONCEPT_{akshare.board_code(board)}"
+                basket = board.basket_id or "CN_CONCEPT_" + self._run(
+                    "akshare", lambda a, b=board: a.board_code(b))
                 kept = [sid for sid, _ in members if sid in known]
                 if len(kept) < len(members):
                     log.info("live: board %s: %d of %d members are outside the universe and "

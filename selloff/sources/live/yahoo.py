@@ -16,16 +16,20 @@ boundary (Ticker.history / Ticker.get_shares_full) with frames in yfinance's sha
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import polars as pl
 
+from selloff.calendars import calendar_bounds, is_trading_day
 from selloff.sources.live.common import FetchLog, clip_window, require_rows, typed_frame
 from selloff.sources.live.errors import EmptyAnswer, MalformedPayload
 from selloff.sources.live.http import RetryPolicy, TokenBucket, call_with_retry
 from selloff.sources.live.universe import IndexSpec, SecuritySpec
+
+log = logging.getLogger("selloff.sources.live")
 
 SOURCE = "Yahoo Finance"
 PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Adj Close", "Volume")
@@ -174,8 +178,8 @@ class YahooAdapter:
                                    f"expected a DataFrame, got {type(hist).__name__}")
         return hist, ""
 
-    def _bars(self, symbol: str, start: dt.date, end: dt.date, *, unadjust: bool
-              ) -> tuple[pl.DataFrame | None, str, str]:
+    def _bars(self, symbol: str, start: dt.date, end: dt.date, *, unadjust: bool,
+              market: str) -> tuple[pl.DataFrame | None, str, str]:
         # From the share-count lookback on, so share_outstanding reuses this request.
         hist, reason = self.history(symbol, start - dt.timedelta(days=SHARES_LOOKBACK_DAYS))
         target = f"{symbol} history {start}..{end}"
@@ -204,6 +208,7 @@ class YahooAdapter:
         else:
             frame = frame.with_columns(pl.lit(1.0).alias("factor"))
         frame = frame.filter(pl.col("Close").is_not_nan() & pl.col("Close").is_not_null())
+        frame = self._drop_placeholder_bars(frame, market, symbol)
         frame = frame.with_columns(
             *[(pl.col(c) * pl.col("factor")).alias(c.lower()) for c in ("Open", "High", "Low", "Close")],
             pl.col("Adj Close").fill_nan(None).alias("adj_close"),
@@ -213,12 +218,31 @@ class YahooAdapter:
         )
         return clip_window(frame, "trade_date", start, end), target, ""
 
+    @staticmethod
+    def _drop_placeholder_bars(frame: pl.DataFrame, market: str, symbol: str) -> pl.DataFrame:
+        """Yahoo sometimes repeats the last close on an exchange holiday with no volume; such
+        a bar is not a session. A bar with volume on a non-session day is kept, so the
+        landing check reports the calendar mismatch instead of hiding it."""
+        first, last = calendar_bounds(market)
+        off = frame.filter(
+            pl.col("trade_date").map_elements(
+                lambda d: first <= d <= last and not is_trading_day(market, d),
+                return_dtype=pl.Boolean)
+            & (pl.col("Volume").is_null() | pl.col("Volume").is_nan() | (pl.col("Volume") == 0)))
+        if off.height:
+            log.warning("%s: %s: dropped %d bar(s) without volume on non-sessions of %s: %s",
+                        SOURCE, symbol, off.height, market,
+                        ", ".join(str(d) for d in off["trade_date"].to_list()[:5]))
+            frame = frame.join(off.select("trade_date"), on="trade_date", how="anti")
+        return frame
+
     def prices_daily(self, securities: list[SecuritySpec], start: dt.date, end: dt.date
                      ) -> pl.DataFrame | None:
         frames = []
         for spec in securities:
             symbol = yahoo_symbol(spec)
-            bars, target, reason = self._bars(symbol, start, end, unadjust=True)
+            bars, target, reason = self._bars(symbol, start, end, unadjust=True,
+                                              market=spec.market)
             self.log.add(SOURCE, "prices_daily", f"yfinance.Ticker({symbol!r}).history",
                          0 if bars is None else bars.height)
             bars = self._require(bars, target, reason, spec.market, start, end)
@@ -236,7 +260,8 @@ class YahooAdapter:
         for spec in indexes:
             if not spec.yahoo:
                 continue
-            bars, target, reason = self._bars(spec.yahoo, start, end, unadjust=False)
+            bars, target, reason = self._bars(spec.yahoo, start, end, unadjust=False,
+                                              market=spec.market)
             self.log.add(SOURCE, "index_levels_daily", f"yfinance.Ticker({spec.yahoo!r}).history",
                          0 if bars is None else bars.height)
             bars = self._require(bars, target, reason, spec.market, start, end)
