@@ -60,9 +60,9 @@ def run(
     settings = settings_from_env()
     import dagster as dg
 
-    from orchestration.definitions import defs
+    from orchestration.definitions import build_definitions
 
-    job = defs.resolve_job_def("refresh")
+    job = build_definitions(partitioned=False).resolve_job_def("refresh")
     label = settings.source + (f" ({settings.snapshot_dir})" if settings.snapshot_dir else "")
     console.print(f"Refreshing from source [bold]{label}[/] into {settings.build_warehouse} ...")
     started = time.perf_counter()

@@ -3,19 +3,33 @@
 import dagster as dg
 
 from assets.analytics import analytics_assets, analytics_checks
-from assets.extract import extract_assets, extract_checks
+from assets.extract import build_extract_assets, extract_checks
 from assets.report import report_assets
-from orchestration.dbt import dbt_resource, selloff_dbt_models
-from orchestration.jobs import extract_job, refresh_job
+from orchestration.automation import automation_sensor
+from orchestration.dbt import build_dbt_assets, dbt_resource
+from orchestration.jobs import build_jobs
+from orchestration.schedules import build_schedules
 from selloff.resources import SourceResource, WarehouseResource
 
-defs = dg.Definitions(
-    assets=[*extract_assets, selloff_dbt_models, *analytics_assets, *report_assets],
-    asset_checks=[*extract_checks, *analytics_checks],
-    jobs=[refresh_job, extract_job],
-    resources={
-        "source": SourceResource(),
-        "warehouse": WarehouseResource(),
-        "dbt": dbt_resource(),
-    },
-)
+
+def build_definitions(partitioned: bool = True) -> dg.Definitions:
+    """Partitioned (the UI, schedules, backfills) or not (`selloff run`, a full refresh in
+    one process: a range run over every daily partition would spend minutes writing
+    per-partition events). Same asset keys, same tables."""
+    jobs = build_jobs(partitioned)
+    return dg.Definitions(
+        assets=[*build_extract_assets(partitioned), *build_dbt_assets(partitioned),
+                *analytics_assets, *report_assets],
+        asset_checks=[*extract_checks, *analytics_checks],
+        jobs=list(jobs.values()),
+        schedules=build_schedules(jobs) if partitioned else [],
+        sensors=[automation_sensor] if partitioned else [],
+        resources={
+            "source": SourceResource(),
+            "warehouse": WarehouseResource(),
+            "dbt": dbt_resource(),
+        },
+    )
+
+
+defs = build_definitions(partitioned=True)

@@ -6,6 +6,7 @@ warehouse/selloff.duckdb), so the UI, the CLI and the tests agree without code c
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,10 +16,15 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from selloff import warehouse
+from selloff import engines, warehouse
 from selloff.settings import Settings, settings_from_env
 from selloff.sources import make_source
 from selloff.sources.base import Source
+
+
+def _built_by_spark(settings: Settings, schema: str) -> bool:
+    # SELLOFF_DBT_TARGET=spark: the dbt schemas are Spark's Parquet tables, not in DuckDB.
+    return settings.is_spark and schema in engines.DBT_SCHEMAS
 
 
 def _settings(**overrides: str | None) -> Settings:
@@ -73,16 +79,28 @@ class WarehouseResource(dg.ConfigurableResource):
     def write(self, schema: str, table: str, df: pl.DataFrame) -> int:
         return warehouse.write_table(self.build_path, schema, table, df)
 
+    def write_window(self, schema: str, table: str, df: pl.DataFrame, date_column: str,
+                     first: dt.date, last: dt.date) -> int:
+        with self.connect() as con:
+            return warehouse.replace_window(con, schema, table, df, date_column, first, last)
+
     def read(self, schema: str, table: str) -> pl.DataFrame | None:
+        settings = self.settings()
+        if _built_by_spark(settings, schema):
+            return engines.read_spark_table(settings, schema, table)
         with self.connect() as con:
             return warehouse.read_table(con, schema, table)
 
     def read_many(self, tables: dict[str, tuple[str, str]]) -> dict[str, pl.DataFrame]:
         """Read several tables in one connection; absent tables are left out."""
+        settings = self.settings()
         out: dict[str, pl.DataFrame] = {}
         with self.connect() as con:
             for name, (schema, table) in tables.items():
-                df = warehouse.read_table(con, schema, table)
+                if _built_by_spark(settings, schema):
+                    df = engines.read_spark_table(settings, schema, table)
+                else:
+                    df = warehouse.read_table(con, schema, table)
                 if df is not None:
                     out[name] = df
         return out

@@ -9,6 +9,9 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAREHOUSE = "warehouse/selloff.duckdb"
 SOURCE_KINDS = ("demo", "snapshot", "live")
+# dbt targets of dbt_project/profiles.yml: DuckDB, Spark in this process's machine (local
+# mode), and Spark on a cluster (docs/CLUSTER.md).
+DBT_TARGETS = ("duckdb", "spark", "spark_thrift", "databricks")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,9 @@ class Settings:
     demo_securities: int = 80
     demo_years: int = 2
     demo_seed: int = 20251104
+    dbt_target: str = "duckdb"
+    lake_dir: str | None = None
+    spark_dir: str | None = None
 
     @property
     def build_warehouse(self) -> Path:
@@ -39,10 +45,31 @@ class Settings:
     def is_synthetic(self) -> bool:
         return self.source == "demo"
 
+    @property
+    def lake(self) -> str:
+        """Root of the Parquet lake: a folder, or an object-store URL (s3://...). Beside the
+        warehouse folder by default (<project>/lake), so a private warehouse gets a private lake."""
+        return self.lake_dir or str(self.warehouse.parent.parent / "lake")
+
+    @property
+    def spark_root(self) -> str:
+        """Spark's folder: its table warehouse (`<root>/warehouse`) and, in local mode, the
+        Derby metastore (<project>/spark_warehouse by default; an s3:// URL on a cluster)."""
+        return self.spark_dir or str(self.warehouse.parent.parent / "spark_warehouse")
+
+    @property
+    def is_spark(self) -> bool:
+        return self.dbt_target != "duckdb"
+
 
 def _path(value: str) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() else (Path.cwd() / p).resolve()
+
+
+def _location(value: str) -> str:
+    # Object-store URLs (s3://, gs://, abfss://) pass as they are; folders become absolute.
+    return value if "://" in value else str(_path(value))
 
 
 def settings_from_env(env: dict[str, str] | None = None) -> Settings:
@@ -55,6 +82,11 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
     if source == "snapshot" and not snap:
         raise ValueError("SELLOFF_SOURCE=snapshot needs SELLOFF_SNAPSHOT_DIR=<folder>")
     warehouse = env.get("SELLOFF_WAREHOUSE") or str(PROJECT_ROOT / DEFAULT_WAREHOUSE)
+    target = env.get("SELLOFF_DBT_TARGET", "duckdb").strip().lower() or "duckdb"
+    if target not in DBT_TARGETS:
+        raise ValueError(f"SELLOFF_DBT_TARGET={target!r} is not one of {', '.join(DBT_TARGETS)}")
+    lake = env.get("SELLOFF_LAKE_DIR")
+    spark = env.get("SELLOFF_SPARK_DIR")
     return Settings(
         source=source,
         snapshot_dir=_path(snap) if snap else None,
@@ -62,4 +94,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         demo_securities=int(env.get("SELLOFF_DEMO_SECURITIES", "80")),
         demo_years=int(env.get("SELLOFF_DEMO_YEARS", "2")),
         demo_seed=int(env.get("SELLOFF_DEMO_SEED", "20251104")),
+        dbt_target=target,
+        lake_dir=_location(lake) if lake else None,
+        spark_dir=_location(spark) if spark else None,
     )

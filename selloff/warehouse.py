@@ -7,6 +7,7 @@ reader never sees a half-written file and a failed run never touches the publish
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -56,6 +57,27 @@ def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str,
         con.execute("ROLLBACK")
         raise
     return df.height
+
+
+def replace_window(con: duckdb.DuckDBPyConnection, schema: str, table: str, df: pl.DataFrame,
+                   date_column: str, first: dt.date, last: dt.date) -> int:
+    """Replace the rows of schema.table with date_column in [first, last] by df's rows in
+    that window, in one transaction; rows outside the window stay as they are."""
+    schema, table, date_column = _ident(schema), _ident(table), _ident(date_column)
+    rows = df.filter(pl.col(date_column).is_between(first, last))
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.register("__incoming", rows.to_arrow())
+        con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{table} AS SELECT * FROM __incoming LIMIT 0")
+        con.execute(f"DELETE FROM {schema}.{table} WHERE {date_column} BETWEEN ? AND ?", [first, last])
+        con.execute(f"INSERT INTO {schema}.{table} BY NAME SELECT * FROM __incoming")
+        con.unregister("__incoming")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return rows.height
 
 
 def write_table(path: str | Path, schema: str, table: str, df: pl.DataFrame) -> int:

@@ -50,16 +50,21 @@ def env(**values: str):
                 os.environ[k] = v
 
 
-def run_refresh(root: Path, **env_values: str) -> GraphRun:
-    """Materialize every asset (the `refresh` job) with SELLOFF_* set for this run only."""
-    from orchestration.definitions import defs
+def run_refresh(root: Path, partition_range: tuple[str, str] | None = None,
+                **env_values: str) -> GraphRun:
+    """Materialize every asset (the `refresh` job) with SELLOFF_* set for this run only,
+    over the whole partition range (a full refresh) or over `partition_range`."""
+    from assets.partitions import range_tags
+    from orchestration.definitions import build_definitions
 
     root.mkdir(parents=True, exist_ok=True)
     values = {"SELLOFF_WAREHOUSE": str(root / "warehouse" / "selloff.duckdb"), **env_values}
     with env(**values):
+        defs = build_definitions(partitioned=partition_range is not None)
         job = defs.resolve_job_def("refresh")
+        tags = range_tags(*partition_range) if partition_range else None
         result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(),
-                                        raise_on_error=False)
+                                        raise_on_error=False, tags=tags)
     return GraphRun(root, result)
 
 

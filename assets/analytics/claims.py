@@ -15,6 +15,7 @@ from selloff.resources import SourceResource, WarehouseResource
     group_name="analytics",
     deps=[*(mart_key(m) for m in MARTS), analytics_key("selloff_windows")],
     pool=WRITER_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
     kinds={"polars", "duckdb"},
     description="One row per claim of the commentary: computed value, verdict (supported, "
     "contradicted, insufficient_data, external), window, entities and a note.",

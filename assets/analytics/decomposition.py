@@ -17,6 +17,7 @@ from selloff.resources import WarehouseResource
     deps=[mart_key("fct_index_levels_daily"), mart_key("fct_market_cap_daily"),
           mart_key("dim_basket_member")],
     pool=WRITER_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
     kinds={"polars", "duckdb"},
     description="Named windows (selloff/config/windows.yaml) and windows found in the data: "
     "worst day and calendar week per index and basket, each basket's drawdown.",
@@ -39,14 +40,14 @@ def selloff_windows_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(analytics_key("selloff_decomposition"),
+        dg.AssetSpec(analytics_key("selloff_decomposition"), automation_condition=dg.AutomationCondition.eager(),
                      deps=[analytics_key("selloff_windows"), mart_key("fct_market_cap_daily"),
                            mart_key("fct_valuation_multiples_daily"), mart_key("dim_security"),
                            mart_key("dim_trading_calendar")],
                      description="Per window and security: USD market-cap change split into "
                      "price, shares and FX; the local part into re-rating, earnings and "
                      "no-earnings-basis (DESIGN §5)."),
-        dg.AssetSpec(analytics_key("selloff_exclusions"),
+        dg.AssetSpec(analytics_key("selloff_exclusions"), automation_condition=dg.AutomationCondition.eager(),
                      deps=[analytics_key("selloff_windows")],
                      description="Securities left out of a window and why (no price, no share "
                      "count, no FX): a missing figure is never defaulted."),
@@ -80,6 +81,7 @@ def selloff_decomposition_asset(context: dg.AssetExecutionContext, warehouse: Wa
     deps=[analytics_key("selloff_decomposition"), mart_key("dim_security"),
           mart_key("dim_basket_member")],
     pool=WRITER_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
     kinds={"polars", "duckdb"},
     description="Decomposition amounts summed by market, sector, sector group, basket and "
     "is_ai, with each group's share of the window's total change.",
@@ -103,6 +105,7 @@ def selloff_rollup_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
     name="reconciliation",
     blocking=True,
     pool=WRITER_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
     additional_deps=[analytics_key("selloff_decomposition"), mart_key("dim_basket_member")],
     description="price + shares + fx = change and re-rating + earnings + no-earnings-basis = "
     "price + shares per security (1e-9 relative); group rows = sums of their members.",

@@ -17,11 +17,11 @@ _FACTOR_INPUTS = ("fct_market_cap_daily", "fct_index_levels_daily",
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(analytics_key("factor_attribution"),
+        dg.AssetSpec(analytics_key("factor_attribution"), automation_condition=dg.AutomationCondition.eager(),
                      deps=[analytics_key("selloff_windows"), *(mart_key(m) for m in _FACTOR_INPUTS)],
                      description="Per window and market: OLS of local log return on pre-window "
                      "beta, z-scored log P/E and is_ai; coefficients, standard errors, R², n."),
-        dg.AssetSpec(analytics_key("basket_factor_split"),
+        dg.AssetSpec(analytics_key("basket_factor_split"), automation_condition=dg.AutomationCondition.eager(),
                      deps=[analytics_key("selloff_windows")],
                      description="Each basket's cap-weighted return split into market, "
                      "valuation, AI theme and idiosyncratic parts that add up to it."),
@@ -50,6 +50,7 @@ def factor_attribution_asset(warehouse: WarehouseResource):
           mart_key("fct_valuation_multiples_daily"), mart_key("dim_security"),
           mart_key("fct_fund_flows_daily"), mart_key("dim_trading_calendar")],
     pool=WRITER_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
     kinds={"polars", "duckdb"},
     description="Returns and net flows by sector group and pre-window P/E quintile per window "
     "and market, the 'high to low' spread (lowest minus highest quintile), flows by investor type.",
@@ -73,6 +74,7 @@ def rotation_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
     group_name="analytics",
     deps=[mart_key("fct_basket_valuation_daily"), mart_key("fct_index_valuation_daily")],
     pool=WRITER_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
     kinds={"polars", "duckdb"},
     description="Per day: cap-weighted P/E of the AI baskets vs the dividend basket or index, "
     "their ratio and its percentile in its own history.",

@@ -12,6 +12,7 @@ from selloff.resources import SourceResource, WarehouseResource
     group_name="report",
     deps=[dg.AssetKey(["analytics", "claim_verdicts"])],
     pool=WRITER_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
     kinds={"html"},
     description="reports/fact_check.md and a self-contained reports/fact_check.html.",
 )

@@ -19,6 +19,7 @@ PUBLISH_AFTER = [
     group_name="publish",
     deps=PUBLISH_AFTER,
     pool=WRITER_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
     kinds={"duckdb"},
     description="Checkpoint the build file, copy it beside the published file and rename it "
     "into place atomically. Runs only when every upstream blocking check passed, so a failed "

@@ -19,6 +19,7 @@ _ANALYTICS = ("selloff_rollup", "selloff_windows", "rotation", "valuation_spread
     group_name="report",
     deps=[dg.AssetKey(["analytics", a]) for a in _ANALYTICS],
     pool=WRITER_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
     kinds={"html"},
     description="reports/selloff_report.html: waterfall, losses by market and basket, AI "
     "basket market cap, flows, valuation spread, factor attribution, claim verdicts.",

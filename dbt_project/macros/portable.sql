@@ -12,17 +12,38 @@
     split_part({{ column }}, ':', 1)
 {%- endmacro %}
 
+{# Spark has split_part only from 3.3; substring_index works on every 3.x and 4.x. #}
+{% macro spark__market_of(column) -%}
+    substring_index({{ column }}, ':', 1)
+{%- endmacro %}
+
+{#
+  A date plus a whole number of days, as a DATE. dbt.dateadd returns a timestamp, and on
+  Spark goes through unix seconds in the session time zone; date_add is exact there.
+#}
+{% macro add_days(date_expr, days) %}
+    {{ return(adapter.dispatch('add_days', 'selloff')(date_expr, days)) }}
+{% endmacro %}
+
+{% macro default__add_days(date_expr, days) -%}
+    cast({{ dbt.dateadd('day', days, date_expr) }} as date)
+{%- endmacro %}
+
+{% macro spark__add_days(date_expr, days) -%}
+    date_add({{ date_expr }}, {{ days }})
+{%- endmacro %}
+
 {#
   Calendar year and quarter a fiscal quarter mostly falls in: the quarter containing the
   day 45 days before its period end (NVIDIA's quarter ending 2025-10-26 is CY 2025 Q3,
   Apple's ending 2025-09-27 is CY 2025 Q3, NVIDIA's ending 2025-01-26 is CY 2024 Q4).
 #}
 {% macro calendar_year_of_quarter(period_end) -%}
-    cast(extract(year from {{ dbt.dateadd('day', -45, period_end) }}) as integer)
+    cast(extract(year from {{ add_days(period_end, -45) }}) as integer)
 {%- endmacro %}
 
 {% macro calendar_quarter_of_quarter(period_end) -%}
-    cast(extract(quarter from {{ dbt.dateadd('day', -45, period_end) }}) as integer)
+    cast(extract(quarter from {{ add_days(period_end, -45) }}) as integer)
 {%- endmacro %}
 
 {#

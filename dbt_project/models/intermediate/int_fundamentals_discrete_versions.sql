@@ -134,7 +134,7 @@ quarters as (
         security_id, metric, fiscal_year, knowledge_date, unit,
         'Q2' as fiscal_period,
         coalesce(d2_fact, c2_fact - c1) as value,
-        coalesce(d2_start, cast({{ dbt.dateadd('day', 1, 'q1_end') }} as date)) as period_start,
+        coalesce(d2_start, {{ add_days('q1_end', 1) }}) as period_start,
         q2_end as period_end,
         case when d2_fact is null then true else false end as is_derived
     from cumulated3
@@ -145,7 +145,7 @@ quarters as (
         security_id, metric, fiscal_year, knowledge_date, unit,
         'Q3' as fiscal_period,
         coalesce(d3_fact, c3_fact - c2) as value,
-        coalesce(d3_start, cast({{ dbt.dateadd('day', 1, 'q2_end') }} as date)) as period_start,
+        coalesce(d3_start, {{ add_days('q2_end', 1) }}) as period_start,
         q3_end as period_end,
         case when d3_fact is null then true else false end as is_derived
     from cumulated3
@@ -156,7 +156,7 @@ quarters as (
         security_id, metric, fiscal_year, knowledge_date, unit,
         'Q4' as fiscal_period,
         coalesce(d4_fact, c4_fact - c3) as value,
-        coalesce(d4_start, cast({{ dbt.dateadd('day', 1, 'q3_end') }} as date)) as period_start,
+        coalesce(d4_start, {{ add_days('q3_end', 1) }}) as period_start,
         q4_end as period_end,
         case when d4_fact is null then true else false end as is_derived
     from cumulated3

@@ -1,3 +1,10 @@
+{{ config(
+    materialized=('table' if target.type == 'spark' else 'incremental'),
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_incremental_window(this, 'trade_date') }}",
+    tags=['daily'],
+) }}
 -- Net buying in local currency and in USD, at the flow's own day's rate (as-of fixing).
 with flows as (
 
@@ -32,3 +39,4 @@ final as (
 )
 
 select * from final
+{{ incremental_window_filter('trade_date') }}

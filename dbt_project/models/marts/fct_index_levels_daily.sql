@@ -1,3 +1,10 @@
+{{ config(
+    materialized=('table' if target.type == 'spark' else 'incremental'),
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_incremental_window(this, 'trade_date') }}",
+    tags=['daily'],
+) }}
 -- Index closes and close-to-close returns (previous row of the same index).
 with levels as (
 
@@ -19,3 +26,4 @@ final as (
 )
 
 select * from final
+{{ incremental_window_filter('trade_date') }}

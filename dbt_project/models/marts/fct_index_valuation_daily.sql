@@ -1,3 +1,10 @@
+{{ config(
+    materialized=('table' if target.type == 'spark' else 'incremental'),
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_incremental_window(this, 'trade_date') }}",
+    tags=['daily'],
+) }}
 -- Index valuation as published (trailing P/E, P/B, dividend yield).
 with valuation as (
 
@@ -12,3 +19,4 @@ select
     pb,
     dividend_yield
 from valuation
+{{ incremental_window_filter('trade_date') }}

@@ -1,0 +1,120 @@
+"""Which engine builds the dbt project, and running a build outside Dagster.
+
+The Dagster dbt assets pass `--target <SELLOFF_DBT_TARGET>`; the environment below tells
+every target where its data lives. `land_raw` + `dbt_build` let the Spark parity test and
+the benchmark build the same raw layer on both engines without a Dagster run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from selloff import lake, warehouse
+from selloff.settings import PROJECT_ROOT, Settings
+from selloff.warehouse import _ident
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# Schemas the dbt models build (docs/ARCHITECTURE.md); `raw` and `analytics` stay in DuckDB.
+DBT_SCHEMAS = ("staging", "marts")
+# The extract assets land the calendar to this day (assets/extract/datasets.py).
+CALENDAR_END = dt.date(2027, 12, 31)
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """Variables dbt_project/profiles.yml and _sources.yml read, absolute so that dbt's
+    working directory does not matter."""
+    return {
+        "SELLOFF_BUILD_DB": str(settings.build_warehouse),
+        "SELLOFF_LAKE_DIR": settings.lake,
+        "SELLOFF_SPARK_DIR": settings.spark_root,
+    }
+
+
+def spark_table_dir(settings: Settings, schema: str, table: str) -> str:
+    """Where Spark keeps a managed table's Parquet files: `spark.sql.warehouse.dir` is
+    `<spark_root>/warehouse` (profiles.yml), and a table of schema s lives in `s.db/<table>`."""
+    return f"{settings.spark_root.rstrip('/')}/warehouse/{_ident(schema)}.db/{_ident(table)}"
+
+
+def read_spark_table(settings: Settings, schema: str, table: str) -> pl.DataFrame | None:
+    """A table built by the local `spark` target, read from its Parquet files (no JVM)."""
+    return lake.read_parquet_dir(spark_table_dir(settings, schema, table))
+
+
+def spark_unavailable_reason() -> str | None:
+    """Why the local Spark target cannot run here, or None when it can."""
+    try:
+        import dbt.adapters.spark  # noqa: F401
+        import pyspark  # noqa: F401
+    except ImportError as exc:
+        return f"pyspark / dbt-spark not installed ({exc.name}): pip install '.[spark]'"
+    java_home = os.environ.get("JAVA_HOME")
+    java = Path(java_home) / "bin" / "java" if java_home else shutil.which("java")
+    if not java or not Path(java).exists():
+        return "no Java runtime (java on PATH or JAVA_HOME): Spark needs Java 17+"
+    return None
+
+
+def land_raw(settings: Settings, source: object | None = None,
+             calendar_end: dt.date = CALENDAR_END) -> dict[str, int]:
+    """Land every canonical dataset and the trading calendar into the build file's `raw`
+    schema, as the extract assets do (absent datasets as empty tables); rows per table."""
+    from selloff.calendars import calendar_frame
+    from selloff.contracts import DATASETS, empty_frame
+    from selloff.sources import make_source
+
+    src = source or make_source(settings)
+    rows: dict[str, int] = {}
+    with warehouse.connect(settings.build_warehouse) as con:
+        for dataset in DATASETS:
+            df = src.load(dataset)
+            if df is None:
+                df = empty_frame(dataset).with_columns(pl.lit(src.name).alias("source"))
+            rows[dataset] = warehouse.replace_table(con, "raw", dataset, df)
+        cal = calendar_frame(end=calendar_end)
+        rows["trading_calendar"] = warehouse.replace_table(con, "raw", "trading_calendar", cal)
+    return rows
+
+
+def write_raw_lake(settings: Settings) -> list[lake.LakeTable]:
+    """The build file's `raw` schema to `<lake>/raw/` (what the lake_raw asset does)."""
+    with warehouse.connect(settings.build_warehouse, read_only=True) as con:
+        return lake.write_schema(con, "raw", settings.lake)
+
+
+@dataclass(frozen=True)
+class DbtRun:
+    target: str
+    seconds: float
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def dbt_build(settings: Settings, target: str, work_dir: Path,
+              extra_args: tuple[str, ...] = ()) -> DbtRun:
+    """`dbt build --target <target>` in a subprocess (a JVM per Spark build, as Dagster
+    runs it), with its own target and log folders under work_dir."""
+    dbt = Path(sys.executable).parent / "dbt"
+    cmd = [str(dbt) if dbt.exists() else "dbt", "build", "--target", target,
+           "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR),
+           "--target-path", str(work_dir / f"target_{target}"),
+           "--log-path", str(work_dir / f"logs_{target}"), *extra_args]
+    env = {**os.environ, **dbt_env(settings), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
+                          check=False)
+    return DbtRun(target, time.perf_counter() - started, proc.returncode,
+                  proc.stdout + proc.stderr)

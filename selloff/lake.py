@@ -1,0 +1,231 @@
+"""The Parquet lake: warehouse tables as hive-partitioned Parquet that any engine can read.
+
+Layout (DESIGN §2 layers, one folder per table):
+
+    <lake>/raw/prices_daily/market=US/month=2025-11/part-0.parquet
+    <lake>/raw/prices_daily/_selloff_table.json
+    <lake>/marts/fct_market_cap_daily/market=US/month=2025-11/part-0.parquet
+
+A table is partitioned by `market` (its own column, else the `<MARKET>:` prefix of its
+security, index or entity id) and `month` (yyyy-MM of its date column) when it has them;
+a table with neither is one file. Partition values live in the folder names only (hive
+style), so Spark, Trino, DuckDB and polars all see them as columns. `_selloff_table.json`
+records the table's own columns and which partition columns were derived, so a reader can
+give back exactly the warehouse table (Spark and Trino skip files starting with `_`).
+
+A table is replaced whole: written beside its folder, then swapped in by rename, so a
+reader of a local lake sees the old or the new table. Object-store roots (`s3://...`) are
+written in place by DuckDB's httpfs (no rename there; see docs/CLUSTER.md).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from selloff.warehouse import _ident
+
+META_FILE = "_selloff_table.json"
+PART_PATTERN = "part-{i}"
+# Where a table's market comes from, first match wins: ids are `<MARKET>:<code>` (DESIGN §3).
+MARKET_SOURCES = ("market", "security_id", "index_id", "entity_id")
+# The date a row belongs to, first match wins: the trading day for daily tables, the
+# fiscal period end for filings, the as-of date for share counts.
+DATE_SOURCES = ("trade_date", "calendar_date", "rate_date", "as_of_date", "period_end",
+                "knowledge_date")
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """How one table is laid out: partition column -> SQL expression over its columns."""
+
+    expressions: dict[str, str]
+    derived: tuple[str, ...]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.expressions)
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """What a write produced."""
+
+    table: str
+    path: str
+    rows: int
+    partition_by: tuple[str, ...]
+    files: int
+
+
+def is_remote(root: str | Path) -> bool:
+    return "://" in str(root)
+
+
+def table_path(root: str | Path, layer: str, table: str) -> str:
+    """`<root>/<layer>/<table>` as a string (object-store URLs are not filesystem paths)."""
+    return f"{str(root).rstrip('/')}/{_ident(layer)}/{_ident(table)}"
+
+
+def partitioning(columns: Sequence[str]) -> Partitioning:
+    """(market, month) partition expressions for a table with these columns."""
+    cols = set(columns)
+    exprs: dict[str, str] = {}
+    derived: list[str] = []
+    market = next((c for c in MARKET_SOURCES if c in cols), None)
+    if market == "market":
+        exprs["market"] = "market"
+    elif market is not None:
+        exprs["market"] = f"split_part({market}, ':', 1)"
+        derived.append("market")
+    day = next((c for c in DATE_SOURCES if c in cols), None)
+    if day is not None:
+        if "month" in cols:
+            raise ValueError("a table with its own `month` column cannot be month-partitioned")
+        exprs["month"] = f"strftime({day}, '%Y-%m')"
+        derived.append("month")
+    return Partitioning(exprs, tuple(derived))
+
+
+def _sql_string(value: str) -> str:
+    # COPY takes no bound parameter for its target; the path comes from settings, not data.
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _copy(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str], dest: str,
+          parts: Partitioning) -> None:
+    select = ", ".join([*columns, *(f"{e} AS {c}" for c, e in parts.expressions.items()
+                                    if c in parts.derived)])
+    options = ["FORMAT parquet", f"FILENAME_PATTERN '{PART_PATTERN}'"]
+    if parts.columns:
+        options.append(f"PARTITION_BY ({', '.join(parts.columns)})")
+        options.append("OVERWRITE_OR_IGNORE true")
+        target = dest
+    else:
+        target = f"{dest.rstrip('/')}/part-0.parquet"
+    con.execute(f"COPY (SELECT {select} FROM {relation}) TO {_sql_string(target)} "
+                f"({', '.join(options)})")
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    rows = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def write_relation(con: duckdb.DuckDBPyConnection, relation: str, dest: str,
+                   table: str) -> LakeTable:
+    """Write a DuckDB relation (a table name or a registered view) to the folder `dest`,
+    replacing what was there. `relation` is an identifier from code, never from data."""
+    columns = _column_types(con, relation)
+    names = [c for c, _ in columns]
+    rows = con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+    # An empty table still gets one (empty) file, so readers find its schema.
+    parts = partitioning(names) if rows else Partitioning({}, ())
+    meta = {"table": table, "columns": [{"name": c, "type": t} for c, t in columns],
+            "partition_by": parts.columns, "derived_columns": list(parts.derived), "rows": rows}
+    if is_remote(dest):
+        _copy(con, relation, names, dest, parts)
+        _write_meta_remote(dest, meta)
+        return LakeTable(table, dest, rows, tuple(parts.columns), -1)
+    final = Path(dest)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    staging.mkdir()
+    try:
+        _copy(con, relation, names, str(staging), parts)
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        _swap_in(staging, final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    files = sum(1 for _ in final.rglob("*.parquet"))
+    return LakeTable(table, str(final), rows, tuple(parts.columns), files)
+
+
+def _swap_in(staging: Path, final: Path) -> None:
+    # Two renames: the window in which `final` is missing is a directory entry change,
+    # never a half-written file.
+    old = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old")
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _write_meta_remote(dest: str, meta: dict) -> None:
+    from pyarrow import fs
+
+    # pyarrow knows s3://; Spark's s3a:// names the same bucket and key.
+    filesystem, base = fs.FileSystem.from_uri(dest.replace("s3a://", "s3://", 1))
+    with filesystem.open_output_stream(f"{base.rstrip('/')}/{META_FILE}") as out:
+        out.write((json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+
+
+def write_frame(df: pl.DataFrame, dest: str, table: str) -> LakeTable:
+    """Write a polars frame to the lake folder `dest` (through an in-memory DuckDB)."""
+    with duckdb.connect() as con:
+        _load_httpfs_if_remote(con, dest)
+        con.register("__lake_incoming", df.to_arrow())
+        return write_relation(con, "__lake_incoming", dest, table)
+
+
+def write_schema(con: duckdb.DuckDBPyConnection, schema: str, root: str | Path,
+                 layer: str | None = None, tables: Sequence[str] | None = None) -> list[LakeTable]:
+    """Write every table of a DuckDB schema (or the `tables` named) to `<root>/<layer>/`."""
+    schema = _ident(schema)
+    layer = layer or schema
+    present = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+        "ORDER BY table_name", [schema]).fetchall()]
+    wanted = [t for t in present if tables is None or t in tables]
+    _load_httpfs_if_remote(con, str(root))
+    return [write_relation(con, f"{schema}.{_ident(t)}", table_path(root, layer, t), t)
+            for t in wanted]
+
+
+def _load_httpfs_if_remote(con: duckdb.DuckDBPyConnection, root: str) -> None:
+    if is_remote(root):
+        # Credentials come from the environment (AWS_* / a DuckDB secret), never from here.
+        con.execute("INSTALL httpfs")
+        con.execute("LOAD httpfs")
+        con.execute("CREATE SECRET IF NOT EXISTS selloff_lake (TYPE s3, PROVIDER credential_chain)")
+
+
+def table_meta(path: str | Path) -> dict | None:
+    meta = Path(path) / META_FILE
+    return json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else None
+
+
+def read_table(path: str | Path) -> pl.DataFrame | None:
+    """A lake table as the warehouse had it: its own columns, in order, partition folders
+    turned back into columns and derived partition columns dropped; None if absent."""
+    path = Path(path)
+    if not any(path.rglob("*.parquet")):
+        return None
+    meta = table_meta(path)
+    df = pl.read_parquet(str(path / "**" / "*.parquet"), hive_partitioning=True)
+    if meta is None:
+        return df
+    columns = [c["name"] for c in meta["columns"]]
+    if "market" in columns and "market" in df.columns:
+        df = df.with_columns(pl.col("market").cast(pl.String))
+    return df.select(columns)
+
+
+def read_parquet_dir(path: str | Path) -> pl.DataFrame | None:
+    """Every Parquet file of a folder written by Spark (a table's data folder), or None.
+    An object-store URL is read by polars itself (credentials from the environment)."""
+    if is_remote(path):
+        return pl.read_parquet(f"{str(path).rstrip('/')}/*.parquet")
+    files = sorted(p for p in Path(path).glob("*.parquet") if not p.name.startswith(("_", ".")))
+    if not files:
+        return None
+    return pl.read_parquet([str(p) for p in files])
