@@ -32,7 +32,7 @@ manifest: $(MANIFEST)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check uv
-	$(BIN)/uv pip install --python $(BIN)/python -q -c constraints.txt -e '.[dev,live]'
+	$(BIN)/uv pip install --python $(BIN)/python -q -c constraints.txt -e '.[dev,live,spark]'
 	@touch $(STAMP)
 
 # dagster-dbt loads the manifest at import; `prepare_if_dev` only runs under `dagster dev`.

@@ -33,6 +33,20 @@ ON_CALENDAR = "_on_trading_calendar"
 ID_PATTERN = r"^[A-Z]{2}:\S+$"
 MAX_EXAMPLES = 3
 
+
+def _guard_pyspark_connect() -> None:
+    """Keep GX's optional `import pyspark.sql.connect` from ending the process.
+
+    GX probes pyspark on import and expects ImportError when it is unusable. In a process
+    whose __main__ has no file (Dagster's spawned step processes run `python -c ...`),
+    pyspark's connect package takes itself to be running doctests and calls sys.exit(0)
+    when the Spark Connect extras are missing. Only then is the probe made to fail the
+    way GX expects; the classic pyspark API (what dbt-spark's session method uses) stays.
+    """
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__file__", None) is None and main.__spec__ is None:
+        sys.modules.setdefault("pyspark.sql.connect", None)
+
 # GX's pandas type check compares the column dtype's scalar type; these are the names it
 # resolves for the dtypes `_to_pandas` produces from each contract type.
 _GX_TYPE = {pl.String: "str", pl.Float64: "float64", pl.Int64: "int64", pl.Boolean: "bool",
@@ -86,6 +100,7 @@ def build_suite(dataset: str, today: dt.date, *, required: bool = False) -> gx.E
     adds "at least one row": a dataset a source lacks lands as an empty table and must
     then pass, so emptiness only fails where the caller says the dataset is needed.
     """
+    _guard_pyspark_connect()
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
@@ -206,6 +221,7 @@ def run_suite(dataset: str, df: pl.DataFrame, today: dt.date | None = None, *,
     `today` bounds the no-future-dates rule (default: the local date). An empty frame
     passes unless `required`, with a note saying so.
     """
+    _guard_pyspark_connect()
     import great_expectations as gx
 
     started = time.perf_counter()
@@ -298,6 +314,7 @@ def _to_pandas(df: pl.DataFrame) -> pd.DataFrame:
 
 
 def _context() -> Any:
+    _guard_pyspark_connect()
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
