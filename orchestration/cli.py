@@ -39,8 +39,11 @@ def _report_failures(result) -> None:
 
     for ev in result.all_events:
         if ev.event_type == dg.DagsterEventType.STEP_FAILURE:
-            err = ev.step_failure_data.error
-            console.print(f"[red]step {ev.step_key} failed:[/] {err.message.strip() if err else ''}")
+            data = ev.step_failure_data
+            user = data.user_failure_data
+            text = user.description if user and user.description else (
+                data.error.message.strip() if data.error else "")
+            console.print(f"[red]step {ev.step_key} failed:[/] {text}", highlight=False)
     for ev in result.get_asset_check_evaluations():
         if not ev.passed:
             key = "/".join(ev.asset_key.path)
@@ -53,11 +56,23 @@ def run(
     source: Annotated[str | None, typer.Option(help="demo | snapshot | live (default: $SELLOFF_SOURCE or demo)")] = None,
     snapshot_dir: Annotated[Path | None, typer.Option(help="snapshot folder for --source snapshot")] = None,
     warehouse: Annotated[Path | None, typer.Option(help="published warehouse file")] = None,
-    log_level: Annotated[str, typer.Option(help="Dagster console log level")] = "warning",
+    log_level: Annotated[str, typer.Option(help="Dagster console log level (debug, info, warning, error, critical)")] = "critical",
 ) -> None:
     """Materialize the whole graph in one process and print where the warehouse is."""
     _apply_overrides(source, snapshot_dir, warehouse)
     settings = settings_from_env()
+    if settings.source == "live":
+        # Reach every service before starting anything: without network this fails in
+        # seconds, naming the first source that cannot be reached.
+        from selloff.sources import make_source
+        from selloff.sources.live.errors import SourceError
+
+        try:
+            make_source(settings)
+        except SourceError as exc:
+            console.print(f"[red]live sources not reachable:[/] {exc}\n"
+                          f"The published warehouse {settings.warehouse} was not changed.")
+            raise typer.Exit(1) from exc
     import dagster as dg
 
     from orchestration.definitions import build_definitions
@@ -73,7 +88,8 @@ def run(
     with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(
             instance=dg.DagsterInstance.get(), raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}}}},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}},
+                                    "step_progress": {}}},
         )
     elapsed = time.perf_counter() - started
     if not result.success:
@@ -89,6 +105,70 @@ def run(
         path = settings.warehouse.parent.parent / "reports" / name
         if path.exists():
             console.print(f"Report: {path}")
+
+
+def _published() -> Path:
+    path = settings_from_env().warehouse
+    if not path.exists():
+        console.print(f"[red]no published warehouse at {path}: run `selloff run` first[/]")
+        raise typer.Exit(1)
+    return path
+
+
+@app.command()
+def claims(
+    warehouse: Annotated[Path | None, typer.Option(help="published warehouse file")] = None,
+) -> None:
+    """Print the claim verdicts of the published warehouse."""
+    _apply_overrides(None, None, warehouse)
+    from selloff.warehouse import connect
+
+    with connect(_published(), read_only=True) as con:
+        df = con.sql("SELECT claim_id, verdict, stated_text, computed_text, window_start, "
+                     "window_end, note FROM analytics.claim_verdicts ORDER BY claim_id").pl()
+    from rich.table import Table
+
+    table = Table(title="Claim verdicts", show_lines=True)
+    for c in df.columns:
+        table.add_column(c, overflow="fold")
+    for row in df.iter_rows():
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+@app.command()
+def report(
+    warehouse: Annotated[Path | None, typer.Option(help="published warehouse file")] = None,
+    out: Annotated[Path | None, typer.Option(help="HTML file to write")] = None,
+) -> None:
+    """Write the HTML report and the fact-check page again from the published warehouse."""
+    _apply_overrides(None, None, warehouse)
+    from selloff.claims import write_factcheck_report
+    from selloff.report.html_report import write_selloff_report
+    from selloff.warehouse import connect, read_table
+
+    settings = settings_from_env()
+    tables = {"marts": ("fct_market_cap_daily", "dim_basket_member", "fct_fund_flows_daily",
+                        "dim_security"),
+              "analytics": ("selloff_rollup", "selloff_windows", "rotation", "valuation_spread",
+                            "basket_factor_split", "factor_attribution", "claim_verdicts")}
+    frames = {}
+    with connect(_published(), read_only=True) as con:
+        for schema, names in tables.items():
+            for name in names:
+                df = read_table(con, schema, name)
+                if df is not None:
+                    frames[name] = df
+    synthetic = bool(frames.get("claim_verdicts") is not None
+                     and "synthetic" in frames["claim_verdicts"].columns
+                     and frames["claim_verdicts"]["synthetic"].any())
+    path = write_selloff_report(frames, out or settings.reports_dir / "selloff_report.html",
+                                synthetic=synthetic)
+    console.print(f"wrote {path}")
+    if "claim_verdicts" in frames:
+        md, html = write_factcheck_report(frames["claim_verdicts"], settings.reports_dir,
+                                          synthetic=synthetic)
+        console.print(f"wrote {md} and {html}")
 
 
 @app.command()
@@ -126,6 +206,23 @@ def snapshot_export(
     from selloff.sources.demo import export_demo_snapshot
 
     out = export_demo_snapshot(folder, n_securities=securities, years=years, fmt=fmt)
+    console.print(f"wrote {out}")
+
+
+@snapshot_app.command("capture")
+def snapshot_capture(
+    folder: Annotated[Path, typer.Argument(help="folder to write")],
+    start: Annotated[str, typer.Option(help="first day, YYYY-MM-DD")] = "2025-09-01",
+    end: Annotated[str, typer.Option(help="last day, YYYY-MM-DD")] = "2025-12-31",
+    universe: Annotated[Path | None, typer.Option(help="universe file (YAML/CSV); default: the packaged one")] = None,
+) -> None:
+    """Fetch the live sources for a window and universe and freeze them as a snapshot
+    folder (replay offline with --source snapshot --snapshot-dir FOLDER). Needs internet."""
+    import datetime as dt
+
+    from selloff.sources.live import capture_snapshot
+
+    out = capture_snapshot(folder, dt.date.fromisoformat(start), dt.date.fromisoformat(end), universe)
     console.print(f"wrote {out}")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import polars as pl
+from pydantic import PrivateAttr
 
 from selloff import engines, warehouse
 from selloff.settings import Settings, settings_from_env
@@ -34,16 +35,26 @@ def _settings(**overrides: str | None) -> Settings:
 
 
 class SourceResource(dg.ConfigurableResource):
-    """Where the canonical datasets come from: demo, snapshot or live."""
+    """Where the canonical datasets come from: demo, snapshot or live.
+
+    Secrets of the live sources (SEC_USER_AGENT, KRX_ID, KRX_PW) are read from the
+    environment by the live source when a run starts; they are never resource config, so
+    they never appear in run config, logs or the UI.
+    """
 
     kind: str | None = None
     snapshot_dir: str | None = None
+    _source: Source | None = PrivateAttr(default=None)
 
     def settings(self) -> Settings:
         return _settings(SELLOFF_SOURCE=self.kind, SELLOFF_SNAPSHOT_DIR=self.snapshot_dir)
 
     def make_source(self) -> Source:
-        return make_source(self.settings())
+        # One source per run (per resource instance): a live source that found a service
+        # unreachable then fails the other datasets at once instead of timing out again.
+        if self._source is None:
+            self._source = make_source(self.settings())
+        return self._source
 
     @property
     def is_synthetic(self) -> bool:

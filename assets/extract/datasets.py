@@ -12,6 +12,8 @@ from selloff.calendars import calendar_frame
 from selloff.contracts import DATASETS, empty_frame
 from selloff.quality.gx_suites import run_suite
 from selloff.resources import SourceResource, WarehouseResource
+from selloff.sources.live.errors import LiveConfigError, SourceUnreachable
+from selloff.validation import DataContractError
 
 CALENDAR_END = dt.date(2027, 12, 31)
 
@@ -42,10 +44,14 @@ def _extract_asset(dataset: str, partitioned_build: bool) -> dg.AssetsDefinition
     )
     def _extract(context: dg.AssetExecutionContext, source: SourceResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
-        src = source.make_source()
         # The landing gate raises DataContractError naming dataset, row and rule; nothing is
-        # written then, so what had landed before stays intact.
-        df = src.load(dataset)
+        # written then, so what had landed before stays intact. Neither bad input nor an
+        # unreachable service gets better by retrying the step: fail at once, clearly.
+        try:
+            src = source.make_source()
+            df = src.load(dataset)
+        except (DataContractError, SourceUnreachable, LiveConfigError) as exc:
+            raise dg.Failure(description=f"{dataset}: {exc}", allow_retries=False) from exc
         present = df is not None
         if not present:
             context.log.warning(f"{src.name} has no {dataset}: landing an empty table; "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from selloff.settings import Settings
 from selloff.sources.base import Source
 
@@ -14,7 +16,10 @@ def make_source(settings: Settings) -> Source:
         return SnapshotSource(settings.snapshot_dir)
     if settings.source == "live":
         from selloff.sources.live import LiveSource
+        from selloff.sources.live.preflight import check_reachable
 
+        if os.environ.get("SELLOFF_LIVE_PREFLIGHT", "1") != "0":
+            check_reachable()
         return LiveSource.from_env()
     from selloff.sources.demo import DemoSource
 
