@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
+from functools import cache
 
 import exchange_calendars as xcals
 import polars as pl
@@ -23,7 +23,7 @@ def market_of(entity_id: str) -> str:
     return entity_id.split(":", 1)[0]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _calendar(market: str) -> xcals.ExchangeCalendar:
     if market not in MARKET_CALENDARS:
         raise KeyError(f"no trading calendar for market {market!r}; known: {sorted(MARKET_CALENDARS)}")
@@ -35,7 +35,7 @@ def calendar_bounds(market: str) -> tuple[dt.date, dt.date]:
     return cal.first_session.date(), cal.last_session.date()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sessions(market: str) -> frozenset[dt.date]:
     return frozenset(d.date() for d in _calendar(market).sessions)
 

@@ -65,7 +65,7 @@ class Dataset:
         return [c.name for c in self.columns if not c.nullable]
 
 
-S, F, D, B, I = pl.Utf8(), pl.Float64(), pl.Date(), pl.Boolean(), pl.Int64()
+S, F, D, B, INT = pl.Utf8(), pl.Float64(), pl.Date(), pl.Boolean(), pl.Int64()
 
 DATASETS: dict[str, Dataset] = {
     d.name: d
@@ -139,7 +139,7 @@ DATASETS: dict[str, Dataset] = {
             (
                 Column("security_id", S), Column("metric", S),
                 Column("period_start", D, True), Column("period_end", D),
-                Column("fiscal_year", I), Column("fiscal_period", S),
+                Column("fiscal_year", INT), Column("fiscal_period", S),
                 Column("filed_date", D), Column("value_basis", S), Column("value", F),
                 Column("unit", S), Column("form", S, True), Column("accession", S, True),
                 Column("source", S),
