@@ -41,21 +41,28 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
         con.close()
 
 
-def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str,
-                  df: pl.DataFrame) -> int:
-    """Replace schema.table with df in one transaction: readers see old or new, never half."""
-    schema, table = _ident(schema), _ident(table)
-    arrow = df.to_arrow()
+@contextmanager
+def _landing(con: duckdb.DuckDBPyConnection, schema: str, df: pl.DataFrame) -> Iterator[str]:
+    """One transaction with df registered as a view (its name is yielded); rolled back on
+    any error, so readers see the old table or the new one, never half of it."""
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        con.register("__incoming", arrow)
-        con.execute(f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM __incoming")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+        con.register("__incoming", df.to_arrow())
+        yield "__incoming"
         con.unregister("__incoming")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str,
+                  df: pl.DataFrame) -> int:
+    """Replace schema.table with df in one transaction."""
+    target = f"{_ident(schema)}.{_ident(table)}"
+    with _landing(con, schema, df) as incoming:
+        con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {incoming}")
     return df.height
 
 
@@ -63,20 +70,12 @@ def replace_window(con: duckdb.DuckDBPyConnection, schema: str, table: str, df: 
                    date_column: str, first: dt.date, last: dt.date) -> int:
     """Replace the rows of schema.table with date_column in [first, last] by df's rows in
     that window, in one transaction; rows outside the window stay as they are."""
-    schema, table, date_column = _ident(schema), _ident(table), _ident(date_column)
+    target, column = f"{_ident(schema)}.{_ident(table)}", _ident(date_column)
     rows = df.filter(pl.col(date_column).is_between(first, last))
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        con.register("__incoming", rows.to_arrow())
-        con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{table} AS SELECT * FROM __incoming LIMIT 0")
-        con.execute(f"DELETE FROM {schema}.{table} WHERE {date_column} BETWEEN ? AND ?", [first, last])
-        con.execute(f"INSERT INTO {schema}.{table} BY NAME SELECT * FROM __incoming")
-        con.unregister("__incoming")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+    with _landing(con, schema, rows) as incoming:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {incoming} LIMIT 0")
+        con.execute(f"DELETE FROM {target} WHERE {column} BETWEEN ? AND ?", [first, last])
+        con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {incoming}")
     return rows.height
 
 

@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.extract.datasets import extract_assets
+from assets.extract.datasets import build_extract_assets
 from selloff.resources import SourceResource, WarehouseResource
 from selloff.sources.snapshot import SnapshotSource
 from selloff.validation import DataContractError
@@ -79,7 +79,8 @@ def test_bad_input_names_dataset_row_and_rule(tmp_path: Path, mutate, row, rule)
 
 
 def test_failed_landing_leaves_what_landed_intact(tmp_path: Path, isolated_env: Path) -> None:
-    prices_asset = next(a for a in extract_assets if a.key == dg.AssetKey(["raw", "prices_daily"]))
+    prices_asset = next(a for a in build_extract_assets(partitioned=False)
+                        if a.key == dg.AssetKey(["raw", "prices_daily"]))
     good = _snapshot(tmp_path / "good", GOOD_PRICES)
     warehouse = WarehouseResource()
     ok = dg.materialize([prices_asset], resources={
