@@ -13,9 +13,10 @@ reports, per phase of the pipeline:
   from /proc/stat), since a 2-core machine shared with other work skews every figure.
 
 Phases: extract = raw/* assets + their GX checks (GX reported separately, and the demo
-market's generation, which the first extract step pays); dbt = `selloff_dbt_models`;
-decomposition = selloff_windows + selloff_decomposition + selloff_rollup + the
-reconciliation check; other analytics = the rest of `analytics/*`; report + publish.
+market's generation, which the first extract step pays); dbt = the `selloff_dbt_*` steps
+(one dbt invocation each); decomposition = selloff_windows + selloff_decomposition +
+selloff_rollup + the reconciliation check; other analytics = the rest of `analytics/*`;
+report, publish and any other step (lake/*) in the last row.
 
 Targets (2-core machine): dbt build + decomposition within 60 s; peak memory under 4 GB.
 The figures go to stdout and, as JSON, to warehouse/bench/last.json (and
@@ -60,7 +61,7 @@ PHASE_LABEL = {
     "dbt": "dbt build",
     "decomposition": "decomposition (windows+decomp+rollup+recon)",
     "analytics_other": "other analytics",
-    "report_publish": "report + publish",
+    "report_publish": "report, publish, other steps",
     "between_steps": "Dagster between steps",
     "whole_run": "whole run (execute_in_process)",
 }
@@ -90,7 +91,7 @@ def phase_of(step_key: str) -> str:
         return "decomposition"
     if step_key.startswith("analytics__") or step_key.endswith("_asset"):
         return "analytics_other"
-    return "report_publish"
+    return "report_publish"  # report/*, warehouse/published, and anything newer (lake/*)
 
 
 # --- /proc sampling ------------------------------------------------------------------
@@ -405,7 +406,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     })
     if args.seed is not None:
         os.environ["SELLOFF_DEMO_SEED"] = str(args.seed)
-    os.environ.pop("SELLOFF_SNAPSHOT_DIR", None)
+    # Everything a run writes stays in the temporary folder (the lake defaults beside it).
+    for var in ("SELLOFF_SNAPSHOT_DIR", "SELLOFF_LAKE_DIR", "SELLOFF_SPARK_DIR"):
+        os.environ.pop(var, None)
     out_dir = Path(args.out).parent
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "last_run.log"
@@ -568,7 +571,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "params": {"securities": args.securities, "years": args.years,
-                   "seed": settings.demo_seed},
+                   "seed": settings.demo_seed,
+                   "dbt_target": getattr(settings, "dbt_target", "duckdb")},
         "success": result.success,
         "failures": failures(result),
         "run_id": result.run_id,

@@ -96,6 +96,43 @@ def test_lake_round_trip_of_the_raw_layer(built) -> None:
             assert back.sort(key, nulls_last=True).equals(duck.sort(key, nulls_last=True)), table
 
 
+@needs_spark
+@pytest.mark.slow
+def test_analytics_read_the_marts_spark_built(built, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SELLOFF_DBT_TARGET=spark: WarehouseResource serves marts from Spark's Parquet
+    tables (the DuckDB file of a Spark run has none), raw and analytics from DuckDB."""
+    from selloff.resources import WarehouseResource
+
+    settings, _ = built
+    for name, value in {"SELLOFF_WAREHOUSE": str(settings.warehouse),
+                        "SELLOFF_SPARK_DIR": settings.spark_root,
+                        "SELLOFF_DBT_TARGET": "spark"}.items():
+        monkeypatch.setenv(name, value)
+    resource = WarehouseResource()
+    frames = resource.read_many({"caps": ("marts", "fct_market_cap_daily"),
+                                 "prices": ("raw", "prices_daily")})
+    spark_caps = engines.read_spark_table(settings, "marts", "fct_market_cap_daily")
+    assert frames["caps"].equals(spark_caps)
+    assert frames["prices"].height == frames["caps"].height
+    assert resource.read("marts", "no_such_mart") is None
+
+
+@needs_spark
+@pytest.mark.slow
+def test_spark_marts_go_to_the_lake_like_duckdb_ones(built, tmp_path: Path) -> None:
+    settings, _ = built
+    table = "fct_market_cap_daily"
+    with warehouse.connect(settings.build_warehouse, read_only=True) as con:
+        from_duck = lake.write_schema(con, "marts", tmp_path / "duck", tables=[table])[0]
+    spark = engines.read_spark_table(settings, "marts", table)
+    from_spark = lake.write_frame(spark, lake.table_path(tmp_path / "spark", "marts", table), table)
+    assert from_spark.partition_by == from_duck.partition_by == ("market", "month")
+    assert from_spark.files == from_duck.files
+    a = lake.read_table(from_duck.path)
+    b = lake.read_table(from_spark.path)
+    assert parity.compare_tables(table, a, b, parity.MART_KEYS[table]).same
+
+
 def test_compare_tables_finds_each_kind_of_difference() -> None:
     a = pl.DataFrame({"id": ["x", "y"], "v": [1.0, 2.0], "s": ["p", None]})
     assert parity.compare_tables("t", a, a.reverse(), ("id",)).same

@@ -158,6 +158,8 @@ def test_make_source_builds_live_from_env(monkeypatch):
 
     monkeypatch.setenv("SELLOFF_SOURCE", "live")
     monkeypatch.setenv("SELLOFF_LIVE_END", "2025-10-31")
+    # The reachability preflight has its own test (test_live_cli.py); here only the wiring.
+    monkeypatch.setenv("SELLOFF_LIVE_PREFLIGHT", "0")
     src = make_source(settings_from_env())
     assert isinstance(src, LiveSource) and src.config.end == dt.date(2025, 10, 31)
 
