@@ -417,11 +417,24 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     t_import = time.perf_counter()
     import dagster as dg
 
+    import orchestration.definitions as definitions
     import selloff.sources.demo as demo
-    from orchestration.definitions import defs
     from selloff.settings import settings_from_env
 
     settings = settings_from_env()
+    # As `selloff run` does: the unpartitioned definitions (a full refresh). --partitioned
+    # measures the other way, one range run over every daily partition (UI backfills).
+    tags: dict[str, str] = {}
+    if hasattr(definitions, "build_definitions"):
+        defs = definitions.build_definitions(partitioned=args.partitioned)
+    else:  # older layout: one partitioned Definitions object
+        defs = definitions.defs
+    mode = "unpartitioned full refresh (as `selloff run`)"
+    if args.partitioned or not hasattr(definitions, "build_definitions"):
+        with contextlib.suppress(ImportError):
+            from assets.partitions import full_range_tags
+            tags = full_range_tags()
+            mode = f"range run over every daily partition ({tags[next(iter(tags))]} ..)"
     job = defs.resolve_job_def("refresh")
     import_s = time.perf_counter() - t_import
 
@@ -439,17 +452,12 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
 
     demo._generate = timed_generate
 
-    try:  # a full refresh over every daily partition, as `selloff run` launches it
-        from assets.partitions import full_range_tags
-        tags = full_range_tags()
-    except ImportError:  # before the daily partitions existed
-        tags = {}
     instance = dg.DagsterInstance.ephemeral()
     busy0, total0 = _machine_ticks()
     ru0_self = resource.getrusage(resource.RUSAGE_SELF)
     ru0_kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    print(f"running refresh on the demo market {args.securities} x {args.years}y into {workdir}"
-          f" (dbt/Dagster output: {log_path}) ...", flush=True)
+    print(f"running refresh ({mode}) on the demo market {args.securities} x {args.years}y "
+          f"into {workdir} (dbt/Dagster output: {log_path}) ...", flush=True)
     with Sampler(args.interval) as sampler, open(log_path, "w", encoding="utf-8") as log, \
             contextlib.redirect_stdout(log):
         t0 = time.perf_counter()
@@ -572,7 +580,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "params": {"securities": args.securities, "years": args.years,
                    "seed": settings.demo_seed,
-                   "dbt_target": getattr(settings, "dbt_target", "duckdb")},
+                   "dbt_target": getattr(settings, "dbt_target", "duckdb"), "mode": mode,
+                   "tags": tags},
         "success": result.success,
         "failures": failures(result),
         "run_id": result.run_id,
@@ -616,7 +625,8 @@ def render(r: dict[str, Any], top: int) -> str:
     lines = [
         "",
         f"selloff benchmark: demo market {p['securities']:,} securities x {p['years']} years "
-        f"(seed {p['seed']}), run {'succeeded' if r['success'] else 'FAILED'}",
+        f"(seed {p['seed']}), {p.get('mode', 'refresh')}: run "
+        f"{'succeeded' if r['success'] else 'FAILED'}",
         f"machine: {m['nproc']} CPUs, {m['mem_total_gib']} GiB RAM; load avg before "
         f"{'/'.join(map(str, m['loadavg_before']))}, during mean {m['load1_during_mean']} "
         f"max {m['load1_during_max']}, after {'/'.join(map(str, m['loadavg_after']))}; "
@@ -720,6 +730,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, default=0.1, help="RSS sampling interval, s")
     ap.add_argument("--top", type=int, default=5, help="slowest dbt models to list")
     ap.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
+    ap.add_argument("--partitioned", action="store_true",
+                    help="run the partitioned definitions over every daily partition "
+                    "(a UI backfill) instead of the unpartitioned full refresh")
     args = ap.parse_args(argv)
 
     report = run_bench(args)
