@@ -22,6 +22,7 @@ ui: $(STAMP) $(MANIFEST)
 
 bench: $(STAMP) $(MANIFEST)
 	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench_spark.py --securities 5000 --years 5
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

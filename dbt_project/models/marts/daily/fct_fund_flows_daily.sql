@@ -1,10 +1,3 @@
-{{ config(
-    materialized=('table' if target.type == 'spark' else 'incremental'),
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_incremental_window(this, 'trade_date') }}",
-    tags=['daily'],
-) }}
 -- Net buying in local currency and in USD, at the flow's own day's rate (as-of fixing).
 with flows as (
 

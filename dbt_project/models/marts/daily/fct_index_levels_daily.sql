@@ -1,10 +1,3 @@
-{{ config(
-    materialized=('table' if target.type == 'spark' else 'incremental'),
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_incremental_window(this, 'trade_date') }}",
-    tags=['daily'],
-) }}
 -- Index closes and close-to-close returns (previous row of the same index).
 with levels as (
 

@@ -1,10 +1,3 @@
-{{ config(
-    materialized=('table' if target.type == 'spark' else 'incremental'),
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_incremental_window(this, 'trade_date') }}",
-    tags=['daily'],
-) }}
 {#
   Trailing multiples per security and trading day, point in time: each trading day takes
   the TTM row of the latest knowledge date on or before it (int_fundamentals_ttm), so a

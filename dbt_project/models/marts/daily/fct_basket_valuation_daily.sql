@@ -1,10 +1,3 @@
-{{ config(
-    materialized=('table' if target.type == 'spark' else 'incremental'),
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_incremental_window(this, 'trade_date') }}",
-    tags=['daily'],
-) }}
 {#
   Cap-weighted valuation of each basket per trading day.
   Constituents of a day: members valid that day (valid_from / valid_to null = always)

@@ -1,10 +1,3 @@
-{{ config(
-    materialized=('table' if target.type == 'spark' else 'incremental'),
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_incremental_window(this, 'trade_date') }}",
-    tags=['daily'],
-) }}
 {#
   Market cap per security and trading day, point in time:
     market_cap_local = close (as traded) x shares (as-of: latest count known by that day)
