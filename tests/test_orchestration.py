@@ -200,3 +200,14 @@ def test_failing_blocking_check_stops_publication(tmp_path: Path, monkeypatch) -
                  if e.asset_key == dg.AssetKey(["warehouse", "published"])]
     assert not published
     assert _sha(first.warehouse) == before
+
+
+def test_project_instance_has_one_writer_and_a_run_queue(monkeypatch) -> None:
+    from tests.conftest import REPO_ROOT
+
+    monkeypatch.setenv("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
+    instance = dg.DagsterInstance.get()
+    config = instance.get_concurrency_config()
+    assert config.pool_config.default_pool_limit == 1
+    assert config.run_queue_config.max_concurrent_runs == 1
+    assert instance.run_coordinator.__class__.__name__ == "QueuedRunCoordinator"
