@@ -64,8 +64,9 @@ def summarize(warehouse: Path, synthetic: bool, top: int = 8) -> RunSummary:
                          .sort("change_usd").select(cols).head(top))
         if "analytics.claim_verdicts" in out.table_rows:
             out.verdicts = con.sql(
-                "SELECT claim_id, verdict, stated_value, computed_value, unit, window_start, "
-                "window_end FROM analytics.claim_verdicts ORDER BY claim_id"
+                "SELECT claim_id, verdict, stated_text AS stated, computed_text AS computed, "
+                "CAST(window_start AS VARCHAR) || ' .. ' || CAST(window_end AS VARCHAR) AS window "
+                "FROM analytics.claim_verdicts ORDER BY claim_id"
             ).pl()
     return out
 
@@ -102,9 +103,10 @@ def render(summary: RunSummary, console) -> None:
                 )
             console.print(table)
     if summary.verdicts is not None:
-        table = Table(title="Claim verdicts" + (" [synthetic]" if summary.synthetic else ""))
+        table = Table(title="Claim verdicts" + (" [synthetic]" if summary.synthetic else "")
+                      + " (details: selloff claims, reports/fact_check.html)")
         for c in summary.verdicts.columns:
-            table.add_column(c)
+            table.add_column(c, overflow="fold")
         for r in summary.verdicts.iter_rows():
             table.add_row(*("" if v is None else (f"{v:,.4g}" if isinstance(v, float) else str(v))
                             for v in r))
