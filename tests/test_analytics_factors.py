@@ -251,10 +251,37 @@ def test_short_history_uses_all_available_days_and_says_so() -> None:
     assert att["coefficient"].null_count() == 0
 
 
-def test_no_index_drops_beta_without_excluding_securities() -> None:
+def test_missing_index_is_replaced_by_the_cap_weighted_market() -> None:
     m = synthetic_market(n_sec=40, seed=4)
     att = compute_factors(m["windows"], m["market_cap"], None, m["valuation"],
                           m["securities"]).attribution
+    c = _coef(att)
+    assert c["beta"] is not None and att["n"][0] == 40
+    assert set(att["index_id"]) == {"US:MKT_CAPW"}
+
+
+def test_market_proxy_is_the_cap_weighted_mean_return() -> None:
+    import datetime as dt
+
+    from selloff.analytics.factors import market_proxy_levels
+
+    d0, d1 = dt.date(2025, 11, 3), dt.date(2025, 11, 4)
+    mc = pl.DataFrame({
+        "security_id": ["US:A", "US:A", "US:B", "US:B", "CN:C.SH", "CN:C.SH"],
+        "trade_date": [d0, d1, d0, d1, d0, d1],
+        "return_1d": [None, 0.10, None, -0.05, None, 0.5],
+        "market_cap_usd": [300.0, 330.0, 100.0, 95.0, 50.0, 75.0],
+    })
+    proxy = market_proxy_levels(mc, ["US"])
+    assert proxy["index_id"].to_list() == ["US:MKT_CAPW"]
+    assert proxy["return_1d"].item() == pytest.approx((0.10 * 300 - 0.05 * 100) / 400)
+
+
+def test_no_index_and_no_usd_caps_drops_beta_without_excluding_securities() -> None:
+    m = synthetic_market(n_sec=40, seed=4)
+    # No USD caps on the day before any return: no proxy can be built either.
+    caps = m["market_cap"].with_columns(pl.lit(None, pl.Float64).alias("market_cap_usd"))
+    att = compute_factors(m["windows"], caps, None, m["valuation"], m["securities"]).attribution
     c = _coef(att)
     assert c["beta"] is None and c["log_pe_z"] is not None
     assert att["n"][0] == 40

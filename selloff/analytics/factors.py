@@ -747,8 +747,11 @@ def compute_factors(
     every security lacks a P/E, so every regression reports too few securities),
     `securities` (dim_security: security_id, market, is_ai), `basket_members`
     (dim_basket_member; None = empty split). `market_index` maps market -> index_id
-    (default DEFAULT_MARKET_INDEX).
+    (default DEFAULT_MARKET_INDEX). A market whose index has no returns in
+    `index_levels` gets a proxy instead, `<MARKET>:MKT_CAPW` (`market_proxy_levels`), so
+    its beta term is not lost; the regression note names the index used.
     """
+    index_levels, market_index = with_market_proxies(index_levels, market_cap, market_index)
     exposures, lookbacks = factor_exposures(
         windows, market_cap, index_levels, valuation, securities,
         market_index=market_index, beta_lookback_days=beta_lookback_days,
@@ -762,3 +765,58 @@ def compute_factors(
         else empty(BASKET_FACTOR_SPLIT_SCHEMA)
     )
     return FactorResult(exposures, attribution, split)
+
+
+PROXY_SUFFIX = "MKT_CAPW"
+
+
+def market_proxy_levels(market_cap: pl.DataFrame, markets: list[str]) -> pl.DataFrame:
+    """Daily return of each market's cap-weighted portfolio of the securities in the data:
+    weights are the previous day's USD market cap (index_id `<MARKET>:MKT_CAPW`).
+
+    A stand-in for a market index the data lacks (the real snapshot has no S&P 500
+    levels); it covers only the securities present, which the note of each regression
+    shows by naming it.
+    """
+    schema = {"index_id": pl.Utf8(), "trade_date": pl.Date(), "return_1d": pl.Float64()}
+    if not markets or market_cap.height == 0:
+        return pl.DataFrame(schema=schema)
+    weighted = (
+        market_cap.lazy()
+        .select("security_id", "trade_date", "return_1d", "market_cap_usd")
+        .with_columns(pl.col("security_id").str.split(":").list.first().alias("market"))
+        .filter(pl.col("market").is_in(markets))
+        .sort("security_id", "trade_date")
+        .with_columns(pl.col("market_cap_usd").shift(1).over("security_id").alias("w"))
+        .filter(pl.col("return_1d").is_finite() & (pl.col("w") > 0))
+        .group_by("market", "trade_date")
+        .agg(((pl.col("return_1d") * pl.col("w")).sum() / pl.col("w").sum()).alias("return_1d"))
+        .select((pl.col("market") + f":{PROXY_SUFFIX}").alias("index_id"), "trade_date",
+                "return_1d")
+        .sort("index_id", "trade_date")
+        .collect()
+    )
+    return weighted.cast(schema)
+
+
+def with_market_proxies(
+    index_levels: pl.DataFrame | None,
+    market_cap: pl.DataFrame,
+    market_index: Mapping[str, str] | None,
+) -> tuple[pl.DataFrame | None, dict[str, str]]:
+    """Swap in `market_proxy_levels` for every market whose index has no returns."""
+    mapping = dict(DEFAULT_MARKET_INDEX if market_index is None else market_index)
+    have: set[str] = set()
+    if index_levels is not None and index_levels.height:
+        have = set(index_levels.filter(pl.col("return_1d").is_finite())["index_id"].unique())
+    missing = sorted(m for m, idx in mapping.items() if idx not in have)
+    if not missing or "market_cap_usd" not in market_cap.columns:
+        return index_levels, mapping
+    proxy = market_proxy_levels(market_cap, missing)
+    present = set(proxy["index_id"].unique())
+    for market in missing:
+        if f"{market}:{PROXY_SUFFIX}" in present:
+            mapping[market] = f"{market}:{PROXY_SUFFIX}"
+    base = index_levels.select(proxy.columns).cast(dict(proxy.schema)) if index_levels is not None \
+        and index_levels.height else proxy.clear()
+    return pl.concat([base, proxy]), mapping
