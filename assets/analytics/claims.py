@@ -4,19 +4,15 @@ import dagster as dg
 import polars as pl
 
 from assets import WRITER_POOL
-from assets.analytics.inputs import MARTS, analytics_key, mart_key, table_refs
+from assets.analytics.inputs import MARTS, analytics_asset, analytics_key, mart_key, table_refs
 from selloff.claims import compute_claim_verdicts
 from selloff.report.html_report import markdown_table
 from selloff.resources import SourceResource, WarehouseResource
 
 
-@dg.asset(
-    key=analytics_key("claim_verdicts"),
-    group_name="analytics",
+@analytics_asset(
+    "claim_verdicts",
     deps=[*(mart_key(m) for m in MARTS), analytics_key("selloff_windows")],
-    pool=WRITER_POOL,
-    automation_condition=dg.AutomationCondition.eager(),
-    kinds={"polars", "duckdb"},
     description="One row per claim of the commentary: computed value, verdict (supported, "
     "contradicted, insufficient_data, external), window, entities and a note.",
 )

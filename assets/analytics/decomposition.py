@@ -5,20 +5,22 @@ import dagster as dg
 import polars as pl
 
 from assets import WRITER_POOL
-from assets.analytics.inputs import analytics_key, mart_key, table_refs, trading_days
+from assets.analytics.inputs import (
+    analytics_asset,
+    analytics_key,
+    mart_key,
+    table_refs,
+    trading_days,
+)
 from selloff.analytics import decompose, load_window_config, reconcile, rollup, selloff_windows
 from selloff.report.html_report import markdown_table
 from selloff.resources import WarehouseResource
 
 
-@dg.asset(
-    key=analytics_key("selloff_windows"),
-    group_name="analytics",
+@analytics_asset(
+    "selloff_windows",
     deps=[mart_key("fct_index_levels_daily"), mart_key("fct_market_cap_daily"),
           mart_key("dim_basket_member")],
-    pool=WRITER_POOL,
-    automation_condition=dg.AutomationCondition.eager(),
-    kinds={"polars", "duckdb"},
     description="Named windows (selloff/config/windows.yaml) and windows found in the data: "
     "worst day and calendar week per index and basket, each basket's drawdown.",
 )
@@ -75,14 +77,10 @@ def selloff_decomposition_asset(context: dg.AssetExecutionContext, warehouse: Wa
         "rows": n_ex, **{f"excluded: {k}": v for k, v in totals.items()}})
 
 
-@dg.asset(
-    key=analytics_key("selloff_rollup"),
-    group_name="analytics",
+@analytics_asset(
+    "selloff_rollup",
     deps=[analytics_key("selloff_decomposition"), mart_key("dim_security"),
           mart_key("dim_basket_member")],
-    pool=WRITER_POOL,
-    automation_condition=dg.AutomationCondition.eager(),
-    kinds={"polars", "duckdb"},
     description="Decomposition amounts summed by market, sector, sector group, basket and "
     "is_ai, with each group's share of the window's total change.",
 )

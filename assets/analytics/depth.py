@@ -3,7 +3,13 @@
 import dagster as dg
 
 from assets import WRITER_POOL
-from assets.analytics.inputs import analytics_key, mart_key, table_refs, trading_days
+from assets.analytics.inputs import (
+    analytics_asset,
+    analytics_key,
+    mart_key,
+    table_refs,
+    trading_days,
+)
 from selloff.analytics.factors import compute_factors
 from selloff.analytics.rotation import rotation
 from selloff.analytics.valuation_spread import valuation_spread
@@ -43,15 +49,11 @@ def factor_attribution_asset(warehouse: WarehouseResource):
         "rows": n_split, "preview": dg.MetadataValue.md(markdown_table(result.basket_split, 20))})
 
 
-@dg.asset(
-    key=analytics_key("rotation"),
-    group_name="analytics",
+@analytics_asset(
+    "rotation",
     deps=[analytics_key("selloff_windows"), mart_key("fct_market_cap_daily"),
           mart_key("fct_valuation_multiples_daily"), mart_key("dim_security"),
           mart_key("fct_fund_flows_daily"), mart_key("dim_trading_calendar")],
-    pool=WRITER_POOL,
-    automation_condition=dg.AutomationCondition.eager(),
-    kinds={"polars", "duckdb"},
     description="Returns and net flows by sector group and pre-window P/E quintile per window "
     "and market, the 'high to low' spread (lowest minus highest quintile), flows by investor type.",
 )
@@ -69,13 +71,9 @@ def rotation_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
         "rows": rows, "high_to_low_spreads": dg.MetadataValue.md(markdown_table(spread, 30))})
 
 
-@dg.asset(
-    key=analytics_key("valuation_spread"),
-    group_name="analytics",
+@analytics_asset(
+    "valuation_spread",
     deps=[mart_key("fct_basket_valuation_daily"), mart_key("fct_index_valuation_daily")],
-    pool=WRITER_POOL,
-    automation_condition=dg.AutomationCondition.eager(),
-    kinds={"polars", "duckdb"},
     description="Per day: cap-weighted P/E of the AI baskets vs the dividend basket or index, "
     "their ratio and its percentile in its own history.",
 )
