@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from selloff.settings import PROJECT_ROOT, settings_from_env
+from selloff.settings import PROJECT_ROOT, Settings, settings_from_env
 
 app = typer.Typer(help="selloff warehouse: measure a cross-market sell-off, check commentary.",
                   no_args_is_help=True, add_completion=False)
@@ -21,17 +21,31 @@ app.add_typer(snapshot_app, name="snapshot")
 console = Console()
 
 
-def _apply_overrides(source: str | None, snapshot_dir: Path | None, warehouse: Path | None) -> None:
-    # The CLI is a process entry point: options become the SELLOFF_* variables the
-    # resources resolve at run time, so CLI, UI and tests configure things the same way.
-    if source:
-        os.environ["SELLOFF_SOURCE"] = source
-    if snapshot_dir:
-        os.environ["SELLOFF_SNAPSHOT_DIR"] = str(snapshot_dir.resolve())
-    if warehouse:
-        os.environ["SELLOFF_WAREHOUSE"] = str(warehouse.resolve())
-    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / "dagster_home"))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+def _settings(source: str | None = None, snapshot_dir: Path | None = None,
+              warehouse: Path | None = None) -> Settings:
+    """SELLOFF_* from the environment, with this command's options on top (read, never
+    written back: the options reach the run as resource fields)."""
+    overrides = {"SELLOFF_SOURCE": source,
+                 "SELLOFF_SNAPSHOT_DIR": str(snapshot_dir.resolve()) if snapshot_dir else None,
+                 "SELLOFF_WAREHOUSE": str(warehouse.resolve()) if warehouse else None}
+    return settings_from_env({**os.environ, **{k: v for k, v in overrides.items() if v}})
+
+
+def _window_config(start: str | None, end: str | None, markets: list[str] | None) -> dict:
+    if not (start or end or markets):
+        return {}
+    refresh = {"start": start, "end": end, "markets": list(markets or [])}
+    return {"resources": {"refresh": {"config": refresh}}}
+
+
+def _instance():
+    """The project's Dagster instance (DAGSTER_HOME, else <project>/dagster_home), so runs
+    from the CLI appear in the UI's run history."""
+    import dagster as dg
+
+    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.from_config(str(home))
 
 
 def _report_failures(result) -> None:
@@ -56,11 +70,13 @@ def run(
     source: Annotated[str | None, typer.Option(help="demo | snapshot | live (default: $SELLOFF_SOURCE or demo)")] = None,
     snapshot_dir: Annotated[Path | None, typer.Option(help="snapshot folder for --source snapshot")] = None,
     warehouse: Annotated[Path | None, typer.Option(help="published warehouse file")] = None,
+    start: Annotated[str | None, typer.Option(help="refresh only from this day (YYYY-MM-DD); default: full refresh")] = None,
+    end: Annotated[str | None, typer.Option(help="last day of the refresh window (default: --start)")] = None,
+    market: Annotated[list[str] | None, typer.Option(help="refresh only this market's daily rows (repeatable)")] = None,
     log_level: Annotated[str, typer.Option(help="Dagster console log level (debug, info, warning, error, critical)")] = "critical",
 ) -> None:
     """Materialize the whole graph in one process and print where the warehouse is."""
-    _apply_overrides(source, snapshot_dir, warehouse)
-    settings = settings_from_env()
+    settings = _settings(source, snapshot_dir, warehouse)
     if settings.source == "live":
         # Reach every service before starting anything: without network this fails in
         # seconds, naming the first source that cannot be reached.
@@ -73,11 +89,10 @@ def run(
             console.print(f"[red]live sources not reachable:[/] {exc}\n"
                           f"The published warehouse {settings.warehouse} was not changed.")
             raise typer.Exit(1) from exc
-    import dagster as dg
 
     from orchestration.definitions import build_definitions
 
-    job = build_definitions(partitioned=False).resolve_job_def("refresh")
+    job = build_definitions(settings).resolve_job_def("refresh")
     label = settings.source + (f" ({settings.snapshot_dir})" if settings.snapshot_dir else "")
     console.print(f"Refreshing from source [bold]{label}[/] into {settings.build_warehouse} ...")
     started = time.perf_counter()
@@ -87,9 +102,10 @@ def run(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(
-            instance=dg.DagsterInstance.get(), raise_on_error=False,
+            instance=_instance(), raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}},
-                                    "step_progress": {}}},
+                                    "step_progress": {}},
+                        **_window_config(start, end, market)},
         )
     elapsed = time.perf_counter() - started
     if not result.success:
@@ -107,8 +123,8 @@ def run(
             console.print(f"Report: {path}")
 
 
-def _published() -> Path:
-    path = settings_from_env().warehouse
+def _published(warehouse: Path | None) -> Path:
+    path = _settings(warehouse=warehouse).warehouse
     if not path.exists():
         console.print(f"[red]no published warehouse at {path}: run `selloff run` first[/]")
         raise typer.Exit(1)
@@ -120,10 +136,9 @@ def claims(
     warehouse: Annotated[Path | None, typer.Option(help="published warehouse file")] = None,
 ) -> None:
     """Print the claim verdicts of the published warehouse."""
-    _apply_overrides(None, None, warehouse)
     from selloff.warehouse import connect
 
-    with connect(_published(), read_only=True) as con:
+    with connect(_published(warehouse), read_only=True) as con:
         df = con.sql("SELECT claim_id, verdict, stated_text, computed_text, window_start, "
                      "window_end, note FROM analytics.claim_verdicts ORDER BY claim_id").pl()
     from rich.table import Table
@@ -142,18 +157,17 @@ def report(
     out: Annotated[Path | None, typer.Option(help="HTML file to write")] = None,
 ) -> None:
     """Write the HTML report and the fact-check page again from the published warehouse."""
-    _apply_overrides(None, None, warehouse)
     from selloff.claims import write_factcheck_report
     from selloff.report.html_report import write_selloff_report
     from selloff.warehouse import connect, read_table
 
-    settings = settings_from_env()
+    settings = _settings(warehouse=warehouse)
     tables = {"marts": ("fct_market_cap_daily", "dim_basket_member", "fct_fund_flows_daily",
                         "dim_security"),
               "analytics": ("selloff_rollup", "selloff_windows", "rotation", "valuation_spread",
                             "basket_factor_split", "factor_attribution", "claim_verdicts")}
     frames = {}
-    with connect(_published(), read_only=True) as con:
+    with connect(_published(warehouse), read_only=True) as con:
         for schema, names in tables.items():
             for name in names:
                 df = read_table(con, schema, name)
@@ -178,12 +192,11 @@ def query(
     limit: Annotated[int, typer.Option(help="rows to show")] = 50,
 ) -> None:
     """Run SQL read-only on the published warehouse (safe while a refresh runs)."""
-    _apply_overrides(None, None, warehouse)
     from rich.table import Table
 
     from selloff.warehouse import connect
 
-    with connect(settings_from_env().warehouse, read_only=True) as con:
+    with connect(_published(warehouse), read_only=True) as con:
         df = con.sql(sql).pl()
     table = Table(show_lines=False)
     for c in df.columns:

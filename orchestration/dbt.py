@@ -2,10 +2,8 @@
 
 
 import json
-import os
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +17,8 @@ from dagster_dbt import (
 )
 
 from assets import WRITER_POOL
-from assets.partitions import daily_partitions, single_run, window_dates
 from selloff import engines
-from selloff.resources import WarehouseResource
+from selloff.resources import RefreshWindow, WarehouseResource
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
@@ -31,95 +28,48 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 class SelloffDbtTranslator(DagsterDbtTranslator):
     """Sources map onto the extract assets (`raw/<table>`); models onto `<schema>/<name>`."""
 
-    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
-        if dbt_resource_props["resource_type"] == "source":
-            return dg.AssetKey(["raw", dbt_resource_props["name"]])
-        schema = dbt_resource_props.get("config", {}).get("schema") or "marts"
-        return dg.AssetKey([schema, dbt_resource_props["name"]])
-
-    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
-        if dbt_resource_props["resource_type"] == "source":
-            return None
-        return dg.AutomationCondition.eager()
-
-    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        if dbt_resource_props["resource_type"] == "source":
-            return "extract"
-        return dbt_resource_props.get("config", {}).get("schema") or "marts"
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str,
+                       project: DbtProject | None) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] == "source":
+            return spec.replace_attributes(key=dg.AssetKey(["raw", props["name"]]),
+                                           group_name="extract")
+        schema = props.get("config", {}).get("schema") or "marts"
+        return spec.replace_attributes(
+            key=dg.AssetKey([schema, props["name"]]),
+            group_name=schema,
+            automation_condition=dg.AutomationCondition.eager(),
+        )
 
 
 translator = SelloffDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-DAILY_FACTS = "tag:daily"
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    pool=WRITER_POOL,
+    name="selloff_dbt_models",
+)
+def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
+                       warehouse: WarehouseResource, refresh: RefreshWindow) -> Iterator[Any]:
+    """One `dbt build` of the selected models and their tests. With a refresh window, the
+    daily facts (tag:daily) are rebuilt from its first day on, incrementally."""
+    yield from dbt.cli(dbt_build_args(warehouse, refresh), context=context).stream()
 
 
-def build_dbt_assets(partitioned: bool = True) -> list[dg.AssetsDefinition]:
-    """dbt models as assets. Partitioned: the daily facts (tag:daily) are a separate,
-    daily-partitioned asset set built incrementally on the partition window; the rest is
-    rebuilt in full. Unpartitioned (the full refresh): one dbt build of everything."""
-
-    @dbt_assets(
-        manifest=dbt_project.manifest_path,
-        project=dbt_project,
-        dagster_dbt_translator=translator,
-        exclude=DAILY_FACTS if partitioned else None,
-        pool=WRITER_POOL,
-        name="selloff_dbt_models",
-    )
-    def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
-                           warehouse: WarehouseResource) -> Iterator[Any]:
-        with _point_dbt_at(warehouse) as target_args:
-            yield from dbt.cli(["build", *target_args], context=context).stream()
-
-    if not partitioned:
-        return [selloff_dbt_models]
-
-    @dbt_assets(
-        manifest=dbt_project.manifest_path,
-        project=dbt_project,
-        dagster_dbt_translator=translator,
-        select=DAILY_FACTS,
-        partitions_def=daily_partitions,
-        backfill_policy=single_run,
-        pool=WRITER_POOL,
-        name="selloff_dbt_daily_facts",
-    )
-    def selloff_dbt_daily_facts(context: dg.AssetExecutionContext, dbt: DbtCliResource,
-                                warehouse: WarehouseResource) -> Iterator[Any]:
-        args = ["build"]
-        window = window_dates(context)
-        if window is not None:
-            args += ["--vars", json.dumps({"min_date": window[0].isoformat(),
-                                           "max_date": window[1].isoformat()})]
-        with _point_dbt_at(warehouse) as target_args:
-            yield from dbt.cli([*args, *target_args], context=context).stream()
-
-    return [selloff_dbt_models, selloff_dbt_daily_facts]
-
-
-@contextmanager
-def _point_dbt_at(warehouse: WarehouseResource) -> Iterator[list[str]]:
-    """Point the dbt subprocess started inside the block at this run's data; yields the
-    `--target` arguments (SELLOFF_DBT_TARGET: duckdb, or spark reading the Parquet lake)."""
+def dbt_build_args(warehouse: WarehouseResource, refresh: RefreshWindow) -> list[str]:
+    """`build` with this run's target and vars: where the data lives (the build file, the
+    lake, Spark's folder) and the refresh window, all per invocation."""
     settings = warehouse.settings()
     if settings.is_spark:
         # Spark reads raw from the lake, so the lake must hold this run's raw layer; the
         # lake_raw asset is not upstream of dbt (dbt sources are the extract assets).
         engines.write_raw_lake(settings)
-    # dbt.cli() copies os.environ when it starts dbt; restored after, so that the next run
-    # in this process (another warehouse) does not inherit this run's lake and Spark paths.
-    values = engines.dbt_env(settings)
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield ["--target", settings.dbt_target]
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    dbt_vars = {**engines.dbt_vars(settings), **refresh.dbt_vars()}
+    return ["build", "--target", settings.dbt_target, "--vars", json.dumps(dbt_vars)]
 
 
 def dbt_resource() -> DbtCliResource:

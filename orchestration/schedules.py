@@ -1,8 +1,9 @@
 """One schedule per market after its close, in its own time zone; a filings schedule.
 
-Each market schedule asks for that local day's partition of the daily job; on a day the
-exchange is closed (the calendar decides) it skips with the reason. The daily partition
-holds every market, so each schedule refreshes the day with its market's close in hand.
+Each market schedule runs the refresh job with its refresh window set to that local day
+and that market: the day's rows of that market are replaced in `raw`, and the daily facts
+are rebuilt from that day on. On a day the exchange is closed (the calendar decides) it
+skips with the reason.
 """
 
 import datetime as dt
@@ -39,7 +40,7 @@ def _market_schedule(close: MarketClose, job: UnresolvedAssetJobDefinition) -> d
         execution_timezone=close.timezone,
         job=job,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"{close.market}: that day's partition, after the close ({close.timezone}).",
+        description=f"{close.market}: that day's session, after the close ({close.timezone}).",
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         local_day: dt.date = context.scheduled_execution_time.date()
@@ -47,11 +48,18 @@ def _market_schedule(close: MarketClose, job: UnresolvedAssetJobDefinition) -> d
             return dg.SkipReason(f"{local_day} is not a trading day in {close.market}")
         return dg.RunRequest(
             run_key=f"{close.market}:{local_day.isoformat()}",
-            partition_key=local_day.isoformat(),
-            tags={"selloff/market": close.market},
+            run_config=refresh_window_config(local_day, local_day, (close.market,)),
+            tags={"selloff/market": close.market, "selloff/window": local_day.isoformat()},
         )
 
     return _schedule
+
+
+def refresh_window_config(first: dt.date, last: dt.date,
+                          markets: tuple[str, ...] = ()) -> dict:
+    """Run config that sets the `refresh` resource: the days (and markets) a run refreshes."""
+    return {"resources": {"refresh": {"config": {
+        "start": first.isoformat(), "end": last.isoformat(), "markets": list(markets)}}}}
 
 
 def build_schedules(jobs: dict[str, UnresolvedAssetJobDefinition]) -> list[dg.ScheduleDefinition]:

@@ -1,13 +1,14 @@
 """Which engine builds the dbt project, and running a build outside Dagster.
 
-The Dagster dbt assets pass `--target <SELLOFF_DBT_TARGET>`; the environment below tells
-every target where its data lives. `land_raw` + `dbt_build` let the Spark parity test and
+The Dagster dbt assets pass `--target <SELLOFF_DBT_TARGET>`; the vars below tell every
+target where its data lives. `land_raw` + `dbt_build` let the Spark parity test and
 the benchmark build the same raw layer on both engines without a Dagster run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -29,13 +30,14 @@ DBT_SCHEMAS = ("staging", "marts")
 CALENDAR_END = dt.date(2027, 12, 31)
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
-    """Variables dbt_project/profiles.yml and _sources.yml read, absolute so that dbt's
-    working directory does not matter."""
+def dbt_vars(settings: Settings) -> dict[str, str]:
+    """dbt vars that tell dbt_project/profiles.yml and _sources.yml where this run's data
+    lives, absolute so that dbt's working directory does not matter. Passed with `--vars`
+    on each invocation: nothing goes through the process environment."""
     return {
-        "SELLOFF_BUILD_DB": str(settings.build_warehouse),
-        "SELLOFF_LAKE_DIR": settings.lake,
-        "SELLOFF_SPARK_DIR": settings.spark_root,
+        "selloff_build_db": str(settings.build_warehouse),
+        "selloff_lake_dir": settings.lake,
+        "selloff_spark_dir": settings.spark_root,
     }
 
 
@@ -111,8 +113,9 @@ def dbt_build(settings: Settings, target: str, work_dir: Path,
     cmd = [str(dbt) if dbt.exists() else "dbt", "build", "--target", target,
            "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR),
            "--target-path", str(work_dir / f"target_{target}"),
-           "--log-path", str(work_dir / f"logs_{target}"), *extra_args]
-    env = {**os.environ, **dbt_env(settings), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+           "--log-path", str(work_dir / f"logs_{target}"),
+           "--vars", json.dumps(dbt_vars(settings)), *extra_args]
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
                           check=False)

@@ -67,14 +67,25 @@ def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str,
 
 
 def replace_window(con: duckdb.DuckDBPyConnection, schema: str, table: str, df: pl.DataFrame,
-                   date_column: str, first: dt.date, last: dt.date) -> int:
+                   date_column: str, first: dt.date, last: dt.date,
+                   entity_column: str | None = None, markets: tuple[str, ...] = ()) -> int:
     """Replace the rows of schema.table with date_column in [first, last] by df's rows in
-    that window, in one transaction; rows outside the window stay as they are."""
+    that window, in one transaction; rows outside the window stay as they are.
+
+    With `markets` (and the `<MARKET>:<code>` id column `entity_column`), only those
+    markets' rows of the window are replaced: one market's session refreshes alone.
+    """
     target, column = f"{_ident(schema)}.{_ident(table)}", _ident(date_column)
     rows = df.filter(pl.col(date_column).is_between(first, last))
+    where, params = f"{column} BETWEEN ? AND ?", [first, last]
+    if markets and entity_column:
+        prefix = pl.col(entity_column).str.split_exact(":", 1).struct.field("field_0")
+        rows = rows.filter(prefix.is_in(list(markets)))
+        where += f" AND split_part({_ident(entity_column)}, ':', 1) IN ?"
+        params.append(list(markets))
     with _landing(con, schema, rows) as incoming:
         con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {incoming} LIMIT 0")
-        con.execute(f"DELETE FROM {target} WHERE {column} BETWEEN ? AND ?", [first, last])
+        con.execute(f"DELETE FROM {target} WHERE {where}", params)
         con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {incoming}")
     return rows.height
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,35 +35,25 @@ class GraphRun:
         return [r[0] for r in rows]
 
 
-@contextmanager
-def env(**values: str):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def run_refresh(root: Path, partition_range: tuple[str, str] | None = None,
-                **env_values: str) -> GraphRun:
-    """Materialize every asset (the `refresh` job) with SELLOFF_* set for this run only,
-    over the whole partition range (a full refresh) or over `partition_range`."""
-    from assets.partitions import range_tags
+def run_refresh(root: Path, window: tuple[str, str] | None = None,
+                markets: tuple[str, ...] = (), **settings_values: str) -> GraphRun:
+    """Materialize every asset (the `refresh` job) into root/warehouse, in process. The
+    SELLOFF_* keyword values become the definitions' settings (nothing touches os.environ);
+    `window` = (first, last) day runs a windowed refresh instead of a full one."""
     from orchestration.definitions import build_definitions
+    from orchestration.schedules import refresh_window_config
+    from selloff.settings import settings_from_env
 
     root.mkdir(parents=True, exist_ok=True)
-    values = {"SELLOFF_WAREHOUSE": str(root / "warehouse" / "selloff.duckdb"), **env_values}
-    with env(**values):
-        defs = build_definitions(partitioned=partition_range is not None)
-        job = defs.resolve_job_def("refresh")
-        tags = range_tags(*partition_range) if partition_range else None
-        result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(),
-                                        raise_on_error=False, tags=tags)
+    values = {"SELLOFF_WAREHOUSE": str(root / "warehouse" / "selloff.duckdb"), **settings_values}
+    defs = build_definitions(settings_from_env(values))
+    job = defs.resolve_job_def("refresh")
+    run_config = {}
+    if window:
+        first, last = (dt.date.fromisoformat(d) for d in window)
+        run_config = refresh_window_config(first, last, markets)
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(),
+                                    raise_on_error=False, run_config=run_config)
     return GraphRun(root, result)
 
 

@@ -1,4 +1,5 @@
-"""Production orchestration: partitioned backfill = full run, schedules, publication."""
+"""Production orchestration: windowed refresh = full run, single assets, schedules,
+publication."""
 
 from __future__ import annotations
 
@@ -42,8 +43,7 @@ def _sha(path: Path) -> str:
 def test_market_schedules_request_their_local_day(name, cron, tz, local_day, expect_day) -> None:
     from zoneinfo import ZoneInfo
 
-    from orchestration.definitions import defs
-
+    defs = _defs()
     schedule = defs.resolve_schedule_def(name)
     assert schedule.cron_schedule == cron
     assert schedule.execution_timezone == tz
@@ -53,14 +53,24 @@ def test_market_schedules_request_their_local_day(name, cron, tz, local_day, exp
                                    repository_def=defs.get_repository_def()) as ctx:
         result = schedule.evaluate_tick(ctx)
     if expect_day:
-        assert [r.partition_key for r in result.run_requests] == [local_day.isoformat()]
-        assert result.run_requests[0].tags["selloff/market"] == name.split("_")[1].upper()
+        market = name.split("_")[1].upper()
+        [request] = result.run_requests
+        window = request.run_config["resources"]["refresh"]["config"]
+        assert window == {"start": local_day.isoformat(), "end": local_day.isoformat(),
+                          "markets": [market]}
+        assert request.tags["selloff/market"] == market
     else:  # a holiday: Thanksgiving, China's National Day, Japan's Labour Thanksgiving (observed)
         assert not result.run_requests and result.skip_message
 
 
-def test_filings_schedule_and_automation() -> None:
+def _defs() -> dg.Definitions:
     from orchestration.definitions import defs
+
+    return defs()
+
+
+def test_filings_schedule_and_automation() -> None:
+    defs = _defs()
 
     filings = defs.resolve_schedule_def("filings_daily")
     assert (filings.cron_schedule, filings.execution_timezone) == ("0 7 * * 1-5", "America/New_York")
@@ -71,57 +81,138 @@ def test_filings_schedule_and_automation() -> None:
                 dg.AssetKey(["warehouse", "published"])):
         assert graph.get(key).automation_condition is not None, key
     prices = graph.get(dg.AssetKey(["raw", "prices_daily"]))
-    assert prices.partitions_def is not None and prices.automation_condition is None
+    assert prices.automation_condition is None
+
+
+def test_one_graph_without_partitions() -> None:
+    """One Definitions for every entry point, and nothing partitioned: "Materialize all"
+    in the UI is one run, with no partition dialog (the refresh window is run config)."""
+    graph = _defs().resolve_asset_graph()
+    keys = list(graph.get_all_asset_keys())
+    assert len(keys) > 40
+    assert all(graph.get(k).partitions_def is None for k in keys)
 
 
 def test_every_writer_is_in_the_one_pool() -> None:
-    from orchestration.definitions import defs
-
+    defs = _defs()
     job = defs.resolve_job_def("refresh")
     pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}
     assert pools and all(p == "duckdb_writer" for p in pools.values()), pools
 
 
-# ------------------------------------------------------------------ backfill vs full run
+# ------------------------------------------------------------- windowed refresh vs full run
 
-@pytest.mark.slow
-def test_backfill_gives_the_same_warehouse_as_a_full_run(tmp_path: Path) -> None:
-    full_snapshot = export_demo_snapshot(tmp_path / "demo", n_securities=int(N))
-    # The same market with October-November missing from every daily dataset: as if those
-    # days arrived late. Reference data and filings are complete in both.
-    gap = tmp_path / "demo_gap"
-    gap.mkdir()
-    src = SnapshotSource(full_snapshot)
-    for f in full_snapshot.iterdir():
-        target = gap / f.name
-        if f.suffix != ".parquet":
-            target.write_bytes(f.read_bytes())
+def _snapshot_without(full: Path, target: Path, first: dt.date, last: dt.date,
+                      markets: tuple[str, ...] = ()) -> Path:
+    """A copy of a snapshot whose daily datasets lack [first, last] (only `markets`' rows
+    when given): as if those days had not arrived yet. Reference data and filings stay."""
+    from assets.extract import DAILY_DATASETS
+
+    target.mkdir()
+    for f in full.iterdir():
+        out = target / f.name
+        if f.suffix != ".parquet" or f.stem not in DAILY_DATASETS:
+            out.write_bytes(f.read_bytes())
             continue
+        date_col, id_col = DAILY_DATASETS[f.stem]
         df = pl.read_parquet(f)
-        if "trade_date" in df.columns and f.stem != "shares_outstanding":
-            df = df.filter(~pl.col("trade_date").is_between(dt.date(2025, 10, 1), dt.date(2025, 11, 30)))
-        df.write_parquet(target)
-    assert src.load("prices_daily").height > SnapshotSource(gap).load("prices_daily").height
+        gone = pl.col(date_col).is_between(first, last)
+        if markets and id_col:
+            gone = gone & pl.col(id_col).str.split(":").list.first().is_in(list(markets))
+        df.filter(~gone).write_parquet(out)
+    return target
 
-    full = run_refresh(tmp_path / "full", SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(full_snapshot))
-    assert full.result.success, failures(full)
-    root = tmp_path / "backfilled"
-    first = run_refresh(root, SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(gap))
-    assert first.result.success, failures(first)
-    backfill = run_refresh(root, partition_range=BACKFILL, SELLOFF_SOURCE="snapshot",
-                           SELLOFF_SNAPSHOT_DIR=str(full_snapshot))
-    assert backfill.result.success, failures(backfill)
-    planned = backfill.result.dagster_run.tags
-    assert planned["dagster/asset_partition_range_start"] == BACKFILL[0]
 
+def _assert_same_warehouse(expected, got, label: str) -> None:
     compared = 0
     for schema in ("raw", "marts", "analytics"):
-        assert backfill.tables(schema) == full.tables(schema)
-        for table in full.tables(schema):
-            assert_same_table(full.table(f"{schema}.{table}"), backfill.table(f"{schema}.{table}"),
-                              f"{schema}.{table} after the backfill")
+        assert got.tables(schema) == expected.tables(schema)
+        for table in expected.tables(schema):
+            assert_same_table(expected.table(f"{schema}.{table}"), got.table(f"{schema}.{table}"),
+                              f"{schema}.{table} after {label}")
             compared += 1
     assert compared >= 25
+
+
+@pytest.fixture(scope="module")
+def full_build(tmp_path_factory) -> tuple[Path, object]:
+    root = tmp_path_factory.mktemp("full")
+    snapshot = export_demo_snapshot(root / "demo", n_securities=int(N))
+    full = run_refresh(root / "run", SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(snapshot))
+    assert full.result.success, failures(full)
+    return snapshot, full
+
+
+@pytest.mark.slow
+def test_window_refresh_gives_the_same_warehouse_as_a_full_run(tmp_path: Path, full_build) -> None:
+    full_snapshot, full = full_build
+    first_day, last_day = (dt.date.fromisoformat(d) for d in BACKFILL)
+    gap = _snapshot_without(full_snapshot, tmp_path / "gap", first_day, last_day)
+    assert SnapshotSource(full_snapshot).load("prices_daily").height > \
+        SnapshotSource(gap).load("prices_daily").height
+
+    root = tmp_path / "refreshed"
+    before = run_refresh(root, SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(gap))
+    assert before.result.success, failures(before)
+    refreshed = run_refresh(root, window=BACKFILL, SELLOFF_SOURCE="snapshot",
+                            SELLOFF_SNAPSHOT_DIR=str(full_snapshot))
+    assert refreshed.result.success, failures(refreshed)
+    _assert_same_warehouse(full, refreshed, f"refreshing {BACKFILL}")
+
+
+@pytest.mark.slow
+def test_one_market_one_day_refresh_gives_the_same_warehouse(tmp_path: Path, full_build) -> None:
+    """What a market schedule does: the US session of one day arrives; its rows are
+    replaced in raw, the daily facts rebuilt from that day on (not from the start)."""
+    full_snapshot, full = full_build
+    day = dt.date(2025, 11, 20)
+    gap = _snapshot_without(full_snapshot, tmp_path / "gap", day, day, markets=("US",))
+    root = tmp_path / "refreshed"
+    before = run_refresh(root, SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(gap))
+    assert before.result.success, failures(before)
+    cn_rows = before.table("raw.prices_daily").filter(pl.col("security_id").str.starts_with("CN:"))
+    refreshed = run_refresh(root, window=(day.isoformat(), day.isoformat()), markets=("US",),
+                            SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(full_snapshot))
+    assert refreshed.result.success, failures(refreshed)
+    [extract] = [e for e in refreshed.result.get_asset_materialization_events()
+                 if e.asset_key == dg.AssetKey(["raw", "prices_daily"])]
+    meta = extract.materialization.metadata
+    assert meta["window"].value == f"{day} .. {day} (US)"
+    # only the US rows of that day were written; other markets' rows were left as they were
+    us_day = SnapshotSource(full_snapshot).load("prices_daily").filter(
+        (pl.col("trade_date") == day) & pl.col("security_id").str.starts_with("US:"))
+    assert meta["rows"].value == us_day.height > 0
+    assert_same_table(cn_rows, refreshed.table("raw.prices_daily").filter(
+        pl.col("security_id").str.starts_with("CN:")), "CN prices")
+    _assert_same_warehouse(full, refreshed, f"refreshing US {day}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", [
+    ["raw", "securities"],                       # extract
+    ["staging", "stg_prices_daily"],             # dbt staging (a view)
+    ["marts", "fct_market_cap_daily"],           # dbt mart, with its tests as checks
+    ["analytics", "valuation_spread"],           # analytics
+    ["report", "selloff_report"],                # report
+])
+def test_one_asset_whose_parents_exist_materializes_alone(key, tmp_path: Path, full_build) -> None:
+    import shutil
+
+    snapshot, full = full_build
+    root = tmp_path / "one"
+    shutil.copytree(full.root / "warehouse", root / "warehouse")
+    from orchestration.definitions import build_definitions
+    from selloff.settings import settings_from_env
+
+    defs = build_definitions(settings_from_env({
+        "SELLOFF_WAREHOUSE": str(root / "warehouse" / "selloff.duckdb"),
+        "SELLOFF_SOURCE": "snapshot", "SELLOFF_SNAPSHOT_DIR": str(snapshot)}))
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(),
+                                    asset_selection=[dg.AssetKey(key)], raise_on_error=False)
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    keys = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert keys == {dg.AssetKey(key)}
 
 
 # --------------------------------------------------------------------------- publication

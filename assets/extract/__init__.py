@@ -1,3 +1,3 @@
-from assets.extract.datasets import build_extract_assets, extract_checks
+from assets.extract.datasets import DAILY_DATASETS, extract_assets, extract_checks
 
-__all__ = ["build_extract_assets", "extract_checks"]
+__all__ = ["DAILY_DATASETS", "extract_assets", "extract_checks"]

@@ -7,15 +7,25 @@ import dagster as dg
 import polars as pl
 
 from assets import WRITER_POOL
-from assets.partitions import TIME_SERIES_DATASETS, daily_partitions, single_run, window_dates
 from selloff.calendars import calendar_frame
 from selloff.contracts import DATASETS, empty_frame
 from selloff.quality.gx_suites import run_suite
-from selloff.resources import SourceResource, WarehouseResource
+from selloff.resources import RefreshWindow, SourceResource, WarehouseResource
 from selloff.sources.live.errors import LiveConfigError, SourceUnreachable
 from selloff.validation import DataContractError
 
 CALENDAR_END = dt.date(2027, 12, 31)
+
+# The daily datasets: (date column, `<MARKET>:<code>` id column or None). A windowed refresh
+# replaces only their rows of the window (and of its markets); the others are reference
+# data and filings, small enough to replace whole on every run.
+DAILY_DATASETS: dict[str, tuple[str, str | None]] = {
+    "prices_daily": ("trade_date", "security_id"),
+    "index_levels_daily": ("trade_date", "index_id"),
+    "fund_flows_daily": ("trade_date", "entity_id"),
+    "fx_rates_daily": ("trade_date", None),  # one fixing per currency serves every market
+    "index_valuation_daily": ("trade_date", "index_id"),
+}
 
 
 def _preview(df: pl.DataFrame, n: int = 5) -> dg.MetadataValue:
@@ -24,29 +34,27 @@ def _preview(df: pl.DataFrame, n: int = 5) -> dg.MetadataValue:
         return dg.MetadataValue.md(str(df.head(n)))
 
 
-def _extract_asset(dataset: str, partitioned_build: bool) -> dg.AssetsDefinition:
+def _extract_asset(dataset: str) -> dg.AssetsDefinition:
     spec = DATASETS[dataset]
-    date_column = TIME_SERIES_DATASETS.get(dataset)
-    partitioned = partitioned_build and date_column is not None
+    daily = DAILY_DATASETS.get(dataset)
 
     @dg.asset(
         key=["raw", dataset],
         group_name="extract",
         kinds={"duckdb", "polars"},
         pool=WRITER_POOL,
-        partitions_def=daily_partitions if partitioned else None,
-        backfill_policy=single_run if partitioned else None,
         retry_policy=dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL,
                                     jitter=dg.Jitter.PLUS_MINUS),
         description=f"Canonical `{dataset}` (key {', '.join(spec.key)}) from the configured source."
-        + (f" Partitioned by {date_column}: a run replaces the days of its partition range."
-           if partitioned else ""),
+        + (f" Daily by {daily[0]}: a run with a refresh window replaces only its days."
+           if daily else " Replaced whole on every run."),
     )
     def _extract(context: dg.AssetExecutionContext, source: SourceResource,
-                 warehouse: WarehouseResource) -> dg.MaterializeResult:
+                 warehouse: WarehouseResource, refresh: RefreshWindow) -> dg.MaterializeResult:
         # The landing gate raises DataContractError naming dataset, row and rule; nothing is
         # written then, so what had landed before stays intact. Neither bad input nor an
         # unreachable service gets better by retrying the step: fail at once, clearly.
+        window = refresh.dates() if daily else None
         try:
             src = source.make_source()
             df = src.load(dataset)
@@ -57,15 +65,18 @@ def _extract_asset(dataset: str, partitioned_build: bool) -> dg.AssetsDefinition
             context.log.warning(f"{src.name} has no {dataset}: landing an empty table; "
                                 "assets that need it report insufficient_data")
             df = empty_frame(dataset).with_columns(pl.lit(src.name).alias("source"))
-        window = window_dates(context) if partitioned else None
-        if window is None:
+        if window is None or daily is None:
             rows = warehouse.write("raw", dataset, df)
+            scope = "all"
         else:
-            rows = warehouse.write_window("raw", dataset, df, date_column, *window)
+            markets = tuple(refresh.markets)
+            rows = warehouse.write_window("raw", dataset, df, daily[0], *window,
+                                          entity_column=daily[1], markets=markets)
+            scope = f"{window[0]} .. {window[1]}" + (f" ({', '.join(markets)})" if markets else "")
         return dg.MaterializeResult(
             metadata={
                 "rows": rows,
-                "window": "all" if window is None else f"{window[0]} .. {window[1]}",
+                "window": scope,
                 "source": src.name,
                 "synthetic": src.synthetic,
                 "dataset_present": present,
@@ -108,9 +119,7 @@ def trading_calendar(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"rows": rows, "markets": sorted(set(df["market"]))})
 
 
-def build_extract_assets(partitioned: bool = True) -> list[dg.AssetsDefinition]:
-    """The extract assets; `partitioned=False` gives the full-refresh variant (same keys)."""
-    return [_extract_asset(d, partitioned) for d in DATASETS] + [trading_calendar]
+extract_assets: list[dg.AssetsDefinition] = [_extract_asset(d) for d in DATASETS] + [trading_calendar]
 
 
 extract_checks: list[dg.AssetChecksDefinition] = [_gx_check(d) for d in DATASETS]

@@ -20,6 +20,7 @@ market_cap as (
 
     select security_id, trade_date, market_cap_usd, usd_per_unit
     from {{ ref('fct_market_cap_daily') }}
+    {{ incremental_since('trade_date') }}
 
 ),
 
@@ -27,6 +28,7 @@ valuation as (
 
     select security_id, trade_date, net_income_ttm
     from {{ ref('fct_valuation_multiples_daily') }}
+    {{ incremental_since('trade_date') }}
 
 ),
 
@@ -92,4 +94,3 @@ final as (
 )
 
 select * from final
-{{ incremental_window_filter('trade_date') }}

@@ -2,6 +2,7 @@
 with flows as (
 
     select * from {{ ref('stg_fund_flows_daily') }}
+    {{ incremental_since('trade_date') }}
 
 ),
 
@@ -9,6 +10,7 @@ fx as (
 
     select currency, rate_date, usd_per_unit
     from {{ ref('int_fx_rates_asof_daily') }}
+    {{ incremental_since('rate_date') }}
 
 ),
 
@@ -32,4 +34,3 @@ final as (
 )
 
 select * from final
-{{ incremental_window_filter('trade_date') }}

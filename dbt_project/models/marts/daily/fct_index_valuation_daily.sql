@@ -2,6 +2,7 @@
 with valuation as (
 
     select * from {{ ref('stg_index_valuation_daily') }}
+    {{ incremental_since('trade_date') }}
 
 )
 
@@ -12,4 +13,3 @@ select
     pb,
     dividend_yield
 from valuation
-{{ incremental_window_filter('trade_date') }}

@@ -14,6 +14,7 @@ with market_cap as (
 
     select security_id, trade_date, currency, market_cap_local, usd_per_unit
     from {{ ref('fct_market_cap_daily') }}
+    {{ incremental_since('trade_date') }}
 
 ),
 
@@ -34,6 +35,7 @@ fx as (
 
     select currency, rate_date, usd_per_unit
     from {{ ref('int_fx_rates_asof_daily') }}
+    {{ incremental_since('rate_date') }}
 
 ),
 
@@ -92,4 +94,3 @@ final as (
 )
 
 select * from final
-{{ incremental_window_filter('trade_date') }}
