@@ -30,6 +30,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[automation_sensor],
         loggers={"step_progress": step_progress, "console": dg.colored_console_logger},
         resources={**resources_for(settings), "dbt": dbt_resource()},
+        # Every step writes the one DuckDB file (pool duckdb_writer, limit 1), so steps run
+        # one after another anyway: a process per step would only add seconds of imports
+        # each. One process per run, as `selloff run`, also for the UI and the schedules.
+        executor=dg.in_process_executor,
     )
 
 

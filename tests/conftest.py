@@ -1,5 +1,5 @@
 """Shared fixtures: paths, the real snapshot (skipped with a reason when absent), and
-isolated warehouse + DAGSTER_HOME folders so tests never touch the project's own files."""
+a private warehouse path so tests never touch the project's own files."""
 
 from __future__ import annotations
 
@@ -17,14 +17,6 @@ requires_real_snapshot = pytest.mark.skipif(
 
 
 @pytest.fixture()
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private warehouse path and DAGSTER_HOME; returns the published warehouse path."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    warehouse = tmp_path / "warehouse" / "selloff.duckdb"
-    monkeypatch.setenv("SELLOFF_WAREHOUSE", str(warehouse))
-    monkeypatch.delenv("SELLOFF_SOURCE", raising=False)
-    monkeypatch.delenv("SELLOFF_SNAPSHOT_DIR", raising=False)
-    return warehouse
+def isolated_env(tmp_path: Path) -> Path:
+    """A private published-warehouse path (pass it to WarehouseResource(path=...))."""
+    return tmp_path / "warehouse" / "selloff.duckdb"

@@ -11,8 +11,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.extract.datasets import build_extract_assets
-from selloff.resources import SourceResource, WarehouseResource
+from assets.extract import extract_assets
+from selloff.resources import RefreshWindow, SourceResource, WarehouseResource
 from selloff.sources.snapshot import SnapshotSource
 from selloff.validation import DataContractError
 
@@ -79,12 +79,13 @@ def test_bad_input_names_dataset_row_and_rule(tmp_path: Path, mutate, row, rule)
 
 
 def test_failed_landing_leaves_what_landed_intact(tmp_path: Path, isolated_env: Path) -> None:
-    prices_asset = next(a for a in build_extract_assets(partitioned=False)
+    prices_asset = next(a for a in extract_assets
                         if a.key == dg.AssetKey(["raw", "prices_daily"]))
     good = _snapshot(tmp_path / "good", GOOD_PRICES)
-    warehouse = WarehouseResource()
+    warehouse = WarehouseResource(path=str(isolated_env))
     ok = dg.materialize([prices_asset], resources={
-        "source": SourceResource(kind="snapshot", snapshot_dir=str(good)), "warehouse": warehouse})
+        "source": SourceResource(kind="snapshot", snapshot_dir=str(good)), "warehouse": warehouse,
+        "refresh": RefreshWindow()})
     assert ok.success
     with duckdb.connect(str(warehouse.build_path), read_only=True) as con:
         before = con.sql("SELECT * FROM raw.prices_daily ORDER BY ALL").pl()
@@ -93,7 +94,8 @@ def test_failed_landing_leaves_what_landed_intact(tmp_path: Path, isolated_env: 
     (bad / "prices_daily.csv").write_text(
         _replace_line(GOOD_PRICES, 3, "CN:688256.SH,2025-11-03,1400,1420,1350,-5,,500,CNY,test,x"))
     failed = dg.materialize([prices_asset], raise_on_error=False, resources={
-        "source": SourceResource(kind="snapshot", snapshot_dir=str(bad)), "warehouse": warehouse})
+        "source": SourceResource(kind="snapshot", snapshot_dir=str(bad)), "warehouse": warehouse,
+        "refresh": RefreshWindow()})
     assert not failed.success
     errors = [e.step_failure_data.error for e in failed.all_events
               if e.event_type == dg.DagsterEventType.STEP_FAILURE]

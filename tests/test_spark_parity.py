@@ -98,17 +98,14 @@ def test_lake_round_trip_of_the_raw_layer(built) -> None:
 
 @needs_spark
 @pytest.mark.slow
-def test_analytics_read_the_marts_spark_built(built, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_analytics_read_the_marts_spark_built(built) -> None:
     """SELLOFF_DBT_TARGET=spark: WarehouseResource serves marts from Spark's Parquet
     tables (the DuckDB file of a Spark run has none), raw and analytics from DuckDB."""
     from selloff.resources import WarehouseResource
 
     settings, _ = built
-    for name, value in {"SELLOFF_WAREHOUSE": str(settings.warehouse),
-                        "SELLOFF_SPARK_DIR": settings.spark_root,
-                        "SELLOFF_DBT_TARGET": "spark"}.items():
-        monkeypatch.setenv(name, value)
-    resource = WarehouseResource()
+    resource = WarehouseResource(path=str(settings.warehouse), spark_dir=settings.spark_root,
+                                 dbt_target="spark")
     frames = resource.read_many({"caps": ("marts", "fct_market_cap_daily"),
                                  "prices": ("raw", "prices_daily")})
     spark_caps = engines.read_spark_table(settings, "marts", "fct_market_cap_daily")
