@@ -140,8 +140,11 @@ lasting_kinds as (
     select
         *,
         case
+            -- the price offsets at least half of the step (in logs), and within 25 %:
+            -- a split or a consolidation, which is real and stays
             when price_ratio is not null
-                 and abs(ln(price_ratio * level_after / level_before)) < ln(1 + {{ price_match }})
+                 and abs(ln(price_ratio * level_after / level_before))
+                     < least(ln(1 + {{ price_match }}), 0.5 * abs(ln(level_after / level_before)))
                 then 'corporate_action'
             when round(step_factor) >= 2
                  and abs(step_factor / round(step_factor) - 1) <= {{ split_tolerance }}
