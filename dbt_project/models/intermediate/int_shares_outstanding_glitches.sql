@@ -22,6 +22,7 @@
   - step_unconfirmed (not held back, recorded only): any other step that does not revert
     and is not matched by the price (a merger, an issuance or a vendor basis change: the
     data cannot tell).
+  A step that is the return of an episode is not an episode of its own.
   A step matched by an inverse price move (a real split: price and count move together)
   is a corporate action: no row here.
 #}
@@ -67,7 +68,7 @@ steps as (
 
 ),
 
-reverted as (
+candidates as (
 
     -- the first later count back near the level before the step, within the horizon
     select s.security_id, s.step_date, s.level_before, min(c.as_of_date) as revert_date
@@ -78,6 +79,20 @@ reverted as (
        and c.as_of_date <= {{ add_days('s.step_date', horizon_days) }}
        and abs(ln(c.shares / s.level_before)) <= ln(1 + {{ revert_tolerance }})
     group by s.security_id, s.step_date, s.level_before
+
+),
+
+reverted as (
+
+    -- the return of an episode is a step back, which "reverts" to the glitch level when a
+    -- later count repeats it: not an episode of its own
+    select c.*
+    from candidates as c
+    left join candidates as earlier
+        on earlier.security_id = c.security_id
+       and c.step_date > earlier.step_date
+       and c.step_date <= earlier.revert_date
+    where earlier.security_id is null
 
 ),
 
