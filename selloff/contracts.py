@@ -10,8 +10,37 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-MARKETS = ("US", "CN", "KR", "JP")
+# The market registry's facts the gate needs, in one place: each market's trading currency
+# (prices and flows are in it) and the id pattern every `<MARKET>:<code>` id follows.
+MARKET_CURRENCY: dict[str, str] = {"US": "USD", "CN": "CNY", "KR": "KRW", "JP": "JPY"}
+MARKETS = tuple(MARKET_CURRENCY)
 CURRENCIES = ("USD", "CNY", "KRW", "JPY", "HKD", "EUR", "TWD", "GBP")
+# Codes are printable ASCII upper case: a lower-case, full-width or zero-width character
+# would make a second, silently different key for the same security.
+ID_PATTERN = r"^(" + "|".join(MARKETS) + r"):[A-Z0-9][A-Z0-9._-]*$"
+# Plausible USD per unit of each currency, wide enough for any rate since 2000 with
+# margin, narrow enough that an inverted quote (JPY at 150 USD per yen, CNY at 7.1) falls
+# outside. EUR and GBP trade near parity, so their inversion stays inside the band: the
+# FX-outlier finding (analytics.data_quality_findings) is the net for those.
+USD_PER_UNIT_BAND: dict[str, tuple[float, float]] = {
+    "USD": (1.0, 1.0),
+    "CNY": (0.08, 0.3),
+    "KRW": (2e-4, 2e-3),
+    "JPY": (2e-3, 0.02),
+    "HKD": (0.08, 0.3),
+    "EUR": (0.7, 2.0),
+    "TWD": (0.015, 0.08),
+    "GBP": (0.9, 2.5),
+}
+# Fundamentals metrics the dbt models know; any other name would be dropped there unseen.
+METRICS = ("revenue", "net_income", "eps_diluted", "capex", "operating_cash_flow",
+           "shares_diluted_avg")
+UNITS = (*CURRENCIES, "shares", *(f"{c}/share" for c in CURRENCIES))
+# Fiscal years are labelled by the calendar year they end in, give or take one
+# (NVIDIA's fiscal 2026 ends in January 2026); anything else is a typo.
+FISCAL_YEAR_SLACK = 1
+# Relative slack for OHLC ordering: adjusted prices carry float rounding (1e-15 level).
+OHLC_TOLERANCE = 1e-9
 FLOW_SCOPES = ("security", "board", "market")
 INVESTOR_TYPES = (
     "main_force", "super_large", "large", "medium", "small",
@@ -28,6 +57,43 @@ class Column:
     name: str
     dtype: pl.DataType
     nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Check:
+    """A row rule across columns: `broken` is True on a row that breaks it (null = holds,
+    so optional columns are checked only where present); `shows` are the columns the
+    error message quotes."""
+
+    rule: str
+    broken: pl.Expr
+    shows: tuple[str, ...]
+
+
+def _prefix(col: str) -> pl.Expr:
+    return pl.col(col).str.split(":").list.first()
+
+
+def _ohlc_checks() -> tuple[Check, ...]:
+    lo, hi = pl.col("low") * (1 - OHLC_TOLERANCE), pl.col("high") * (1 + OHLC_TOLERANCE)
+    return (
+        Check("ohlc: high >= low", pl.col("high") < pl.col("low") * (1 - OHLC_TOLERANCE),
+              ("high", "low")),
+        Check("ohlc: low <= close <= high", (pl.col("close") < lo) | (pl.col("close") > hi),
+              ("low", "close", "high")),
+        Check("ohlc: low <= open <= high", (pl.col("open") < lo) | (pl.col("open") > hi),
+              ("low", "open", "high")),
+    )
+
+
+def _market_matches_id(id_col: str) -> Check:
+    return Check(f"market matches id: {id_col}", pl.col("market") != _prefix(id_col),
+                 (id_col, "market"))
+
+
+def _band(bound: int) -> pl.Expr:
+    return pl.col("currency").replace_strict(
+        {c: b[bound] for c, b in USD_PER_UNIT_BAND.items()}, default=None, return_dtype=pl.Float64)
 
 
 @dataclass(frozen=True)
@@ -51,6 +117,7 @@ class Dataset:
     market_of: str | None = None
     calendar_when: tuple[str, str] | None = None
     id_columns: tuple[str, ...] = ()
+    checks: tuple[Check, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -83,6 +150,7 @@ DATASETS: dict[str, Dataset] = {
             key=("security_id",),
             allowed={"market": MARKETS, "currency": CURRENCIES},
             id_columns=("security_id",),
+            checks=(_market_matches_id("security_id"),),
         ),
         Dataset(
             "indexes",
@@ -91,6 +159,7 @@ DATASETS: dict[str, Dataset] = {
             key=("index_id",),
             allowed={"market": MARKETS, "currency": CURRENCIES},
             id_columns=("index_id",),
+            checks=(_market_matches_id("index_id"),),
         ),
         Dataset(
             "prices_daily",
@@ -108,6 +177,7 @@ DATASETS: dict[str, Dataset] = {
             calendar_date="trade_date",
             market_of="security_id",
             id_columns=("security_id",),
+            checks=_ohlc_checks(),
         ),
         Dataset(
             "index_levels_daily",
@@ -122,6 +192,7 @@ DATASETS: dict[str, Dataset] = {
             calendar_date="trade_date",
             market_of="index_id",
             id_columns=("index_id",),
+            checks=_ohlc_checks(),
         ),
         Dataset(
             "shares_outstanding",
@@ -133,6 +204,10 @@ DATASETS: dict[str, Dataset] = {
             positive=("shares",),
             date_columns_not_future=("as_of_date", "filed_date"),
             id_columns=("security_id",),
+            checks=(
+                Check("filed on or after as_of_date",
+                      pl.col("filed_date") < pl.col("as_of_date"), ("as_of_date", "filed_date")),
+            ),
         ),
         Dataset(
             "fundamentals",
@@ -145,9 +220,19 @@ DATASETS: dict[str, Dataset] = {
                 Column("source", S),
             ),
             key=("security_id", "metric", "period_end", "fiscal_period", "filed_date"),
-            allowed={"value_basis": VALUE_BASES, "fiscal_period": FISCAL_PERIODS},
-            date_columns_not_future=("filed_date",),
+            allowed={"value_basis": VALUE_BASES, "fiscal_period": FISCAL_PERIODS,
+                     "metric": METRICS, "unit": UNITS},
+            date_columns_not_future=("filed_date", "period_end"),
             id_columns=("security_id",),
+            checks=(
+                Check("filed on or after period_end",
+                      pl.col("filed_date") < pl.col("period_end"), ("period_end", "filed_date")),
+                Check("period_start <= period_end",
+                      pl.col("period_start") > pl.col("period_end"), ("period_start", "period_end")),
+                Check("plausible fiscal_year",
+                      (pl.col("fiscal_year") - pl.col("period_end").dt.year()).abs()
+                      > FISCAL_YEAR_SLACK, ("fiscal_year", "period_end")),
+            ),
         ),
         Dataset(
             "fund_flows_daily",
@@ -162,10 +247,17 @@ DATASETS: dict[str, Dataset] = {
                 "period": FLOW_PERIODS, "currency": CURRENCIES,
             },
             date_columns_not_future=("trade_date",),
+            # Weekly statistics are dated on the week's last trading day, so every row,
+            # daily or weekly, must fall on a session.
             calendar_date="trade_date",
             market_of="entity_id",
-            calendar_when=("period", "day"),
             id_columns=("entity_id",),
+            checks=(
+                Check("currency of the market",
+                      pl.col("currency") != _prefix("entity_id").replace_strict(
+                          MARKET_CURRENCY, default=None, return_dtype=pl.Utf8),
+                      ("entity_id", "currency")),
+            ),
         ),
         Dataset(
             "fx_rates_daily",
@@ -175,6 +267,11 @@ DATASETS: dict[str, Dataset] = {
             positive=("usd_per_unit",),
             allowed={"currency": CURRENCIES},
             date_columns_not_future=("trade_date",),
+            checks=(
+                Check("plausible usd_per_unit (contracts.USD_PER_UNIT_BAND)",
+                      (pl.col("usd_per_unit") < _band(0)) | (pl.col("usd_per_unit") > _band(1)),
+                      ("currency", "usd_per_unit")),
+            ),
         ),
         Dataset(
             "index_valuation_daily",
@@ -196,6 +293,10 @@ DATASETS: dict[str, Dataset] = {
             ),
             key=("basket_id", "security_id"),
             id_columns=("security_id",),
+            checks=(
+                Check("valid_from <= valid_to",
+                      pl.col("valid_to") < pl.col("valid_from"), ("valid_from", "valid_to")),
+            ),
         ),
     )
 }

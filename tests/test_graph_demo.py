@@ -32,7 +32,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> GraphRun:
 def demo_frames() -> dict[str, pl.DataFrame]:
     src = DemoSource(n_securities=int(N_SECURITIES))
     return {d: src.load(d) for d in ("prices_daily", "shares_outstanding", "fx_rates_daily",
-                                     "fundamentals", "securities")}
+                                     "fundamentals", "securities", "index_levels_daily",
+                                     "index_valuation_daily")}
 
 
 def test_every_layer_is_built_and_checked(demo_run: GraphRun) -> None:
@@ -128,6 +129,42 @@ def test_every_claim_has_a_verdict(demo_run: GraphRun) -> None:
     v = demo_run.table("analytics.claim_verdicts")
     assert sorted(v["claim_id"].to_list()) == [f"C{i:02d}" for i in range(1, 20)]
     assert set(v["verdict"]) <= {"supported", "contradicted", "insufficient_data", "external"}
+
+
+SEARCH = (dt.date(2025, 10, 27), dt.date(2025, 11, 28))
+
+
+def _worst_calendar_week(df: pl.DataFrame, value: str) -> float:
+    """Worst Monday-Sunday return (percent) in SEARCH: last close before the Monday to the
+    week's last close, as the claims file defines it; computed here with plain polars."""
+    df = df.drop_nulls(value).sort("trade_date")
+    weeks = (df.filter(pl.col("trade_date").is_between(*SEARCH))
+             .with_columns(pl.col("trade_date").dt.truncate("1w").alias("monday"))
+             .group_by("monday").agg(pl.col("trade_date").max().alias("t1")))
+    worst = math.inf
+    for monday, t1 in weeks.iter_rows():
+        v0 = df.filter(pl.col("trade_date") < monday)[value][-1]
+        v1 = df.filter(pl.col("trade_date") == t1)[value].item()
+        worst = min(worst, (v1 / v0 - 1) * 100)
+    return worst
+
+
+def test_claim_verdicts_match_the_demo_market(demo_run: GraphRun, demo_frames) -> None:
+    """Specific verdicts for specific claims, each recomputed from the demo source's own
+    frames with the claim's stated value and comparator (selloff/config/claims.yaml)."""
+    verdicts = dict(demo_run.table("analytics.claim_verdicts").select("claim_id", "verdict").iter_rows())
+    prices = demo_frames["prices_daily"].filter(pl.col("security_id") == "US:NVDA")
+    col = "adj_close" if prices["adj_close"].null_count() == 0 else "close"
+    nvda = _worst_calendar_week(prices, col)
+    assert verdicts["C02"] == ("supported" if nvda < -7 else "contradicted"), nvda  # "< -7 %"
+    chinext = _worst_calendar_week(
+        demo_frames["index_levels_daily"].filter(pl.col("index_id") == "CN:399006.SZ"), "close")
+    assert verdicts["C08"] == ("supported" if abs(chinext - -7.16) <= 0.5 else "contradicted"), chinext
+    pe = demo_frames["index_valuation_daily"].filter(
+        (pl.col("index_id") == "CN:000688.SH") & pl.col("trade_date").is_between(*SEARCH))["pe_ttm"].max()
+    assert verdicts["C11"] == ("supported" if pe > 196 else "contradicted"), pe  # "> 196x"
+    # Claims the data cannot check are said to be external, whatever the market.
+    assert verdicts["C15"] == verdicts["C16"] == "external"
 
 
 def test_snapshot_round_trip_gives_the_same_warehouse(demo_run: GraphRun, tmp_path_factory) -> None:

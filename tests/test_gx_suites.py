@@ -142,7 +142,8 @@ def test_trading_calendar_flag_is_vectorised_and_scoped() -> None:
     df = _set(_prices(), 1, "trade_date", dt.date(2025, 11, 27))
     flags = prepare_frame("prices_daily", df)[ON_CALENDAR].to_list()
     assert flags == [True, False, True, True]
-    # Weekly flows are dated on the week's last day, which may be a holiday: out of scope.
+    # Weekly flows are dated on the week's last trading day (issue 13), so a weekly row on
+    # a holiday (2025-11-03, Culture Day in Japan) fails like a daily one.
     flows = pl.DataFrame(
         {
             "flow_scope": ["market", "market"], "entity_id": ["JP:TSE", "CN:SSE"],
@@ -153,9 +154,9 @@ def test_trading_calendar_flag_is_vectorised_and_scoped() -> None:
         schema=DATASETS["fund_flows_daily"].schema,
     )
     failure = _only_failure(run_suite("fund_flows_daily", flows, TODAY))
-    assert "where period = 'day'" in failure["description"]
+    assert "where period" not in failure["description"]
     assert "CN:SSE 2025-10-01" in failure["description"]
-    assert "JP:TSE" not in failure["description"]
+    assert "JP:TSE 2025-11-03" in failure["description"]
 
 
 def test_future_date_fails() -> None:

@@ -119,3 +119,24 @@ def test_decomposition_covers_the_detected_windows(real_run: GraphRun) -> None:
     rolled = set(real_run.table("analytics.selloff_rollup")["window_id"])
     for wid in windows.filter(pl.col("kind").is_in(["worst_day", "worst_week"]))["window_id"]:
         assert wid in decomposed and wid in rolled, wid
+
+
+def test_share_count_glitch_is_a_finding_and_no_shares_channel(real_run: GraphRun) -> None:
+    """DXCM's screener count drops ~89 % on 2025-11-03 and is back on 2025-12-10: a finding,
+    and the main window books no shares channel for it (the last good count holds)."""
+    shares = pl.read_csv(REAL_SNAPSHOT / "shares_outstanding.csv", try_parse_dates=True).filter(
+        pl.col("security_id") == "US:DXCM").sort("as_of_date")
+    glitch = shares.filter(pl.col("as_of_date") == dt.date(2025, 11, 3))["shares"].item()
+    last_good = shares.filter(pl.col("as_of_date") < dt.date(2025, 11, 3))["shares"][-1]
+    assert glitch / last_good < 0.2  # the input really is the -89 % glitch
+    findings = real_run.table("analytics.data_quality_findings").filter(
+        (pl.col("entity") == "US:DXCM") & (pl.col("kind") == "shares_jump_reverted"))
+    assert findings.height == 1 and findings["date_from"].item() == dt.date(2025, 11, 3)
+    dec = real_run.table("analytics.selloff_decomposition").filter(
+        (pl.col("window_id") == "selloff_period") & (pl.col("security_id") == "US:DXCM"))
+    assert dec["shares_usd"].item() == 0.0
+    # The window's end cap is the close times the held count, not the glitch count.
+    prices = _prices()
+    t1 = dec["t1_date"].item()
+    assert dec["mcap_usd_end"].item() == pytest.approx(_close(prices, "US:DXCM", t1) * last_good,
+                                                       rel=1e-12)

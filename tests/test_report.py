@@ -153,6 +153,11 @@ def report_frames() -> dict[str, pl.DataFrame]:
         "dim_basket_member": bm, "rotation": rotation, "fct_fund_flows_daily": flows,
         "valuation_spread": vs, "basket_factor_split": split, "factor_attribution": fa,
         "claim_verdicts": claims,
+        "data_quality_findings": pl.DataFrame({
+            "dataset": ["shares_outstanding"], "entity": ["US:DXCM"],
+            "date_from": [D(2025, 11, 3)], "date_to": [D(2025, 12, 9)],
+            "kind": ["shares_jump_reverted"], "detail": ["count -88.9 %, back on 2025-12-10"],
+            "action": ["held last good count"]}),
     }
 
 
@@ -180,8 +185,8 @@ def test_every_section_is_present(report: Path) -> None:
     assert _h2_ids(text) == list(SECTION_IDS)
     assert "insufficient data" not in text
     assert "SYNTHETIC DEMO DATA" in text
-    # Every section but the claims table has its chart inline.
-    for sid in SECTION_IDS[:-1]:
+    # Every section but the claims and data-quality tables has its chart inline.
+    for sid in [s for s in SECTION_IDS if s not in ("claims", "data-quality")]:
         assert "<svg" in _section(text, sid), sid
 
 
@@ -228,6 +233,7 @@ def test_missing_inputs_render_insufficient_data_notes(tmp_path: Path) -> None:
         "valuation-spread": "insufficient data: valuation_spread",
         "factors": "insufficient data: basket_factor_split",
         "claims": "insufficient data: claim_verdicts",
+        "data-quality": "insufficient data: data_quality_findings",
     }
     for sid, note in expected.items():
         assert note in _section(text, sid), sid
@@ -246,6 +252,16 @@ def test_partial_inputs(tmp_path: Path) -> None:
     assert "insufficient data: claim_verdicts" in _section(text, "claims")
     assert "insufficient data: basket_factor_split" in _section(text, "factors")
     assert "<svg" in _section(text, "waterfall")
+
+
+def test_data_quality_section_lists_findings_and_says_when_there_are_none(tmp_path: Path) -> None:
+    frames = report_frames()
+    text = write_selloff_report(frames, tmp_path / "f.html", synthetic=False).read_text()
+    section = _section(text, "data-quality")
+    assert "shares_jump_reverted: 1" in section and "US:DXCM" in section
+    frames["data_quality_findings"] = frames["data_quality_findings"].head(0)
+    text = write_selloff_report(frames, tmp_path / "n.html", synthetic=False).read_text()
+    assert "No findings" in _section(text, "data-quality")
 
 
 def test_unknown_main_window(tmp_path: Path) -> None:

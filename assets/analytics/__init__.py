@@ -1,4 +1,5 @@
 from assets.analytics.claims import claim_verdicts, every_claim_has_a_verdict
+from assets.analytics.data_quality import data_quality_findings_asset
 from assets.analytics.decomposition import (
     reconciliation_check,
     selloff_decomposition_asset,
@@ -9,7 +10,7 @@ from assets.analytics.depth import factor_attribution_asset, rotation_asset, val
 
 analytics_assets = [selloff_windows_asset, selloff_decomposition_asset, selloff_rollup_asset,
                     factor_attribution_asset, rotation_asset, valuation_spread_asset,
-                    claim_verdicts]
+                    claim_verdicts, data_quality_findings_asset]
 analytics_checks = [reconciliation_check, every_claim_has_a_verdict]
 
 __all__ = ["analytics_assets", "analytics_checks"]

@@ -11,7 +11,8 @@ from selloff.resources import SourceResource, WarehouseResource
 _MARTS = ("fct_market_cap_daily", "dim_basket_member", "fct_fund_flows_daily",
           "dim_security")
 _ANALYTICS = ("selloff_rollup", "selloff_windows", "rotation", "valuation_spread",
-              "basket_factor_split", "factor_attribution", "claim_verdicts")
+              "basket_factor_split", "factor_attribution", "claim_verdicts",
+              "data_quality_findings")
 
 
 @dg.asset(
@@ -22,7 +23,8 @@ _ANALYTICS = ("selloff_rollup", "selloff_windows", "rotation", "valuation_spread
     automation_condition=dg.AutomationCondition.eager(),
     kinds={"html"},
     description="reports/selloff_report.html: waterfall, losses by market and basket, AI "
-    "basket market cap, flows, valuation spread, factor attribution, claim verdicts.",
+    "basket market cap, flows, valuation spread, factor attribution, claim verdicts, "
+    "data-quality findings.",
 )
 def selloff_report(source: SourceResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     refs = {m: ("marts", m) for m in _MARTS} | {a: ("analytics", a) for a in _ANALYTICS}

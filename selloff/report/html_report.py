@@ -12,6 +12,7 @@
 | `valuation-spread` | valuation_spread |
 | `factors`          | basket_factor_split, factor_attribution |
 | `claims`           | claim_verdicts |
+| `data-quality`     | data_quality_findings |
 
 A section whose tables are missing or empty says "insufficient data: <table>" instead of
 failing, so a partial warehouse (a market without flows, no filings) still gets a
@@ -35,6 +36,7 @@ from selloff.report import charts
 
 SECTION_IDS: tuple[str, ...] = (
     "waterfall", "losses", "basket-mcap", "flows", "valuation-spread", "factors", "claims",
+    "data-quality",
 )
 DEFAULT_MAIN_WINDOW = "selloff_period"
 # A basket counts as an AI basket when "AI" is one of the words of its id (US_AI_BIG8,
@@ -555,6 +557,22 @@ def _claims(ctx: _Ctx) -> _Built:
     ])
 
 
+def _data_quality(ctx: _Ctx) -> _Built:
+    findings = ctx.frames.get("data_quality_findings")
+    if findings is None:
+        raise Insufficient("insufficient data: data_quality_findings")
+    if findings.height == 0:
+        # An empty table is a result: the checks ran and found nothing suspicious.
+        return _Built(None, [Markup("<p>No findings: nothing valid-but-suspicious in the inputs.</p>")])
+    counts = findings.group_by("kind").len().sort("kind")
+    summary = ", ".join(f"{k}: {n}" for k, n in counts.iter_rows())
+    return _Built(None, [
+        Markup(f"<p>{html.escape(summary)}. Glitches held back are not booked as a shares "
+               "channel; the others are recorded only.</p>"),
+        html_table(findings.sort("kind", "entity", "date_from"), max_rows=100),
+    ])
+
+
 def _fmt_claim_value(v: object, unit: object) -> str:
     # Amounts read best in billions of their currency, returns in per cent; any other
     # unit (or a value that is text, e.g. "qualitative") is shown as it is.
@@ -575,6 +593,7 @@ _SECTIONS: tuple[tuple[str, str, Callable[[_Ctx], _Built]], ...] = (
     ("valuation-spread", "AI vs dividend valuation", _valuation_spread),
     ("factors", "Factor attribution", _factors),
     ("claims", "Claims checked against the data", _claims),
+    ("data-quality", "Data-quality findings", _data_quality),
 )
 _CHART_KEYS = {"waterfall": "waterfall", "losses": "losses", "basket-mcap": "basket_mcap",
                "flows": "flows", "valuation-spread": "valuation_spread", "factors": "factors"}

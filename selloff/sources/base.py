@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 import polars as pl
 
-from selloff.validation import conform
+from selloff.validation import REFERENCES, conform
 
 
 class Source(ABC):
@@ -35,4 +35,14 @@ class Source(ABC):
         raw = self.fetch(dataset)
         if raw is None:
             return None
-        return conform(raw, dataset, origin=self.origin(dataset), default_source=self.name)
+        refs = {ref: self._reference(ref) for ref in REFERENCES.get(dataset, ())}
+        return conform(raw, dataset, origin=self.origin(dataset), default_source=self.name,
+                       refs=refs)
+
+    def _reference(self, dataset: str) -> pl.DataFrame | None:
+        """Another dataset, through the gate, for the rules across datasets (cached: the
+        live source would otherwise ask its services twice)."""
+        cache: dict[str, pl.DataFrame | None] = self.__dict__.setdefault("_gate_references", {})
+        if dataset not in cache:
+            cache[dataset] = self.load(dataset)
+        return cache[dataset]

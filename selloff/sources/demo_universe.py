@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from selloff.contracts import MARKET_CURRENCY
+
 SECTORS = ("AI Chips", "Hyperscalers", "AI Hardware", "Banks", "Coal", "Consumer", "Utilities")
 AI_SECTORS = frozenset(SECTORS[:3])
-CURRENCY = {"US": "USD", "CN": "CNY", "KR": "KRW", "JP": "JPY"}
+CURRENCY = MARKET_CURRENCY  # one registry of market facts (contracts.py)
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,14 @@ class SnapshotSource(Source):
         return json.loads(path.read_text(encoding="utf-8"))
 
     def path_of(self, dataset: str) -> Path | None:
-        for ext in ("parquet", "csv"):
-            p = self.folder / f"{dataset}.{ext}"
-            if p.exists():
-                return p
-        return None
+        """The dataset's one file; two files (a CSV beside a Parquet) are an error, since
+        which one is meant cannot be guessed and reading one would hide the other."""
+        found = [p for ext in ("parquet", "csv") if (p := self.folder / f"{dataset}.{ext}").exists()]
+        if len(found) > 1:
+            raise DataContractError(
+                [Violation(dataset, None, "one file per dataset",
+                           f"both {found[0]} and {found[1]} exist; keep one")], str(self.folder))
+        return found[0] if found else None
 
     def origin(self, dataset: str) -> str:
         p = self.path_of(dataset)
@@ -59,9 +62,10 @@ class SnapshotSource(Source):
             raise DataContractError([Violation(dataset, None, "not empty", "the file is empty")], str(path))
         if path.suffix == ".parquet":
             return pl.read_parquet(path)
+        _check_utf8(dataset, path)
         try:
             # Everything as text: the contract types it and names any cell that does not parse.
-            return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+            return pl.read_csv(path, infer_schema=False, encoding="utf8")
         except pl.exceptions.NoDataError as exc:
             raise DataContractError(
                 [Violation(dataset, None, "not empty", "the file has no header or rows")], str(path)
@@ -70,6 +74,21 @@ class SnapshotSource(Source):
     def describe(self) -> dict:
         return {"name": self.name, "synthetic": self.synthetic, "folder": str(self.folder),
                 "manifest": self.manifest}
+
+
+def _check_utf8(dataset: str, path: Path) -> None:
+    """Refuse a CSV that is not UTF-8 (a GB18030 or Shift-JIS export), naming the first bad
+    row: read lossily, its names would land garbled without a word."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Data rows are numbered after the header, as everywhere in the gate.
+        row = data.count(b"\n", 0, exc.start)
+        raise DataContractError(
+            [Violation(dataset, row if row > 0 else None, "encoding: utf-8",
+                       f"byte {data[exc.start]:#04x} at offset {exc.start} is not UTF-8 "
+                       "(re-export the file as UTF-8)")], str(path)) from exc
 
 
 def write_snapshot(frames: dict[str, pl.DataFrame], folder: str | Path, *, name: str,

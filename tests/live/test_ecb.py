@@ -54,6 +54,19 @@ def test_empty_answer_on_a_business_day_is_an_error(ecb):
 
 
 @respx.mock
+@pytest.mark.parametrize("dropped", ["JPY", "USD"])
+def test_missing_currency_is_an_error_naming_it(ecb, dropped):
+    text = fixture_text("ecb", "exr_D_2025-11-03_2025-11-05.csv")
+    lines = text.splitlines()
+    kept = [line for line in lines if f",{dropped}," not in line]
+    assert len(kept) < len(lines), "the fixture must hold the dropped currency"
+    respx.get(URL).mock(return_value=httpx.Response(200, text="\n".join(kept) + "\n"))
+    with pytest.raises(EmptyAnswer) as err:
+        ecb.fx_rates_daily(dt.date(2025, 11, 3), dt.date(2025, 11, 5), CCYS)
+    assert f"no fixing for {dropped} " in str(err.value) and "ECB" in str(err.value)
+
+
+@respx.mock
 def test_empty_answer_on_a_holiday_is_a_no_op(ecb):
     respx.get(URL).mock(return_value=httpx.Response(404, text="No results found."))
     # 2025-12-25/26 are TARGET holidays, 27/28 a weekend: the ECB fixes no rate.

@@ -151,3 +151,35 @@ def test_not_an_excel_file_is_malformed(jpx):
     with pytest.raises(MalformedPayload) as err:
         jpx.weekly_flows(dt.date(2025, 11, 3), dt.date(2025, 11, 7))
     assert err.value.field == "<workbook>"
+
+
+@respx.mock
+def test_xls_with_two_week_blocks_takes_the_week_of_the_column_it_reads(jpx):
+    """JPX publishes .xls (read with xlrd). With last week's block beside this week's, the
+    balance comes from the rightmost column, so the week must be that block's (11/04 -
+    11/07, dated on its last session 11-07), not the first heading (10/27 - 10/31)."""
+    xls = f"{ATT}/b5b4pj0000068abc-att/stock_val_1_251107.xls"
+    index = f'<html><body><a href="{xls}">stock_val_1_251107.xls</a></body></html>'
+    _pages(respx, index=index, archive="<html></html>")
+    respx.get(xls).mock(return_value=httpx.Response(
+        200, content=fixture_path("jpx", "stock_val_1_251107_two_weeks.xls").read_bytes()))
+    df = jpx.weekly_flows(dt.date(2025, 10, 27), dt.date(2025, 11, 7), entity_id="JP:TSE",
+                          sheet="Tokyo & Nagoya")
+    conform(df, "fund_flows_daily")
+    assert set(df["trade_date"]) == {dt.date(2025, 11, 7)}
+    net = dict(zip(df["investor_type"], df["net_buy_value"], strict=True))
+    # This week's block (build_xls_fixture.py): purchases - sales, thousand yen -> yen;
+    # last week's block has the opposite sign.
+    assert net["foreign"] == (14_920_044_434 - 15_234_567_890) * 1e3
+    assert net["individual"] == (4_587_654_321 - 4_123_456_789) * 1e3
+    assert len(net) == 9
+
+
+def test_xlrd_is_a_declared_live_dependency_and_pinned() -> None:
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    live = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]["live"]
+    assert any(d.startswith("xlrd") for d in live)
+    assert any(line.startswith("xlrd==") for line in (root / "constraints.txt").read_text().splitlines())

@@ -15,6 +15,10 @@
   the latest as_of_date usable by then (running max), so a late-filed older count never
   overrides a newer count that was already known.
 
+  Counts that int_shares_outstanding_glitches holds back (a count that jumps and reverts,
+  a split-like step the price does not show) are skipped, so the last good count stays in
+  force over them and a vendor glitch is never booked as a shares channel.
+
   One row per price row, carrying the price columns fct_market_cap_daily needs, so the
   mart reads the ~millions of price rows once (no second join over them). A view: the
   as-of join runs once, inside fct_market_cap_daily.
@@ -26,18 +30,29 @@ with prices as (
 
 ),
 
+held_back as (
+
+    select security_id, as_of_date
+    from {{ ref('int_shares_outstanding_glitches') }}
+    where held_back
+
+),
+
 share_rows as (
 
     select
-        security_id,
-        as_of_date,
-        share_class,
-        shares,
+        r.security_id,
+        r.as_of_date,
+        r.share_class,
+        r.shares,
         case
-            when filed_date is null or filed_date < as_of_date then as_of_date
-            else filed_date
+            when r.filed_date is null or r.filed_date < r.as_of_date then r.as_of_date
+            else r.filed_date
         end as known_from
-    from {{ ref('stg_shares_outstanding') }}
+    from {{ ref('stg_shares_outstanding') }} as r
+    left join held_back as h
+        on h.security_id = r.security_id and h.as_of_date = r.as_of_date
+    where h.security_id is null
 
 ),
 

@@ -103,6 +103,14 @@ class EcbAdapter:
         # The ECB answers 404 "No results found" when the period holds no fixing.
         resp = self.http.get(url, params, ok_statuses=frozenset({404}))
         obs = [] if resp.status_code == 404 else parse_exr_csv(resp.text, target)
+        present = {c for d, c, _v in obs if start <= d <= end}
+        missing = [c for c in wanted if c not in present]
+        if present and missing:
+            # A currency the ECB left out of an otherwise good answer would land as no rows,
+            # and every price in it would stay without a USD figure: say which is missing.
+            raise EmptyAnswer(SOURCE, target,
+                              f"no fixing for {', '.join(missing)} in {start}..{end} (the "
+                              f"answer has {', '.join(sorted(present))})")
         usd = {d: v for d, c, v in obs if c == "USD"}
         rows = []
         for day, ccy, per_eur in obs:

@@ -100,8 +100,18 @@ def parse_sheet(raw: pd.DataFrame, target: str) -> tuple[dt.date, dt.date, float
                                "no unit stated" if not units else "both 千円 and 百万円 stated")
     unit = units.pop()
 
-    start = end = None
-    for r, _c, text in sorted(cells)[:200]:
+    balance_cells = [(r, c) for r, c, text in cells
+                     if "差引" in _norm(text) or "balance" in _norm(text)]
+    if not balance_cells:
+        raise MalformedPayload(SOURCE, target, "差引き / Balance", "no balance column")
+    col = max(c for _r, c in balance_cells)
+    header_row = min(r for r, c in balance_cells if c == col)
+
+    # Every week heading on the sheet: a workbook may show last week beside this week,
+    # each block under its own heading, so the week is the one over the balance column
+    # read (the nearest heading at or left of it, above its header), not the first found.
+    weeks: list[tuple[int, int, dt.date, dt.date]] = []
+    for r, c, text in sorted(cells)[:200]:
         m = _RANGE.search(unicodedata.normalize("NFKC", text))
         if not m:
             continue
@@ -121,20 +131,15 @@ def parse_sheet(raw: pd.DataFrame, target: str) -> tuple[dt.date, dt.date, float
             else:
                 y2 = year + 1
         try:
-            start, end = dt.date(y1, m1, d1), dt.date(y2, m2, d2)
+            weeks.append((r, c, dt.date(y1, m1, d1), dt.date(y2, m2, d2)))
         except ValueError:
-            start = end = None
             continue
-        break
-    if start is None or end is None:
+    over = [w for w in weeks if w[1] <= col and w[0] <= header_row]
+    if not over:
         raise MalformedPayload(SOURCE, target, "week (期間)",
-                               "no 'YYYY年 ... (MM/DD - MM/DD)' heading found")
-
-    balance_cols = [c for _r, c, text in cells
-                    if "差引" in _norm(text) or "balance" in _norm(text)]
-    if not balance_cols:
-        raise MalformedPayload(SOURCE, target, "差引き / Balance", "no balance column")
-    col = max(balance_cols)
+                               "no 'YYYY年 ... (MM/DD - MM/DD)' heading found over the "
+                               "差引き / Balance column")
+    _r, _c, start, end = max(over, key=lambda w: (w[1], w[0]))
 
     label_rows: dict[str, int] = {}
     for r, c, text in cells:

@@ -1,0 +1,160 @@
+"""Data-quality findings: input that is valid row by row but suspicious (DESIGN §8: findings,
+not silence). The detection is SQL (DuckDB) over the warehouse frames, so it reads like the
+dbt models it sits beside and runs the same on a Spark-built warehouse (the frames are
+read by the warehouse resource, then queried in an in-memory DuckDB).
+
+Kinds and what is done about them:
+- shares_jump_reverted, shares_split_without_price_move: from the dbt model
+  int_shares_outstanding_glitches; the as-of share count holds the last good count over
+  them, so the decomposition books no shares channel for them.
+- shares_step_unconfirmed: a lasting step the price does not explain (a merger, an
+  issuance or a vendor basis change): recorded, count used as given.
+- price_spike_reverted: a close more than ln(1.25) away from the day before in logs
+  (+25 % or -20 %) that is back within 5 % within three sessions: recorded (the close is as the vendor gave it).
+- stale_close: the same close on five or more sessions in a row (a suspension or a stale
+  feed): recorded.
+- fx_outlier: a fixing >3 % away from the day before and back within 1 % the next day:
+  recorded (an inverted or implausible rate is refused at the gate instead).
+A real split (price and count move together by the inverse ratio) is no finding.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+FINDINGS_SCHEMA: dict[str, pl.DataType] = {
+    "dataset": pl.Utf8(), "entity": pl.Utf8(), "date_from": pl.Date(), "date_to": pl.Date(),
+    "kind": pl.Utf8(), "detail": pl.Utf8(), "action": pl.Utf8(),
+}
+
+PRICE_SPIKE = 0.25         # a day's move that is a spike if it comes back
+PRICE_REVERT = 0.05        # back within this of the pre-spike close, within 3 sessions
+STALE_SESSIONS = 5         # identical closes in a row
+FX_JUMP = 0.03             # these currencies rarely move 3 % in a day, and never back next day
+FX_REVERT = 0.01
+
+_SHARES = """
+select
+    'shares_outstanding' as dataset,
+    security_id as entity,
+    episode_from as date_from,
+    max(as_of_date) as date_to,
+    'shares_' || glitch_kind as kind,
+    case glitch_kind
+        when 'jump_reverted' then
+            printf('count %.0f vs %.0f before (%+.1f %%), back near it on %s',
+                   min(shares), any_value(reference_shares),
+                   100 * (min(shares) / any_value(reference_shares) - 1), any_value(episode_to))
+        when 'split_without_price_move' then
+            printf('count x%.3f on %s while the price moved x%.3f: prices look split-adjusted,'
+                   ' counts are not', min(shares) / any_value(reference_shares), episode_from,
+                   any_value(price_ratio))
+        else
+            printf('count x%.3f on %s, price x%.3f around it: not a split the price shows',
+                   min(shares) / any_value(reference_shares), episode_from, any_value(price_ratio))
+    end as detail,
+    case
+        when bool_or(held_back) then
+            printf('held last good count %.0f (the decomposition books no shares channel)',
+                   any_value(reference_shares))
+        else 'recorded only: count used as given'
+    end as action
+from glitches
+group by security_id, glitch_kind, episode_from
+"""
+
+_PRICE_SPIKES = f"""
+with p as (
+    select
+        security_id, trade_date, close,
+        lag(close) over w as prev_close,
+        lead(close, 1) over w as c1, lead(close, 2) over w as c2, lead(close, 3) over w as c3,
+        lead(trade_date, 1) over w as d1, lead(trade_date, 2) over w as d2
+    from prices
+    window w as (partition by security_id order by trade_date)
+),
+spikes as (
+    select *,
+        case
+            when abs(ln(c1 / prev_close)) <= ln(1 + {PRICE_REVERT}) then trade_date
+            when abs(ln(c2 / prev_close)) <= ln(1 + {PRICE_REVERT}) then d1
+            when abs(ln(c3 / prev_close)) <= ln(1 + {PRICE_REVERT}) then d2
+        end as last_spike_day
+    from p
+    where prev_close > 0 and close > 0
+      and abs(ln(close / prev_close)) > ln(1 + {PRICE_SPIKE})
+)
+select
+    'prices_daily' as dataset, security_id as entity, trade_date as date_from,
+    last_spike_day as date_to, 'price_spike_reverted' as kind,
+    printf('close %g vs %g the session before (%+.1f %%), back within %.0f %% after',
+           close, prev_close, 100 * (close / prev_close - 1), {100 * PRICE_REVERT}) as detail,
+    'recorded only: close kept as given' as action
+from spikes
+where last_spike_day is not null
+"""
+
+_STALE = f"""
+with p as (
+    select security_id, trade_date, close,
+        case when close = lag(close) over w then 0 else 1 end as starts_run
+    from prices
+    window w as (partition by security_id order by trade_date)
+),
+runs as (
+    select *, sum(starts_run) over (partition by security_id order by trade_date
+                                     rows between unbounded preceding and current row) as run_id
+    from p
+)
+select
+    'prices_daily' as dataset, security_id as entity, min(trade_date) as date_from,
+    max(trade_date) as date_to, 'stale_close' as kind,
+    printf('close %g on %d sessions in a row', any_value(close), count(*)) as detail,
+    'recorded only: a suspension or a stale feed' as action
+from runs
+group by security_id, run_id
+having count(*) >= {STALE_SESSIONS}
+"""
+
+_FX = f"""
+with f as (
+    select currency, rate_date, usd_per_unit,
+        lag(usd_per_unit) over w as prev_rate, lead(usd_per_unit) over w as next_rate
+    from fx
+    window w as (partition by currency order by rate_date)
+)
+select
+    'fx_rates_daily' as dataset, currency as entity, rate_date as date_from,
+    rate_date as date_to, 'fx_outlier' as kind,
+    printf('usd_per_unit %g vs %g the day before and %g the day after',
+           usd_per_unit, prev_rate, next_rate) as detail,
+    'recorded only: rate kept as given' as action
+from f
+where abs(ln(usd_per_unit / prev_rate)) > ln(1 + {FX_JUMP})
+  and abs(ln(next_rate / prev_rate)) <= ln(1 + {FX_REVERT})
+"""
+
+
+def data_quality_findings(glitches: pl.DataFrame | None, prices: pl.DataFrame | None,
+                          fx: pl.DataFrame | None) -> pl.DataFrame:
+    """The findings table (FINDINGS_SCHEMA), sorted by dataset, kind, entity, date.
+
+    `glitches` is staging.int_shares_outstanding_glitches, `prices` has (security_id,
+    trade_date, close), `fx` has (currency, rate_date, usd_per_unit); an absent input
+    gives no findings of its kinds.
+    """
+    parts: list[pl.DataFrame] = []
+    with duckdb.connect() as con:
+        for name, frame, queries in (("glitches", glitches, (_SHARES,)),
+                                     ("prices", prices, (_PRICE_SPIKES, _STALE)),
+                                     ("fx", fx, (_FX,))):
+            if frame is None or frame.height == 0:
+                continue
+            con.register(name, frame)
+            parts.extend(con.sql(q).pl() for q in queries)
+    out = pl.DataFrame(schema=FINDINGS_SCHEMA)
+    for part in parts:
+        out = pl.concat([out, part.select(
+            [pl.col(c).cast(t) for c, t in FINDINGS_SCHEMA.items()])])
+    return out.sort("dataset", "kind", "entity", "date_from")
