@@ -262,7 +262,6 @@ query($runId: ID!) { logsForRun(runId: $runId, limit: 5000) { __typename
 
 def _wait_for_run(page: Any, server: DagsterDev, run_id: str, label: str) -> dict[str, Any]:
     """Open the run's page, wait for a final status there, confirm through the API."""
-    expect = playwright_sync.expect
     page.goto(f"{server.base}/runs/{run_id}")
     final = page.get_by_text(re.compile(r"^(Success|Failure|Canceled)$")).first
     final.wait_for(timeout=RUN_TIMEOUT_S * 1000)
@@ -271,20 +270,26 @@ def _wait_for_run(page: Any, server: DagsterDev, run_id: str, label: str) -> dic
         page.screenshot(path=str(SCREENSHOTS / f"failed_{label}.png"))
         pytest.fail(f"{label}: run {run_id} ended {final.inner_text()!r} ({run}); errors:\n"
                     f"{_run_errors(server, run_id)}", pytrace=False)
-    expect(page.get_by_text("RUN_SUCCESS").first).to_be_visible()
     return run
 
 
 def _launched_run_id(page: Any) -> str:
-    """The run id from the "View" link of the toast that follows a launch."""
-    expect = playwright_sync.expect
+    """The run id of the run just launched: from the toast's "View" link ("Materialize"),
+    or from the run page the launchpad opens. Submitting takes a while on two busy cores."""
     view = page.get_by_role("region", name=re.compile("Notifications")).get_by_role(
         "link", name="View").last
-    # Submitting a run takes a while on two busy cores ("Submitting run..."), then a toast.
-    expect(view).to_be_visible(timeout=SUBMIT_TIMEOUT_MS)
-    href = view.get_attribute("href")
-    assert href and re.fullmatch(r"/runs/[0-9a-f-]{36}", href), href
-    return href.rsplit("/", 1)[1]
+    deadline = time.monotonic() + SUBMIT_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        opened = re.search(r"/runs/([0-9a-f-]{36})", page.url)
+        if opened:
+            return opened.group(1)
+        if view.is_visible():
+            href = view.get_attribute("href")
+            assert href and re.fullmatch(r"/runs/[0-9a-f-]{36}", href), href
+            return href.rsplit("/", 1)[1]
+        page.wait_for_timeout(250)
+    page.screenshot(path=str(SCREENSHOTS / "failed_launch.png"))
+    pytest.fail(f"no run launched after {SUBMIT_TIMEOUT_MS / 1000:.0f}s (page {page.url})")
 
 
 def _all_runs(server: DagsterDev) -> list[dict[str, Any]]:
