@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from selloff.markets import MARKETS
 from selloff.sources.base import Source
 from selloff.sources.live.akshare_cn import AkshareAdapter
 from selloff.sources.live.common import FetchLog, typed_frame
@@ -254,7 +255,7 @@ class LiveSource(Source):
         u, s, e = self.full_universe(), self.start, self.end
         yahoo_markets = ["US", "KR", "JP"] + (["CN"] if self.config.cn_prices == "yahoo" else [])
         parts = []
-        for market in ("US", "CN", "KR", "JP"):
+        for market in MARKETS:
             secs = u.in_market(market)
             if not secs:
                 continue
