@@ -110,7 +110,7 @@ def id_pattern() -> str:
     """Any `<MARKET>:<code>` id (securities, indexes, boards, market entities) of a
     registered market. Codes are printable ASCII upper case: a lower-case, full-width or
     zero-width character would make a second, silently different key for one security."""
-    return r"^(" + "|".join(MARKETS) + r"):[A-Z0-9][A-Z0-9._-]*$"
+    return r"^(?:" + "|".join(MARKETS) + r"):[A-Z0-9][A-Z0-9._-]*$"
 
 
 def security_id_pattern() -> str:

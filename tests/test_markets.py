@@ -134,10 +134,10 @@ def test_everything_that_lists_markets_derives_from_the_registry() -> None:
     assert MARKETS == markets.MARKETS == MARKET_ORDER
     assert DATASETS["securities"].allowed["market"] == markets.MARKETS
     assert DATASETS["prices_daily"].allowed["currency"] == markets.CURRENCIES
-    assert MARKET_CURRENCY == {m.code: m.currency for m in REGISTRY}
-    assert MARKET_CALENDARS == {m.code: m.calendar for m in REGISTRY}
-    assert MARKET_TIMEZONES == {m.code: m.timezone for m in REGISTRY}
-    assert DEFAULT_MARKET_INDEX == {m.code: m.default_index for m in REGISTRY}
+    assert {m.code: m.currency for m in REGISTRY} == MARKET_CURRENCY
+    assert {m.code: m.calendar for m in REGISTRY} == MARKET_CALENDARS
+    assert {m.code: m.timezone for m in REGISTRY} == MARKET_TIMEZONES
+    assert {m.code: m.default_index for m in REGISTRY} == DEFAULT_MARKET_INDEX
     assert set(calendar_frame(end=dt.date(2025, 1, 31))["market"]) == set(markets.MARKETS)
     schedules = {s.name: s for s in build_schedules(build_jobs())}
     for m in REGISTRY:
