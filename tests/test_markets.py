@@ -144,3 +144,27 @@ def test_everything_that_lists_markets_derives_from_the_registry() -> None:
         s = schedules[f"daily_{m.code.lower()}_after_close"]
         assert (s.cron_schedule, s.execution_timezone) == (m.cron, m.timezone)
     assert len(schedules) == len(REGISTRY) + 1  # and filings_daily
+
+
+def test_a_refresh_past_midnight_is_refused() -> None:
+    from dataclasses import replace
+
+    late = replace(markets.market("US"), close=dt.time(23, 45))
+    with pytest.raises(ValueError, match="US: refresh .* falls on the next day"):
+        _ = late.cron
+
+
+def test_demo_markets_are_registry_markets_with_their_own_streams() -> None:
+    from selloff.sources.demo_universe import CORE, DEMO_FX, DEMO_INDEXES, DEMO_MARKETS
+
+    assert set(DEMO_MARKETS) <= set(markets.MARKETS)
+    streams = [d.stream for d in DEMO_MARKETS.values()]
+    assert len(set(streams)) == len(streams)
+    assert {s.market for s in CORE} == set(DEMO_MARKETS)
+    assert all(markets.market(s.market).security_id_matches(s.security_id) for s in CORE)
+    for code in DEMO_MARKETS:
+        m = markets.market(code)
+        # The factor model's default index exists in the demo, and the currency has a path.
+        assert m.default_index in {i[0] for i in DEMO_INDEXES}, code
+        assert m.currency == "USD" or m.currency in DEMO_FX, code
+        assert all(len(f) > 0 for f in DEMO_MARKETS[code].report_forms) or code == "US"
