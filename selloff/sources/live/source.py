@@ -261,8 +261,14 @@ class LiveSource(Source):
                 continue
             if market in yahoo_markets:
                 parts.append(self._run("yahoo", lambda a, x=secs: a.prices_daily(x, s, e)))
-            else:
+            elif market == "CN":
                 parts.append(self._run("akshare", lambda a, x=secs: a.prices_daily(x, s, e)))
+            else:
+                # A registry market no live adapter serves yet (e.g. TW): say so, rather
+                # than send its codes to a source that does not list them.
+                raise LiveConfigError("universe", market,
+                                      f"no live price adapter for market {market} "
+                                      f"({len(secs)} securities in the universe)")
         return self._concat(parts)
 
     def _fetch_index_levels_daily(self) -> pl.DataFrame | None:
