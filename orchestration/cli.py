@@ -211,7 +211,7 @@ def query(
 @snapshot_app.command("export")
 def snapshot_export(
     folder: Annotated[Path, typer.Argument(help="folder to write")],
-    securities: Annotated[int, typer.Option(help="demo securities")] = 80,
+    securities: Annotated[int, typer.Option(help="demo securities (0: every core name)")] = 0,
     years: Annotated[int, typer.Option(help="demo years of history")] = 2,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
 ) -> None:

@@ -1,4 +1,5 @@
-"""One schedule per market after its close, in its own time zone; a filings schedule.
+"""One schedule per market of the registry (selloff/markets.py) after its close, in its
+own time zone; a filings schedule.
 
 Each market schedule runs the refresh job with its refresh window set to that local day
 and that market: the day's rows of that market are replaced in `raw`, and the daily facts
@@ -7,49 +8,33 @@ skips with the reason.
 """
 
 import datetime as dt
-from dataclasses import dataclass
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from selloff.calendars import MARKET_TIMEZONES, is_trading_day
+from selloff.calendars import is_trading_day
+from selloff.markets import REGISTRY, Market
 
 
-@dataclass(frozen=True)
-class MarketClose:
-    market: str
-    cron: str  # local time, weekdays: half an hour after the close, for late prints
-
-    @property
-    def timezone(self) -> str:
-        return MARKET_TIMEZONES[self.market]
-
-
-MARKET_CLOSES = (
-    MarketClose("US", "30 16 * * 1-5"),  # NYSE/Nasdaq close 16:00 New York
-    MarketClose("CN", "30 15 * * 1-5"),  # SSE/SZSE close 15:00 Shanghai
-    MarketClose("KR", "0 16 * * 1-5"),   # KRX close 15:30 Seoul
-    MarketClose("JP", "0 16 * * 1-5"),   # TSE close 15:30 Tokyo (since Nov 2024)
-)
-
-
-def _market_schedule(close: MarketClose, job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def _market_schedule(market: Market, job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
     @dg.schedule(
-        name=f"daily_{close.market.lower()}_after_close",
-        cron_schedule=close.cron,
-        execution_timezone=close.timezone,
+        name=f"daily_{market.code.lower()}_after_close",
+        cron_schedule=market.cron,
+        execution_timezone=market.timezone,
         job=job,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"{close.market}: that day's session, after the close ({close.timezone}).",
+        description=f"{market.code}: that day's session, {market.refresh_time:%H:%M} "
+        f"{market.timezone} (close {market.close:%H:%M} + "
+        f"{market.refresh_delay.total_seconds() / 60:.0f} min).",
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         local_day: dt.date = context.scheduled_execution_time.date()
-        if not is_trading_day(close.market, local_day):
-            return dg.SkipReason(f"{local_day} is not a trading day in {close.market}")
+        if not is_trading_day(market.code, local_day):
+            return dg.SkipReason(f"{local_day} is not a trading day in {market.code}")
         return dg.RunRequest(
-            run_key=f"{close.market}:{local_day.isoformat()}",
-            run_config=refresh_window_config(local_day, local_day, (close.market,)),
-            tags={"selloff/market": close.market, "selloff/window": local_day.isoformat()},
+            run_key=f"{market.code}:{local_day.isoformat()}",
+            run_config=refresh_window_config(local_day, local_day, (market.code,)),
+            tags={"selloff/market": market.code, "selloff/window": local_day.isoformat()},
         )
 
     return _schedule
@@ -72,4 +57,4 @@ def build_schedules(jobs: dict[str, UnresolvedAssetJobDefinition]) -> list[dg.Sc
         description="Filings (fundamentals, share counts) each weekday morning before the US "
         "open; the marts and analytics follow by their automation conditions.",
     )
-    return [*(_market_schedule(c, jobs["refresh"]) for c in MARKET_CLOSES), filings]
+    return [*(_market_schedule(m, jobs["refresh"]) for m in REGISTRY), filings]

@@ -8,13 +8,10 @@ from functools import cache
 import exchange_calendars as xcals
 import polars as pl
 
-MARKET_CALENDARS = {"US": "XNYS", "CN": "XSHG", "KR": "XKRX", "JP": "XTKS"}
-MARKET_TIMEZONES = {
-    "US": "America/New_York",
-    "CN": "Asia/Shanghai",
-    "KR": "Asia/Seoul",
-    "JP": "Asia/Tokyo",
-}
+from selloff.markets import REGISTRY
+
+MARKET_CALENDARS: dict[str, str] = {m.code: m.calendar for m in REGISTRY}
+MARKET_TIMEZONES: dict[str, str] = {m.code: m.timezone for m in REGISTRY}
 CALENDAR_START = dt.date(2018, 1, 1)
 
 

@@ -10,28 +10,20 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-# The market registry's facts the gate needs, in one place: each market's trading currency
-# (prices and flows are in it) and the id pattern every `<MARKET>:<code>` id follows.
-MARKET_CURRENCY: dict[str, str] = {"US": "USD", "CN": "CNY", "KR": "KRW", "JP": "JPY"}
-MARKETS = tuple(MARKET_CURRENCY)
-CURRENCIES = ("USD", "CNY", "KRW", "JPY", "HKD", "EUR", "TWD", "GBP")
-# Codes are printable ASCII upper case: a lower-case, full-width or zero-width character
-# would make a second, silently different key for the same security.
-ID_PATTERN = r"^(" + "|".join(MARKETS) + r"):[A-Z0-9][A-Z0-9._-]*$"
-# Plausible USD per unit of each currency, wide enough for any rate since 2000 with
-# margin, narrow enough that an inverted quote (JPY at 150 USD per yen, CNY at 7.1) falls
-# outside. EUR and GBP trade near parity, so their inversion stays inside the band: the
-# FX-outlier finding (analytics.data_quality_findings) is the net for those.
-USD_PER_UNIT_BAND: dict[str, tuple[float, float]] = {
-    "USD": (1.0, 1.0),
-    "CNY": (0.08, 0.3),
-    "KRW": (2e-4, 2e-3),
-    "JPY": (2e-3, 0.02),
-    "HKD": (0.08, 0.3),
-    "EUR": (0.7, 2.0),
-    "TWD": (0.015, 0.08),
-    "GBP": (0.9, 2.5),
-}
+from selloff.markets import (
+    CURRENCIES,
+    MARKET_CURRENCY,
+    MARKETS,
+    USD_PER_UNIT_BAND,
+    id_pattern,
+    security_id_pattern,
+)
+
+# The gate's market facts come from the registry (selloff/markets.py): each market's
+# trading currency (prices and flows are in it), the currencies data may carry with their
+# plausible USD rates, and the id patterns.
+ID_PATTERN = id_pattern()
+SECURITY_ID_PATTERN = security_id_pattern()
 # Fundamentals metrics the dbt models know; any other name would be dropped there unseen.
 METRICS = ("revenue", "net_income", "eps_diluted", "capex", "operating_cash_flow",
            "shares_diluted_avg")
@@ -89,6 +81,14 @@ def _ohlc_checks() -> tuple[Check, ...]:
 def _market_matches_id(id_col: str) -> Check:
     return Check(f"market matches id: {id_col}", pl.col("market") != _prefix(id_col),
                  (id_col, "market"))
+
+
+def _security_code_of_market() -> Check:
+    # Only ids already in the general format: a bad prefix is reported once, by the id check.
+    return Check("security code of its market (markets.py code_pattern)",
+                 pl.col("security_id").str.contains(ID_PATTERN)
+                 & ~pl.col("security_id").str.contains(SECURITY_ID_PATTERN),
+                 ("security_id", "market"))
 
 
 def _band(bound: int) -> pl.Expr:
@@ -150,7 +150,7 @@ DATASETS: dict[str, Dataset] = {
             key=("security_id",),
             allowed={"market": MARKETS, "currency": CURRENCIES},
             id_columns=("security_id",),
-            checks=(_market_matches_id("security_id"),),
+            checks=(_market_matches_id("security_id"), _security_code_of_market()),
         ),
         Dataset(
             "indexes",
@@ -268,7 +268,7 @@ DATASETS: dict[str, Dataset] = {
             allowed={"currency": CURRENCIES},
             date_columns_not_future=("trade_date",),
             checks=(
-                Check("plausible usd_per_unit (contracts.USD_PER_UNIT_BAND)",
+                Check("plausible usd_per_unit (markets.USD_PER_UNIT_BAND)",
                       (pl.col("usd_per_unit") < _band(0)) | (pl.col("usd_per_unit") > _band(1)),
                       ("currency", "usd_per_unit")),
             ),

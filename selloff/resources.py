@@ -35,7 +35,8 @@ class SourceResource(dg.ConfigurableResource):
 
     kind: str = Field(default="demo", description="demo | snapshot | live")
     snapshot_dir: str | None = Field(default=None, description="snapshot folder (kind=snapshot)")
-    demo_securities: int = Field(default=80, description="demo market: securities")
+    demo_securities: int = Field(default=0, description="demo market: securities "
+                                 "(0: every core name of every demo market)")
     demo_years: int = Field(default=2, description="demo market: years of history")
     demo_seed: int = Field(default=20251104, description="demo market: random seed")
     # Live secrets: EnvVar("SEC_USER_AGENT") etc. for kind=live (see resources_for); the live

@@ -25,7 +25,7 @@ class Settings:
     source: str = "demo"
     snapshot_dir: Path | None = None
     warehouse: Path = PROJECT_ROOT / DEFAULT_WAREHOUSE
-    demo_securities: int = 80
+    demo_securities: int = 0  # 0: every core name of every demo market
     demo_years: int = 2
     demo_seed: int = 20251104
     dbt_target: str = "duckdb"
@@ -91,7 +91,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         source=source,
         snapshot_dir=_path(snap) if snap else None,
         warehouse=_path(warehouse),
-        demo_securities=int(env.get("SELLOFF_DEMO_SECURITIES", "80")),
+        demo_securities=int(env.get("SELLOFF_DEMO_SECURITIES", "0")),
         demo_years=int(env.get("SELLOFF_DEMO_YEARS", "2")),
         demo_seed=int(env.get("SELLOFF_DEMO_SEED", "20251104")),
         dbt_target=target,

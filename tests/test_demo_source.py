@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 
 from selloff.calendars import trading_days
 from selloff.contracts import DATASETS
+from selloff.sources import demo as demo_module
 from selloff.sources.demo import (
     BOARD_AI,
     SOURCE,
@@ -20,6 +21,7 @@ from selloff.sources.demo import (
     _generate,
     export_demo_snapshot,
 )
+from selloff.sources.demo_universe import CORE, DEMO_MARKETS
 from selloff.sources.snapshot import SnapshotSource
 
 SECTORS = {"AI Chips", "Hyperscalers", "AI Hardware", "Banks", "Coal", "Consumer", "Utilities"}
@@ -76,22 +78,27 @@ def test_every_dataset_passes_the_landing_gate(demo: DemoSource, dataset: str) -
 
 def test_universe_reference_data(loaded: dict[str, pl.DataFrame]) -> None:
     sec = loaded["securities"]
-    assert sec.height == 80
+    assert sec.height == len(CORE) == 86  # the whole core by default
     assert set(sec["sector"].unique()) == SECTORS
-    assert set(sec["market"].unique()) == {"US", "CN", "KR", "JP"}
+    assert set(sec["market"].unique()) == {"US", "CN", "KR", "JP", "TW"}
     ai = sec.filter(pl.col("is_ai"))["sector"].unique().to_list()
     assert set(ai) == {"AI Chips", "Hyperscalers", "AI Hardware"}
     us = sec.filter(pl.col("market") == "US")
     assert us["cik"].str.contains(r"^\d+$").all()
     assert sec.filter(pl.col("market") != "US")["cik"].is_null().all()
-    assert set(sec["exchange_mic"]) <= {"XNAS", "XNYS", "XSHG", "XSHE", "XKRX", "XTKS"}
+    assert set(sec["exchange_mic"]) <= {"XNAS", "XNYS", "XSHG", "XSHE", "XKRX", "XTKS", "XTAI"}
     cn = sec.filter(pl.col("market") == "CN")["security_id"]
     assert cn.str.contains(r"^CN:\d{6}\.(SH|SZ)$").all()
     assert sec.filter(pl.col("market") == "KR")["security_id"].str.contains(r"^KR:\d{6}$").all()
     assert sec.filter(pl.col("market") == "JP")["security_id"].str.contains(r"^JP:\d{4}$").all()
+    tw = sec.filter(pl.col("market") == "TW")
+    assert tw["security_id"].str.contains(r"^TW:\d{4}$").all()
+    assert (tw["currency"] == "TWD").all() and (tw["exchange_mic"] == "XTAI").all()
+    tsmc = tw.filter(pl.col("security_id") == "TW:2330").row(0, named=True)
+    assert tsmc["is_ai"] and tsmc["sector"] == "AI Chips"
     ids = set(loaded["indexes"]["index_id"])
     assert {"US:SPX", "US:NDX", "CN:000300.SH", "CN:399006.SZ", "CN:000016.SH", "CN:000688.SH",
-            "CN:000922.SH", "KR:KOSPI", "JP:N225"} <= ids
+            "CN:000922.SH", "KR:KOSPI", "JP:N225", "TW:TAIEX"} <= ids
     val = set(loaded["index_valuation_daily"]["index_id"])
     assert {"CN:000688.SH", "CN:399006.SZ", "CN:000922.SH", "CN:000300.SH", "CN:000016.SH",
             "US:SPX", "US:NDX"} <= val
@@ -99,7 +106,7 @@ def test_universe_reference_data(loaded: dict[str, pl.DataFrame]) -> None:
     counts = dict(baskets.iter_rows())
     assert counts["US_AI_BIG8"] == 8 and counts["US_TOP5_CAPEX"] == 5
     assert 9 <= counts["CN_AI"] <= 12
-    for b in ("CN_DIVIDEND", "CN_BANKS", "CN_COAL", "CN_CONSUMER", "KR_AI", "JP_AI"):
+    for b in ("CN_DIVIDEND", "CN_BANKS", "CN_COAL", "CN_CONSUMER", "KR_AI", "JP_AI", "TW_AI"):
         assert counts[b] >= 1
     pit = loaded["baskets"].filter(pl.col("valid_from").is_not_null())
     assert pit.height == 1 and pit["valid_from"][0].year == 2025
@@ -109,7 +116,7 @@ def test_prices_follow_each_market_calendar(loaded: dict[str, pl.DataFrame], dem
     prices = loaded["prices_daily"]
     dates = prices.with_columns(market=pl.col("security_id").str.slice(0, 2))
     start = dt.date(demo.end.year - demo.years, demo.end.month, demo.end.day)
-    for market in ("US", "CN", "KR", "JP"):
+    for market in ("US", "CN", "KR", "JP", "TW"):
         got = set(dates.filter(pl.col("market") == market)["trade_date"].unique())
         assert got == set(trading_days(market, start, demo.end)), market
     us_days = set(dates.filter(pl.col("market") == "US")["trade_date"])
@@ -281,11 +288,12 @@ def test_market_flows_daily_in_korea_weekly_in_japan(loaded: dict[str, pl.DataFr
 
 def test_fx_rates(loaded: dict[str, pl.DataFrame]) -> None:
     fx = loaded["fx_rates_daily"]
-    assert set(fx["currency"]) == {"CNY", "KRW", "JPY"}
+    assert set(fx["currency"]) == {"CNY", "KRW", "JPY", "TWD"}
     assert (fx["trade_date"].dt.weekday() <= 5).all()
     ranges = {c: (lo, hi) for c, lo, hi in fx.group_by("currency").agg(
         pl.col("usd_per_unit").min().alias("lo"), pl.col("usd_per_unit").max().alias("hi")).iter_rows()}
-    for ccy, lo, hi in (("CNY", 0.12, 0.16), ("KRW", 0.0005, 0.0009), ("JPY", 0.005, 0.008)):
+    for ccy, lo, hi in (("CNY", 0.12, 0.16), ("KRW", 0.0005, 0.0009), ("JPY", 0.005, 0.008),
+                        ("TWD", 0.025, 0.042)):
         low, high = ranges[ccy]
         assert lo < low <= high < hi, ccy
 
@@ -360,3 +368,36 @@ def test_end_never_after_today() -> None:
     for ds in ("prices_daily", "fundamentals", "fund_flows_daily", "shares_outstanding"):
         df = src.load(ds)
         assert df is not None and df.height > 0
+
+
+def test_an_added_market_leaves_the_others_figures_alone(demo: DemoSource, monkeypatch) -> None:
+    """Taiwan draws from its own random streams: the demo without it gives the other
+    markets' frames exactly as the demo with it (the figures they had before Taiwan)."""
+    added = {m for m, d in DEMO_MARKETS.items() if not d.legacy_order}
+    assert added == {"TW"}
+    universe = demo_module.universe
+    monkeypatch.setattr(demo_module, "universe", lambda n, rng: [
+        s for s in universe(n, rng) if s.market not in added])
+    without = _generate.__wrapped__(demo.n_securities, demo.years, demo.seed, demo.end)
+    assert without["securities"].height == len(CORE) - 6
+    for ds in DATASETS:
+        full = demo.fetch(ds)
+        ids = next((c for c in ("security_id", "index_id", "entity_id") if c in full.columns), None)
+        if ids:
+            full = full.filter(~pl.col(ids).str.slice(0, 2).is_in(list(added)))
+        if ds == "fx_rates_daily":
+            full = full.filter(pl.col("currency") != "TWD")
+            without = {**without, ds: without[ds].filter(pl.col("currency") != "TWD")}
+        assert_frame_equal(full, without[ds])
+
+
+def test_taiwan_trades_on_its_calendar_with_taiex(loaded: dict[str, pl.DataFrame]) -> None:
+    levels = loaded["index_levels_daily"].filter(pl.col("index_id") == "TW:TAIEX")
+    days = set(levels["trade_date"])
+    assert dt.date(2025, 10, 10) not in days  # National Day
+    assert dt.date(2025, 10, 29) in days
+    anchor = levels.filter(pl.col("trade_date") == dt.date(2025, 10, 29))["close"].item()
+    assert anchor == pytest.approx(28300.0, rel=1e-6)
+    tw = loaded["prices_daily"].filter(pl.col("security_id") == "TW:2330")
+    assert set(tw["trade_date"]) == days and (tw["currency"] == "TWD").all()
+    assert loaded["fundamentals"].filter(pl.col("security_id") == "TW:2330").height > 0

@@ -155,7 +155,7 @@ SEMANTIC: list[Corruption] = [
     Corruption("price in another currency than its security's", "prices_daily",
                _compute("currency", lambda r: _other_currency(r["currency"]), "currency of the security")),
     Corruption("inverted FX", "fx_rates_daily",
-               _compute("usd_per_unit", _inverted, "plausible usd_per_unit (contracts.USD_PER_UNIT_BAND)")),
+               _compute("usd_per_unit", _inverted, "plausible usd_per_unit (markets.USD_PER_UNIT_BAND)")),
     Corruption("filed before period end", "fundamentals",
                _compute("filed_date", lambda r: _day(r["period_end"], -1), "filed on or after period_end")),
     Corruption("period start after end", "fundamentals",

@@ -36,9 +36,11 @@ def _sha(path: Path) -> str:
     ("daily_cn_after_close", "30 15 * * 1-5", "Asia/Shanghai", dt.date(2025, 11, 21), True),
     ("daily_kr_after_close", "0 16 * * 1-5", "Asia/Seoul", dt.date(2025, 11, 21), True),
     ("daily_jp_after_close", "0 16 * * 1-5", "Asia/Tokyo", dt.date(2025, 11, 21), True),
+    ("daily_tw_after_close", "0 14 * * 1-5", "Asia/Taipei", dt.date(2025, 11, 21), True),
     ("daily_us_after_close", "30 16 * * 1-5", "America/New_York", dt.date(2025, 11, 27), False),
     ("daily_cn_after_close", "30 15 * * 1-5", "Asia/Shanghai", dt.date(2025, 10, 1), False),
     ("daily_jp_after_close", "0 16 * * 1-5", "Asia/Tokyo", dt.date(2025, 11, 24), False),
+    ("daily_tw_after_close", "0 14 * * 1-5", "Asia/Taipei", dt.date(2025, 10, 10), False),
 ])
 def test_market_schedules_request_their_local_day(name, cron, tz, local_day, expect_day) -> None:
     from zoneinfo import ZoneInfo
@@ -59,7 +61,8 @@ def test_market_schedules_request_their_local_day(name, cron, tz, local_day, exp
         assert window == {"start": local_day.isoformat(), "end": local_day.isoformat(),
                           "markets": [market]}
         assert request.tags["selloff/market"] == market
-    else:  # a holiday: Thanksgiving, China's National Day, Japan's Labour Thanksgiving (observed)
+    else:  # a holiday: Thanksgiving, China's National Day, Japan's Labour Thanksgiving
+        # (observed), Taiwan's National Day
         assert not result.run_requests and result.skip_message
 
 

@@ -9,6 +9,7 @@ import polars as pl
 from assets import WRITER_POOL
 from selloff.calendars import calendar_frame
 from selloff.contracts import DATASETS, empty_frame
+from selloff.markets import REGISTRY
 from selloff.quality.gx_suites import run_suite
 from selloff.resources import RefreshWindow, SourceResource, WarehouseResource
 from selloff.sources.live.errors import LiveConfigError, SourceUnreachable
@@ -112,7 +113,8 @@ def _gx_check(dataset: str) -> dg.AssetChecksDefinition:
 
 @dg.asset(key=["raw", "trading_calendar"], group_name="extract", kinds={"duckdb"},
           pool=WRITER_POOL,
-          description="Trading days per market from exchange_calendars (XNYS, XSHG, XKRX, XTKS).")
+          description="Trading days per market from exchange_calendars ("
+          + ", ".join(f"{m.code} {m.calendar}" for m in REGISTRY) + ").")
 def trading_calendar(warehouse: WarehouseResource) -> dg.MaterializeResult:
     df = calendar_frame(end=CALENDAR_END)
     rows = warehouse.write("raw", "trading_calendar", df)

@@ -44,13 +44,9 @@ import polars as pl
 from selloff.analytics.baskets import normalize_basket_members, valid_on
 from selloff.analytics.schemas import ALL_MARKETS, conform, empty, require_columns
 from selloff.analytics.windows import data_trading_days, window_bounds
+from selloff.markets import REGISTRY
 
-DEFAULT_MARKET_INDEX: dict[str, str] = {
-    "US": "US:SPX",
-    "CN": "CN:000300.SH",
-    "KR": "KR:KOSPI",
-    "JP": "JP:N225",
-}
+DEFAULT_MARKET_INDEX: dict[str, str] = {m.code: m.default_index for m in REGISTRY}
 TERMS: tuple[str, ...] = ("intercept", "beta", "log_pe_z", "is_ai")
 REGRESSORS: tuple[str, ...] = TERMS[1:]
 BETA_LOOKBACK_DAYS = 250

@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from selloff.calendars import MARKET_CALENDARS, calendar_frame
-from selloff.contracts import DATASETS, Dataset
+from selloff.contracts import DATASETS, ID_PATTERN, Dataset
 
 if TYPE_CHECKING:
     import great_expectations as gx
     import pandas as pd
 
 ON_CALENDAR = "_on_trading_calendar"
-ID_PATTERN = r"^[A-Z]{2}:\S+$"
 MAX_EXAMPLES = 3
 
 

@@ -1,6 +1,7 @@
 """The built-in synthetic demo market: all ten canonical datasets, seeded and offline.
 
-US, China, Korea and Japan trade on their real calendars (exchange_calendars). Returns
+US, China, Korea, Japan and Taiwan trade on their real calendars (exchange_calendars);
+each market's parameters, names, indexes and currency path are data in demo_universe. Returns
 follow a one-factor market model plus an AI factor, a sector factor and idiosyncratic
 noise, so betas and factor regressions mean something. The path is scripted around the
 2025 AI episode: a rally from January to a peak on 2025-10-29, then a sell-off to late
@@ -37,7 +38,11 @@ from selloff.sources.base import Source
 from selloff.sources.demo_universe import (
     AI_SECTORS,
     CN_AI,
+    CORE,
     CURRENCY,
+    DEMO_FX,
+    DEMO_INDEXES,
+    DEMO_MARKETS,
     SECTORS,
     US_AI_BIG8,
     US_TOP5_CAPEX,
@@ -47,8 +52,8 @@ from selloff.sources.demo_universe import (
 from selloff.sources.snapshot import write_snapshot
 
 SOURCE = "demo (synthetic)"
-MARKET_ORDER = ("US", "CN", "KR", "JP")
-_MARKET_NO = {m: i + 1 for i, m in enumerate(MARKET_ORDER)}
+MARKET_ORDER = tuple(DEMO_MARKETS)
+_MARKET_NO = {m: d.stream for m, d in DEMO_MARKETS.items()}
 
 ANCHOR = dt.date(2025, 10, 29)  # the AI peak: prices, caps and multiples are set here
 EPISODE = (dt.date(2025, 10, 27), dt.date(2025, 11, 28))
@@ -82,11 +87,11 @@ _YEAR_DRIFT = {
 _POST_EPISODE_2025 = (0.0004, 0.0010)
 # How hard each market takes the episode (A-shares fell less than US AI names), and how
 # much of the AI move the broad market factor shares during it.
-_EPISODE_SENS = {"US": 1.0, "CN": 0.65, "KR": 1.0, "JP": 1.0}
-_EPISODE_MKT_SHARE = {"US": 0.3, "CN": 0.7, "KR": 0.35, "JP": 0.35}
+_EPISODE_SENS = {m: d.episode_sens for m, d in DEMO_MARKETS.items()}
+_EPISODE_MKT_SHARE = {m: d.episode_market_share for m, d in DEMO_MARKETS.items()}
 _ROTATION = {"Banks": 0.0015, "Coal": 0.0020, "Consumer": 0.0008, "Utilities": 0.0010}
 
-_MKT_VOL = {"US": 0.009, "CN": 0.010, "KR": 0.011, "JP": 0.010}
+_MKT_VOL = {m: d.market_vol for m, d in DEMO_MARKETS.items()}
 _AI_VOL = 0.010
 _SECTOR_VOL = 0.004
 _EPISODE_DAMP = 0.3  # factor noise inside the episode, so its scripted shape shows through
@@ -97,10 +102,9 @@ _GAMMA = {"AI Chips": 1.3, "Hyperscalers": 0.8, "AI Hardware": 1.2, "Banks": -0.
           "Coal": -0.1, "Consumer": 0.0, "Utilities": 0.05}
 _IDIO_VOL = {"AI Chips": 0.020, "Hyperscalers": 0.013, "AI Hardware": 0.020, "Banks": 0.008,
              "Coal": 0.013, "Consumer": 0.010, "Utilities": 0.008}
-_TURNOVER = {"US": (0.008, 0.005), "CN": (0.015, 0.004), "KR": (0.006, 0.003),
-             "JP": (0.006, 0.004)}  # (AI, other): daily share of the float traded
-_TICK = {"US": 0.01, "CN": 0.01, "KR": 1.0, "JP": 1.0}
-_LOT = {"US": 1.0, "CN": 100.0, "KR": 1.0, "JP": 100.0}
+_TURNOVER = {m: d.turnover for m, d in DEMO_MARKETS.items()}  # (AI, other)
+_TICK = {m: d.tick for m, d in DEMO_MARKETS.items()}
+_LOT = {m: d.lot for m, d in DEMO_MARKETS.items()}
 
 # Fundamentals: net margin, earnings growth per year, capex / revenue, capex growth.
 _MARGIN = {"AI Chips": 0.30, "Hyperscalers": 0.25, "AI Hardware": 0.10, "Banks": 0.30,
@@ -117,31 +121,9 @@ _CAPEX_RATIO = {"AI Chips": 0.08, "Hyperscalers": 0.30, "AI Hardware": 0.05, "Ba
                 "Coal": 0.15, "Consumer": 0.04, "Utilities": 0.40}
 _CAPEX_GROWTH = {"Hyperscalers": 0.45}
 
-# (index_id, market, name, level at the anchor, P/E, P/B, dividend yield at the anchor,
-#  earnings growth per year, sector tilt of the cap weights)
-_ALL = dict.fromkeys(SECTORS, 1.0)
-_INDEXES = (
-    ("US:SPX", "US", "S&P 500", 6890.0, 28.0, 5.3, 0.012, 0.10, _ALL),
-    ("US:NDX", "US", "Nasdaq-100", 26000.0, 36.0, 9.0, 0.007, 0.15,
-     {**dict.fromkeys(AI_SECTORS, 1.0), "Consumer": 0.4, "Utilities": 0.1}),
-    ("CN:000300.SH", "CN", "CSI 300", 4700.0, 14.3, 1.5, 0.026, 0.05, _ALL),
-    ("CN:399006.SZ", "CN", "ChiNext Index", 3250.0, 45.0, 5.5, 0.009, 0.20,
-     {"AI Chips": 0.8, "AI Hardware": 1.5, "Hyperscalers": 1.0, "Consumer": 0.5,
-      "Banks": 0.1, "Coal": 0.1, "Utilities": 0.2}),
-    ("CN:000016.SH", "CN", "SSE 50", 3050.0, 11.8, 1.3, 0.033, 0.04,
-     {**dict.fromkeys(AI_SECTORS, 0.15), "Banks": 1.0, "Coal": 1.0, "Consumer": 1.0,
-      "Utilities": 1.0}),
-    ("CN:000688.SH", "CN", "STAR 50", 1500.0, 200.0, 7.5, 0.003, 0.30,
-     {"AI Chips": 1.0, "AI Hardware": 0.6, "Hyperscalers": 0.6, "Banks": 0.05, "Coal": 0.05,
-      "Consumer": 0.05, "Utilities": 0.05}),
-    ("CN:000922.SH", "CN", "CSI Dividend", 5700.0, 7.53, 0.75, 0.057, 0.02,
-     {"Banks": 1.0, "Coal": 1.5, "Utilities": 1.0, "Consumer": 0.3}),
-    ("KR:KOSPI", "KR", "KOSPI", 4080.0, 15.0, 1.2, 0.017, 0.15, _ALL),
-    ("JP:N225", "JP", "Nikkei 225", 51300.0, 19.0, 2.2, 0.016, 0.08,
-     {**_ALL, **dict.fromkeys(AI_SECTORS, 1.5)}),
-)
-_FX = {"CNY": (0.1406, 0.0015), "KRW": (0.000697, 0.004), "JPY": (0.00658, 0.005)}
-_FX_EPISODE_DRIFT = {"CNY": 0.0, "KRW": -0.0008, "JPY": -0.0004}
+_INDEXES = DEMO_INDEXES
+_FX = {c: (level, vol) for c, (level, vol, _drift) in DEMO_FX.items()}
+_FX_EPISODE_DRIFT = {c: drift for c, (_level, _vol, drift) in DEMO_FX.items()}
 _US_NASDAQ = {"NVDA", "AVGO", "AMD", "MU", "INTC", "MSFT", "GOOGL", "AMZN", "META", "AAPL",
               "TSLA", "SMCI", "MDAI"}
 _FLOW_TYPES_CN = ("main_force", "super_large", "large", "medium", "small")
@@ -517,7 +499,7 @@ def _fx(start: dt.date, end: dt.date, seed: int) -> pl.DataFrame:
 
 
 def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.date,
-                  end: dt.date, seed: int, cik: dict[str, str]
+                  end: dt.date, seed: int, cik: dict[str, str], stream: tuple[int, ...] = ()
                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Filings as reported plus the share counts they carry.
 
@@ -525,7 +507,7 @@ def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.dat
     the fiscal year. CN, KR, JP: every quarterly report is cumulative (year-to-date), the
     annual report the fiscal year. fiscal_year is the calendar year the fiscal year ends in.
     """
-    rng = _rng(seed, 7)
+    rng = _rng(seed, 7, *stream)
     first = _years_before(start, 1) - dt.timedelta(days=92)
     m_first = np.datetime64(first, "M").astype(np.int64)
     m_last = np.datetime64(end, "M").astype(np.int64)
@@ -598,11 +580,7 @@ def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.dat
     )
     q = q.filter(pl.col("filed_date") <= end)
 
-    forms_other = {
-        "CN": ("Q1 report", "interim report", "Q3 report", "annual report"),
-        "KR": ("quarterly report", "half-year report", "quarterly report", "business report"),
-        "JP": ("quarterly report", "quarterly report", "quarterly report", "annual securities report"),
-    }
+    forms_other = {m: d.report_forms for m, d in DEMO_MARKETS.items() if m != "US"}
     form_expr = pl.when(pl.col("market") == "US").then(
         pl.when(pl.col("fq") == 4).then(pl.lit("10-K")).otherwise(pl.lit("10-Q")))
     for mkt, names in forms_other.items():
@@ -713,10 +691,8 @@ def _securities(specs: list[SecuritySpec]) -> tuple[pl.DataFrame, dict[str, str]
             board = ("STAR" if num.startswith(("688", "689")) else
                      "ChiNext" if num.startswith(("300", "301")) else "Main Board")
             symbol = num
-        elif market == "KR":
-            mic, board, symbol = "XKRX", "KOSPI", code
         else:
-            mic, board, symbol = "XTKS", "Prime", code
+            mic, board, symbol = DEMO_MARKETS[market].mic, DEMO_MARKETS[market].board, code
         rows.append({
             "security_id": s.security_id, "market": market, "exchange_mic": mic, "symbol": symbol,
             "name": s.name, "name_local": s.name_local, "currency": CURRENCY[market],
@@ -746,8 +722,9 @@ def _baskets(specs: list[SecuritySpec]) -> pl.DataFrame:
     add("CN_BANKS", where("CN", ("Banks",)))
     add("CN_COAL", where("CN", ("Coal",)))
     add("CN_CONSUMER", where("CN", ("Consumer",)))
-    add("KR_AI", where("KR", AI_SECTORS))
-    add("JP_AI", where("JP", AI_SECTORS))
+    for code, d in DEMO_MARKETS.items():
+        if d.ai_basket:
+            add(d.ai_basket, where(code, AI_SECTORS))
     return pl.DataFrame(
         rows, schema={"basket_id": pl.Utf8, "security_id": pl.Utf8, "valid_from": pl.Date},
         orient="row",
@@ -812,7 +789,18 @@ def _generate(n_securities: int, years: int, seed: int, end: dt.date) -> dict[st
             other_flows.append(jp.filter(pl.col("trade_date") <= end))
         del sim
 
-    fundamentals, counts = _fundamentals(specs, shares, start, end, seed, cik)
+    # Filings draw from a stream per market (the first four share one), so adding a market
+    # leaves the others' filings as they were.
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, s in enumerate(specs):
+        d = DEMO_MARKETS[s.market]
+        groups.setdefault(() if d.legacy_order else (d.stream,), []).append(i)
+    parts = [_fundamentals([specs[i] for i in idx], [shares[i] for i in idx], start, end, seed,
+                           cik, stream=key) for key, idx in groups.items()]
+    fundamentals = pl.concat([p[0] for p in parts])
+    counts = pl.concat([p[1] for p in parts])
+    if len(parts) > 1:
+        fundamentals = fundamentals.sort("security_id", "metric", "period_end", "filed_date")
     shares_frames.append(_share_rows(specs, shares, counts, start, end))
 
     flows = [f.with_columns(period=pl.lit("day"), currency=pl.lit("CNY")) for f in sec_flows]
@@ -845,9 +833,10 @@ class DemoSource(Source):
     name = "demo"
     synthetic = True
 
-    def __init__(self, n_securities: int = 80, years: int = 2, seed: int = 20251104,
+    def __init__(self, n_securities: int = 0, years: int = 2, seed: int = 20251104,
                  end: dt.date = dt.date(2025, 12, 31)):
-        self.n_securities = int(n_securities)
+        # 0: every core name of every demo market (demo_universe.CORE).
+        self.n_securities = int(n_securities) or len(CORE)
         self.years = int(years)
         self.seed = int(seed)
         # Nothing after today: a demo run on an earlier date simply ends there.
@@ -876,7 +865,8 @@ def export_demo_snapshot(folder: str | Path, *, fmt: str = "parquet", **params: 
     return write_snapshot(
         source.frames(), folder,
         name="demo",
-        description=(f"Synthetic demo market: {d['n_securities']} securities in US, CN, KR, JP, "
+        description=(f"Synthetic demo market: {d['n_securities']} securities in "
+                     f"{', '.join(MARKET_ORDER)}, "
                      f"{d['years']} years to {d['end']}, seed {d['seed']}, with a scripted AI "
                      "sell-off in Oct-Nov 2025."),
         provenance="Generated by selloff.sources.demo (numpy default_rng, seeded); no market data.",

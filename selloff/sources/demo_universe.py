@@ -3,7 +3,12 @@
 The 80 core names borrow real tickers so that the claim registry's default baskets and
 named securities (Nvidia, Meta, Cambricon, ...) resolve against the demo exactly as they do
 against real data; every figure attached to them is simulated, and every row the demo
-produces says so in its `source` column. Beyond 80, generated names fill the universe.
+produces says so in its `source` column. Beyond the core, generated names fill the universe.
+
+Each market the demo simulates is a `DemoMarket` entry here (its volatility, trading lot,
+board, random stream, ...) on top of its registry entry (selloff/markets.py), plus its core
+names, its indexes (`DEMO_INDEXES`) and its currency's path (`DEMO_FX`): adding a market to
+the demo is adding data to this module, not code.
 """
 
 from __future__ import annotations
@@ -12,11 +17,74 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selloff.contracts import MARKET_CURRENCY
+from selloff.markets import MARKET_CURRENCY, market
 
 SECTORS = ("AI Chips", "Hyperscalers", "AI Hardware", "Banks", "Coal", "Consumer", "Utilities")
 AI_SECTORS = frozenset(SECTORS[:3])
-CURRENCY = MARKET_CURRENCY  # one registry of market facts (contracts.py)
+CURRENCY = MARKET_CURRENCY  # one registry of market facts (selloff/markets.py)
+
+
+@dataclass(frozen=True)
+class DemoMarket:
+    """How the demo simulates one market of the registry.
+
+    `stream` numbers the market's random streams: a market's draws depend only on it and
+    the seed, so adding a market never moves another's figures (never reuse a number).
+    `extra_share` is the market's share of generated names beyond the core; `code_pool`
+    (first, stop, step, width) numbers them where codes are plain numbers (US and CN names
+    have generators of their own). `report_forms` names the Q1, half-year, Q3 and annual
+    reports (US filings are 10-Q/10-K). `ai_basket` collects its AI names, if set.
+    """
+
+    code: str
+    stream: int
+    market_vol: float  # daily volatility of the market factor
+    episode_sens: float  # how hard the market takes the scripted sell-off
+    episode_market_share: float  # share of the AI move the broad market takes in it
+    turnover: tuple[float, float]  # (AI, other): daily share of the float traded
+    tick: float
+    lot: float
+    price_scale: float  # typical price of a generated name, local currency
+    mcap_scale_bn: float  # typical cap of a generated name, local currency bn
+    extra_share: float
+    board: str
+    report_forms: tuple[str, str, str, str] = ("", "", "", "")
+    fye: int = 12  # fiscal year-end month of generated names (US draws its own)
+    code_pool: tuple[int, int, int, int] | None = None
+    ai_basket: str | None = None
+    # True for the first four markets only: their filings share one random stream and their
+    # core names come before the generated ones, as before markets were data, so their
+    # figures (and the generated US names' CIKs, numbered by position) stay as they were.
+    # A market added since draws its filings from its own stream, its names after those.
+    legacy_order: bool = False
+
+    @property
+    def mic(self) -> str:
+        """The market's main exchange (US and CN names pick theirs by code)."""
+        return market(self.code).mics[0]
+
+
+DEMO_MARKETS: dict[str, DemoMarket] = {d.code: d for d in (
+    DemoMarket("US", 1, 0.009, 1.0, 0.3, (0.008, 0.005), 0.01, 1.0, 60.0, 8.0, 0.40, "NYSE",
+               legacy_order=True),
+    DemoMarket("CN", 2, 0.010, 0.65, 0.7, (0.015, 0.004), 0.01, 100.0, 25.0, 20.0, 0.35,
+               "Main Board", ("Q1 report", "interim report", "Q3 report", "annual report"),
+               legacy_order=True),
+    DemoMarket("KR", 3, 0.011, 1.0, 0.35, (0.006, 0.003), 1.0, 1.0, 40000.0, 1500.0, 0.10,
+               "KOSPI", ("quarterly report", "half-year report", "quarterly report",
+                         "business report"), code_pool=(10000, 100000, 10, 6), ai_basket="KR_AI",
+               legacy_order=True),
+    DemoMarket("JP", 4, 0.010, 1.0, 0.35, (0.006, 0.004), 1.0, 100.0, 2500.0, 300.0, 0.15,
+               "Prime", ("quarterly report", "quarterly report", "quarterly report",
+                         "annual securities report"), fye=3, code_pool=(1301, 10000, 1, 4),
+               ai_basket="JP_AI", legacy_order=True),
+    # Taiwan: TAIEX is dominated by TSMC, so the broad market takes much of the AI move.
+    # No generated names (extra_share 0), so the other markets' generated names stay as
+    # they were; its core names are below.
+    DemoMarket("TW", 5, 0.011, 0.9, 0.5, (0.005, 0.003), 0.01, 1000.0, 80.0, 60.0, 0.0,
+               "TWSE", ("Q1 report", "half-year report", "Q3 report", "annual report"),
+               code_pool=(1101, 10000, 1, 4), ai_basket="TW_AI"),
+)}
 
 
 @dataclass(frozen=True)
@@ -154,6 +222,16 @@ CORE: tuple[SecuritySpec, ...] = (
     _s("JP:2914", "Japan Tobacco", "Consumer", "Tobacco", 5200, 10400, 18, "日本たばこ産業"),
     _s("JP:9501", "Tokyo Electric Power", "Utilities", "Electric Utilities", 800, 1300, 8,
        "東京電力ホールディングス", fye=3),
+    # Taiwan (TWD, caps in TWD bn)
+    _s("TW:2330", "Taiwan Semiconductor Manufacturing", "AI Chips", "Semiconductors", 1480, 38400,
+       24, "台積電", gamma=1.3),
+    _s("TW:2454", "MediaTek", "AI Chips", "Semiconductors", 1400, 2240, 20, "聯發科", gamma=1.1),
+    _s("TW:2317", "Hon Hai Precision Industry", "AI Hardware", "Electronic Manufacturing Services",
+       230, 3200, 17, "鴻海", gamma=1.2),
+    _s("TW:2382", "Quanta Computer", "AI Hardware", "Technology Hardware", 290, 1120, 19, "廣達",
+       gamma=1.4),
+    _s("TW:2881", "Fubon Financial", "Banks", "Banks", 90, 1250, 10, "富邦金"),
+    _s("TW:1216", "Uni-President Enterprises", "Consumer", "Food Products", 75, 425, 22, "統一"),
 )
 
 # Hand-picked baskets, as a registry would define them (the sector baskets are derived).
@@ -165,8 +243,42 @@ CN_AI = (
     "CN:300476.SZ",
 )
 
+# Index levels, valuations and tilts at the anchor date: (index_id, market, name, level,
+#  P/E, P/B, dividend yield, earnings growth per year, sector tilt of the cap weights).
+_ALL = dict.fromkeys(SECTORS, 1.0)
+DEMO_INDEXES = (
+    ("US:SPX", "US", "S&P 500", 6890.0, 28.0, 5.3, 0.012, 0.10, _ALL),
+    ("US:NDX", "US", "Nasdaq-100", 26000.0, 36.0, 9.0, 0.007, 0.15,
+     {**dict.fromkeys(AI_SECTORS, 1.0), "Consumer": 0.4, "Utilities": 0.1}),
+    ("CN:000300.SH", "CN", "CSI 300", 4700.0, 14.3, 1.5, 0.026, 0.05, _ALL),
+    ("CN:399006.SZ", "CN", "ChiNext Index", 3250.0, 45.0, 5.5, 0.009, 0.20,
+     {"AI Chips": 0.8, "AI Hardware": 1.5, "Hyperscalers": 1.0, "Consumer": 0.5,
+      "Banks": 0.1, "Coal": 0.1, "Utilities": 0.2}),
+    ("CN:000016.SH", "CN", "SSE 50", 3050.0, 11.8, 1.3, 0.033, 0.04,
+     {**dict.fromkeys(AI_SECTORS, 0.15), "Banks": 1.0, "Coal": 1.0, "Consumer": 1.0,
+      "Utilities": 1.0}),
+    ("CN:000688.SH", "CN", "STAR 50", 1500.0, 200.0, 7.5, 0.003, 0.30,
+     {"AI Chips": 1.0, "AI Hardware": 0.6, "Hyperscalers": 0.6, "Banks": 0.05, "Coal": 0.05,
+      "Consumer": 0.05, "Utilities": 0.05}),
+    ("CN:000922.SH", "CN", "CSI Dividend", 5700.0, 7.53, 0.75, 0.057, 0.02,
+     {"Banks": 1.0, "Coal": 1.5, "Utilities": 1.0, "Consumer": 0.3}),
+    ("KR:KOSPI", "KR", "KOSPI", 4080.0, 15.0, 1.2, 0.017, 0.15, _ALL),
+    ("JP:N225", "JP", "Nikkei 225", 51300.0, 19.0, 2.2, 0.016, 0.08,
+     {**_ALL, **dict.fromkeys(AI_SECTORS, 1.5)}),
+    ("TW:TAIEX", "TW", "TAIEX", 28300.0, 22.0, 2.8, 0.022, 0.15,
+     {**_ALL, **dict.fromkeys(AI_SECTORS, 2.0)}),
+)
+# Currency paths: USD per unit at the anchor, daily volatility, drift per session of the
+# episode. Each currency draws from its own stream (its position here), so append only.
+DEMO_FX: dict[str, tuple[float, float, float]] = {
+    "CNY": (0.1406, 0.0015, 0.0),
+    "KRW": (0.000697, 0.004, -0.0008),
+    "JPY": (0.00658, 0.005, -0.0004),
+    "TWD": (0.0327, 0.003, -0.0003),
+}
+
 # Shares of the extra (generated) names by market and by sector.
-_EXTRA_MARKETS = (("US", 0.40), ("CN", 0.35), ("KR", 0.10), ("JP", 0.15))
+_EXTRA_MARKETS = tuple((d.code, d.extra_share) for d in DEMO_MARKETS.values())
 _EXTRA_SECTORS = (0.16, 0.08, 0.16, 0.15, 0.10, 0.22, 0.13)
 # Code ranges for generated China names, by sector: (first, last, exchange suffix).
 _CN_RANGES = {
@@ -178,9 +290,7 @@ _CN_RANGES = {
     "Consumer": ((1, 999, "SZ"), (603000, 603999, "SH")),
     "Utilities": ((605000, 605999, "SH"),),
 }
-# Typical anchor prices and P/E by market / sector for generated names.
-_PRICE_SCALE = {"US": 60.0, "CN": 25.0, "KR": 40000.0, "JP": 2500.0}
-_MCAP_SCALE_BN = {"US": 8.0, "CN": 20.0, "KR": 1500.0, "JP": 300.0}
+# Typical P/E by sector for generated names.
 _PE_MEDIAN = {"AI Chips": 60.0, "Hyperscalers": 35.0, "AI Hardware": 45.0, "Banks": 7.0,
               "Coal": 9.0, "Consumer": 20.0, "Utilities": 15.0}
 
@@ -222,23 +332,25 @@ def extra_securities(count: int, rng: np.random.Generator) -> list[SecuritySpec]
     gamma_z = rng.normal(0.0, 0.25, count)
 
     ids: list[str | None] = [None] * count
-    for market in ("US", "CN", "KR", "JP"):
-        idx = np.flatnonzero(markets == market)
-        if market == "US":
+    for code, spec in DEMO_MARKETS.items():
+        idx = np.flatnonzero(markets == code)
+        if not idx.size:
+            continue
+        if code == "US":
             # Z + three letters: no listed US ticker has this shape in the core list.
             for j, i in enumerate(idx):
                 ids[i] = f"US:Z{_letters(j, 3)}"
-        elif market == "CN":
+        elif code == "CN":
             for s, sector in enumerate(SECTORS):
                 sub = idx[sectors[idx] == s]
                 for i, sid in zip(sub, _cn_codes(sector, len(sub), taken), strict=True):
                     ids[i] = sid
-        elif market == "KR":
-            pool = (f"KR:{n:06d}" for n in range(10000, 100000, 10) if f"KR:{n:06d}" not in taken)
-            for i in idx:
-                ids[i] = next(pool)
         else:
-            pool = (f"JP:{n}" for n in range(1301, 10000) if f"JP:{n}" not in taken)
+            if spec.code_pool is None:
+                raise ValueError(f"demo market {code}: generated names need a code_pool")
+            first, stop, step, width = spec.code_pool
+            pool = (sid for n in range(first, stop, step)
+                    if (sid := f"{code}:{n:0{width}d}") not in taken)
             for i in idx:
                 ids[i] = next(pool)
 
@@ -250,15 +362,15 @@ def extra_securities(count: int, rng: np.random.Generator) -> list[SecuritySpec]
         is_ai = sector in AI_SECTORS
         if loss[i] and is_ai:
             pe = -pe
-        fye = int(fye_choice[i]) if market == "US" else (3 if market == "JP" else 12)
+        fye = int(fye_choice[i]) if market == "US" else DEMO_MARKETS[market].fye
         gamma = (1.2 if is_ai else 0.0) + float(gamma_z[i])
         out.append(SecuritySpec(
             security_id=str(ids[i]),
             name=f"Demo {sector} {i + 1:04d}",
             sector=sector,
             industry=sector,
-            price=round(_PRICE_SCALE[market] * float(np.exp(price_z[i])), 2),
-            mcap_bn=_MCAP_SCALE_BN[market] * float(np.exp(mcap_z[i])),
+            price=round(DEMO_MARKETS[market].price_scale * float(np.exp(price_z[i])), 2),
+            mcap_bn=DEMO_MARKETS[market].mcap_scale_bn * float(np.exp(mcap_z[i])),
             pe=pe,
             name_local=None,
             fye=fye,
@@ -268,11 +380,16 @@ def extra_securities(count: int, rng: np.random.Generator) -> list[SecuritySpec]
 
 
 def universe(n_securities: int, rng: np.random.Generator) -> list[SecuritySpec]:
-    """The first n core names (spread over markets), then generated names up to n."""
+    """The first n core names (spread over markets), then generated names up to n; n = 0
+    means the whole core."""
+    if n_securities == 0:
+        n_securities = len(CORE)
     if n_securities < 8:
         raise ValueError(f"n_securities={n_securities} is too small; the demo needs at least 8")
     if n_securities >= len(CORE):
-        return list(CORE) + extra_securities(n_securities - len(CORE), rng)
+        legacy = [s for s in CORE if DEMO_MARKETS[s.market].legacy_order]
+        added = [s for s in CORE if not DEMO_MARKETS[s.market].legacy_order]
+        return legacy + extra_securities(n_securities - len(CORE), rng) + added
     # Fewer than the core: keep names in proportion, in list order within each market so
     # the headline names (listed first) stay in.
     by_market: dict[str, list[SecuritySpec]] = {}

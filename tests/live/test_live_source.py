@@ -320,3 +320,16 @@ def test_library_call_failure_is_retried_once_then_named(live):
     with pytest.raises(SourceUnreachable) as err:
         live.fetch("prices_daily")
     assert len(stub.calls) == 2 and "stock_zh_a_hist" in str(err.value)
+
+
+def test_a_registry_market_without_a_price_adapter_is_named(live, tmp_path):
+    """TW is in the market registry but no live adapter serves its prices yet: a universe
+    with a Taiwan name fails naming the market, instead of asking AKShare for the code."""
+    path = tmp_path / "tw.yaml"
+    path.write_text(UNIVERSE.replace(
+        '  - {security_id: "JP:9984", name: SoftBank Group, is_ai: true}\n',
+        '  - {security_id: "JP:9984", name: SoftBank Group, is_ai: true}\n'
+        '  - {security_id: "TW:2330", name: TSMC, is_ai: true}\n'), encoding="utf-8")
+    live.universe = load_universe(path)
+    with pytest.raises(LiveConfigError, match="no live price adapter for market TW"):
+        live.fetch("prices_daily")

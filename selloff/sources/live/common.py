@@ -12,7 +12,8 @@ from typing import Any
 import polars as pl
 
 from selloff.calendars import calendar_bounds, trading_days
-from selloff.contracts import DATASETS, MARKET_CURRENCY
+from selloff.contracts import DATASETS
+from selloff.markets import MARKET_CURRENCY
 from selloff.sources.live.errors import EmptyAnswer, MalformedPayload
 
 # Units of the sources, to full units (DESIGN §3).
@@ -50,7 +51,7 @@ def parse_cn_amount(text: object) -> float | None:
     return value
 
 
-CURRENCY_OF_MARKET = MARKET_CURRENCY  # one registry of market facts (contracts.py)
+CURRENCY_OF_MARKET = MARKET_CURRENCY  # one registry of market facts (selloff/markets.py)
 MIC_OF_SUFFIX = {"SH": "XSHG", "SZ": "XSHE", "BJ": "BJSE"}
 
 

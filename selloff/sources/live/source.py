@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from selloff.markets import MARKETS
 from selloff.sources.base import Source
 from selloff.sources.live.akshare_cn import AkshareAdapter
 from selloff.sources.live.common import FetchLog, typed_frame
@@ -254,14 +255,20 @@ class LiveSource(Source):
         u, s, e = self.full_universe(), self.start, self.end
         yahoo_markets = ["US", "KR", "JP"] + (["CN"] if self.config.cn_prices == "yahoo" else [])
         parts = []
-        for market in ("US", "CN", "KR", "JP"):
+        for market in MARKETS:
             secs = u.in_market(market)
             if not secs:
                 continue
             if market in yahoo_markets:
                 parts.append(self._run("yahoo", lambda a, x=secs: a.prices_daily(x, s, e)))
-            else:
+            elif market == "CN":
                 parts.append(self._run("akshare", lambda a, x=secs: a.prices_daily(x, s, e)))
+            else:
+                # A registry market no live adapter serves yet (e.g. TW): say so, rather
+                # than send its codes to a source that does not list them.
+                raise LiveConfigError("universe", market,
+                                      f"no live price adapter for market {market} "
+                                      f"({len(secs)} securities in the universe)")
         return self._concat(parts)
 
     def _fetch_index_levels_daily(self) -> pl.DataFrame | None:

@@ -18,6 +18,7 @@ import polars as pl
 import yaml
 
 from selloff.contracts import CURRENCIES, MARKETS
+from selloff.markets import MARKETS_BY_CODE
 from selloff.sources.live.common import CURRENCY_OF_MARKET, MIC_OF_SUFFIX, split_id, typed_frame
 from selloff.sources.live.errors import LiveConfigError
 
@@ -81,7 +82,9 @@ class SecuritySpec:
             return self.exchange_mic
         if self.market == "CN":
             return MIC_OF_SUFFIX.get(self.code.rsplit(".", 1)[-1])
-        return {"KR": "XKRX", "JP": "XTKS"}.get(self.market)
+        # A market with one exchange names it (registry); a US name needs its own given.
+        mics = MARKETS_BY_CODE[self.market].mics if self.market in MARKETS_BY_CODE else ()
+        return mics[0] if len(mics) == 1 else None
 
 
 @dataclass(frozen=True)
