@@ -62,21 +62,11 @@ series as (
 final as (
 
     select
-        security_id,
-        trade_date,
-        market,
-        currency,
-        close,
-        adj_close,
-        shares,
-        market_cap_local,
-        usd_per_unit,
-        market_cap_usd,
+        *,
         close / lag(close) over (partition by security_id order by trade_date) - 1 as return_1d,
         market_cap_usd
             - lag(market_cap_usd) over (partition by security_id order by trade_date)
-            as mcap_change_usd_1d,
-        is_previous
+            as mcap_change_usd_1d
     from series
 
 )
