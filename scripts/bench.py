@@ -438,19 +438,16 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     job = defs.resolve_job_def("refresh")
     import_s = time.perf_counter() - t_import
 
-    # Time the demo market's generation (paid by the first extract step) without changing
-    # it: wrap the cached generator in this process only.
-    generate, gen_seconds = demo._generate, []
+    # Time the demo market's generation (paid by the first extract step that needs a daily
+    # dataset: it writes the on-disk spool) without changing it, in this process only.
+    spool_init, gen_seconds = demo._Spool.__init__, []
 
-    def timed_generate(*a: Any, **kw: Any) -> Any:
-        misses = generate.cache_info().misses
+    def timed_spool(self: Any, *a: Any, **kw: Any) -> None:
         t = time.perf_counter()
-        out = generate(*a, **kw)
-        if generate.cache_info().misses > misses:
-            gen_seconds.append(time.perf_counter() - t)
-        return out
+        spool_init(self, *a, **kw)
+        gen_seconds.append(time.perf_counter() - t)
 
-    demo._generate = timed_generate
+    demo._Spool.__init__ = timed_spool
 
     instance = dg.DagsterInstance.ephemeral()
     busy0, total0 = _machine_ticks()
@@ -469,7 +466,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     ru1_self = resource.getrusage(resource.RUSAGE_SELF)
     ru1_kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_after = os.getloadavg()
-    demo._generate = generate
+    demo._Spool.__init__ = spool_init
     wait_for_children()
 
     steps, (run_t0, run_t1) = step_intervals(instance, result.run_id)

@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,6 +64,39 @@ def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str,
     with _landing(con, schema, df) as incoming:
         con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {incoming}")
     return df.height
+
+
+def replace_table_parts(con: duckdb.DuckDBPyConnection, schema: str, table: str,
+                        parts: Iterable[pl.DataFrame]) -> tuple[int, pl.DataFrame | None]:
+    """Replace schema.table with the rows of `parts`, in one transaction.
+
+    The parts are consumed one at a time (a generator may produce and check each only
+    when asked), so the largest part bounds memory, not the table. An error from any part
+    rolls everything back: readers see the old table or the new one, never half of it.
+    Returns the row count and the first part (for a preview).
+    """
+    target = f"{_ident(schema)}.{_ident(table)}"
+    rows, first = 0, None
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+        for part in parts:
+            con.register("__incoming", part.to_arrow())
+            if first is None:
+                con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM __incoming")
+                first = part.head(5)
+            else:
+                con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM __incoming")
+            con.unregister("__incoming")
+            rows += part.height
+            del part
+        if first is None:
+            raise ValueError(f"{target}: no parts to land")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return rows, first
 
 
 def replace_window(con: duckdb.DuckDBPyConnection, schema: str, table: str, df: pl.DataFrame,

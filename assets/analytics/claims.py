@@ -4,10 +4,23 @@ import dagster as dg
 import polars as pl
 
 from assets import WRITER_POOL
-from assets.analytics.inputs import MARTS, analytics_asset, analytics_key, mart_key, table_refs
+from assets.analytics.inputs import (
+    MARTS,
+    Select,
+    analytics_asset,
+    analytics_key,
+    mart_key,
+    read_selected,
+)
 from selloff.claims import compute_claim_verdicts
 from selloff.report.html_report import markdown_table
 from selloff.resources import SourceResource, WarehouseResource
+
+_CLAIM_TABLES = ("dim_security", "dim_basket_member", "dim_trading_calendar",
+                 "fct_fund_flows_daily", "fct_fundamentals_quarterly", "fct_index_levels_daily",
+                 "fct_index_valuation_daily")
+_CLAIM_MCAP_COLUMNS = ("security_id", "trade_date", "market", "currency", "close", "adj_close",
+                       "market_cap_local", "market_cap_usd")
 
 
 @analytics_asset(
@@ -17,7 +30,14 @@ from selloff.resources import SourceResource, WarehouseResource
     "contradicted, insufficient_data, external), window, entities and a note.",
 )
 def claim_verdicts(source: SourceResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    frames = warehouse.read_many(table_refs(marts=MARTS, analytics=("selloff_windows",)))
+    # Only the tables and columns the claim metrics read (selloff/claims/metrics.py): the
+    # P/E facts and dim_index are never used, and the market-cap fact without its share,
+    # FX and one-day-change columns.
+    frames = read_selected(warehouse, {
+        **{m: Select("marts", m) for m in _CLAIM_TABLES},
+        "fct_market_cap_daily": Select("marts", "fct_market_cap_daily", _CLAIM_MCAP_COLUMNS),
+        "selloff_windows": Select("analytics", "selloff_windows"),
+    })
     verdicts = compute_claim_verdicts(frames, synthetic=source.is_synthetic)
     rows = warehouse.write("analytics", "claim_verdicts", verdicts)
     counts = dict(verdicts.group_by("verdict").len().iter_rows())

@@ -4,11 +4,14 @@ import dagster as dg
 
 from assets import WRITER_POOL
 from assets.analytics.inputs import (
+    Select,
     analytics_asset,
     analytics_key,
     mart_key,
+    read_selected,
+    session_days,
     table_refs,
-    trading_days,
+    window_end_dates,
 )
 from selloff.analytics.factors import compute_factors
 from selloff.analytics.rotation import rotation
@@ -36,11 +39,26 @@ _FACTOR_INPUTS = ("fct_market_cap_daily", "fct_index_levels_daily",
     pool=WRITER_POOL,
 )
 def factor_attribution_asset(warehouse: WarehouseResource):
-    frames = warehouse.read_many(table_refs(marts=_FACTOR_INPUTS, analytics=("selloff_windows",)))
+    # Betas and the cap-weighted market proxy need daily returns over the history, so the
+    # market-cap fact comes with every row but only the columns the regression uses; the
+    # P/E is read at the window ends only (it is taken at t0).
+    windows = warehouse.read("analytics", "selloff_windows")
+    days = session_days(warehouse)
+    frames = read_selected(warehouse, {
+        "fct_market_cap_daily": Select(
+            "marts", "fct_market_cap_daily",
+            ("security_id", "market", "trade_date", "close", "market_cap_local",
+             "market_cap_usd", "return_1d")),
+        "fct_valuation_multiples_daily": Select(
+            "marts", "fct_valuation_multiples_daily", ("security_id", "trade_date", "pe_ttm"),
+            "trade_date IN (SELECT d FROM __dates)"),
+        **{m: Select("marts", m) for m in ("fct_index_levels_daily", "dim_security",
+                                            "dim_basket_member")},
+    }, dates=window_end_dates(windows, days))
     result = compute_factors(
-        frames["selloff_windows"], frames["fct_market_cap_daily"],
+        windows, frames["fct_market_cap_daily"],
         frames.get("fct_index_levels_daily"), frames.get("fct_valuation_multiples_daily"),
-        frames["dim_security"], frames.get("dim_basket_member"), trading_days=trading_days(frames))
+        frames["dim_security"], frames.get("dim_basket_member"), trading_days=days)
     n_att = warehouse.write("analytics", "factor_attribution", result.attribution)
     n_split = warehouse.write("analytics", "basket_factor_split", result.basket_split)
     yield dg.MaterializeResult(asset_key=analytics_key("factor_attribution"), metadata={
@@ -58,13 +76,30 @@ def factor_attribution_asset(warehouse: WarehouseResource):
     "and market, the 'high to low' spread (lowest minus highest quintile), flows by investor type.",
 )
 def rotation_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    frames = warehouse.read_many(table_refs(
-        marts=("fct_market_cap_daily", "fct_valuation_multiples_daily", "dim_security",
-               "fct_fund_flows_daily", "dim_trading_calendar"),
-        analytics=("selloff_windows",)))
-    out = rotation(frames["selloff_windows"], frames["fct_market_cap_daily"],
+    # Window returns and P/E are read at the window ends; flows only inside the span of
+    # all windows (t0, t1] and only the two scopes the tables use.
+    windows = warehouse.read("analytics", "selloff_windows")
+    days = session_days(warehouse)
+    ends = window_end_dates(windows, days)
+    on_ends = "trade_date IN (SELECT d FROM __dates)"
+    flows_in_span = ("flow_scope IN ('security', 'market') AND trade_date > "
+                     f"DATE '{ends[0]}' AND trade_date <= DATE '{ends[-1]}'" if ends else "false")
+    frames = read_selected(warehouse, {
+        "fct_market_cap_daily": Select(
+            "marts", "fct_market_cap_daily",
+            ("security_id", "trade_date", "close", "market_cap_usd"), on_ends),
+        "fct_valuation_multiples_daily": Select(
+            "marts", "fct_valuation_multiples_daily", ("security_id", "trade_date", "pe_ttm"),
+            on_ends),
+        "dim_security": Select("marts", "dim_security"),
+        "fct_fund_flows_daily": Select(
+            "marts", "fct_fund_flows_daily",
+            ("flow_scope", "entity_id", "trade_date", "investor_type", "net_buy_usd", "period"),
+            flows_in_span),
+    }, dates=ends)
+    out = rotation(windows, frames["fct_market_cap_daily"],
                    frames.get("fct_valuation_multiples_daily"), frames["dim_security"],
-                   frames.get("fct_fund_flows_daily"), trading_days=trading_days(frames))
+                   frames.get("fct_fund_flows_daily"), trading_days=days)
     rows = warehouse.write("analytics", "rotation", out)
     spread = out.filter(out["dimension"] == "spread")
     return dg.MaterializeResult(metadata={

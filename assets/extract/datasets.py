@@ -14,6 +14,7 @@ from selloff.quality.gx_suites import run_suite_on_table
 from selloff.resources import SourceResource, WarehouseResource
 from selloff.sources.live.errors import LiveConfigError, SourceUnreachable
 from selloff.validation import DataContractError
+from selloff.warehouse import replace_table_parts
 
 CALENDAR_END = dt.date(2027, 12, 31)
 
@@ -47,21 +48,25 @@ def _extract_asset(dataset: str, partitioned_build: bool) -> dg.AssetsDefinition
         # The landing gate raises DataContractError naming dataset, row and rule; nothing is
         # written then, so what had landed before stays intact. Neither bad input nor an
         # unreachable service gets better by retrying the step: fail at once, clearly.
+        # A full refresh lands the source's parts (the demo market: one market at a time)
+        # in one transaction, so memory is bounded by the largest part, not the table.
+        window = window_dates(context) if partitioned else None
         try:
             src = source.make_source()
-            df = src.load(dataset)
+            parts = src.load_parts(dataset)
+            present = parts is not None
+            if not present:
+                context.log.warning(f"{src.name} has no {dataset}: landing an empty table; "
+                                    "assets that need it report insufficient_data")
+                parts = iter([empty_frame(dataset).with_columns(pl.lit(src.name).alias("source"))])
+            if window is None:
+                with warehouse.connect() as con:
+                    rows, df = replace_table_parts(con, "raw", dataset, parts)
+            else:
+                df = pl.concat(list(parts))
+                rows = warehouse.write_window("raw", dataset, df, date_column, *window)
         except (DataContractError, SourceUnreachable, LiveConfigError) as exc:
             raise dg.Failure(description=f"{dataset}: {exc}", allow_retries=False) from exc
-        present = df is not None
-        if not present:
-            context.log.warning(f"{src.name} has no {dataset}: landing an empty table; "
-                                "assets that need it report insufficient_data")
-            df = empty_frame(dataset).with_columns(pl.lit(src.name).alias("source"))
-        window = window_dates(context) if partitioned else None
-        if window is None:
-            rows = warehouse.write("raw", dataset, df)
-        else:
-            rows = warehouse.write_window("raw", dataset, df, date_column, *window)
         return dg.MaterializeResult(
             metadata={
                 "rows": rows,
