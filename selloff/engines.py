@@ -36,6 +36,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "SELLOFF_BUILD_DB": str(settings.build_warehouse),
         "SELLOFF_LAKE_DIR": settings.lake,
         "SELLOFF_SPARK_DIR": settings.spark_root,
+        "SELLOFF_SPARK_MASTER": settings.spark_master,
     }
 
 
