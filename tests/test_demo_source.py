@@ -71,6 +71,20 @@ def test_deterministic_across_instances_and_without_the_spool(demo: DemoSource) 
     assert not demo.fetch("prices_daily").equals(other.fetch("prices_daily"))
 
 
+def test_parts_are_bounded_and_add_up_to_the_market(demo: DemoSource,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import selloff.sources.demo as demo_module
+
+    monkeypatch.setattr(demo_module, "PART_ROWS", 5000)
+    whole = _generate(demo.n_securities, demo.years, demo.seed, demo.end)
+    for ds in ("prices_daily", "fund_flows_daily", "index_levels_daily"):
+        parts = list(demo.fetch_parts(ds))
+        assert max(p.height for p in parts) <= 5000
+        assert_frame_equal(pl.concat(parts), whole[ds])
+    loaded = list(demo.load_parts("prices_daily"))
+    assert sum(p.height for p in loaded) == whole["prices_daily"].height
+
+
 @pytest.mark.parametrize("dataset", list(DATASETS))
 def test_every_dataset_passes_the_landing_gate(demo: DemoSource, dataset: str) -> None:
     df = demo.load(dataset)

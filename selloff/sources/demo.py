@@ -770,6 +770,9 @@ def _finish(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     return out
 
 
+# The most rows `fetch_parts` hands over at once (a market's table is read in slices).
+PART_ROWS = 2_000_000
+
 # The datasets generated market by market (from one simulation of the market's prices);
 # the others are small and made from the universe alone.
 MARKET_DATASETS = ("prices_daily", "index_levels_daily", "index_valuation_daily",
@@ -910,7 +913,8 @@ class _Spool:
             part = _market_part(plan, market)
             for name, df in part.items():
                 path = Path(self._dir.name) / f"{name}.{market}.parquet"
-                df.write_parquet(path, statistics=False)
+                # Row groups no larger than a part, so a slice reads only its own groups.
+                df.write_parquet(path, statistics=False, row_group_size=PART_ROWS // 4)
                 self.files[name].append(path)
             del part
 
@@ -945,14 +949,20 @@ class DemoSource(Source):
         return pl.concat(list(self.fetch_parts(dataset)))
 
     def fetch_parts(self, dataset: str) -> Iterator[pl.DataFrame]:
-        """The daily datasets market by market (from the on-disk spool); the rest whole."""
+        """The daily datasets market by market, in slices of at most PART_ROWS rows (from
+        the on-disk spool); the rest whole. Parts never share a key: a market's ids carry
+        its prefix, and within a market the generator makes every key once."""
         if dataset not in DATASETS:
             raise KeyError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
         if dataset not in MARKET_DATASETS:
             yield _static(_plan(*self._params()), dataset)
             return
         for path in _spool(*self._params()).files[dataset]:
-            yield pl.read_parquet(path)
+            # Slices of one market, in file order: concatenated they are the market's frame.
+            scan = pl.scan_parquet(path)
+            rows = scan.select(pl.len()).collect().item()
+            for offset in range(0, max(rows, 1), PART_ROWS):
+                yield scan.slice(offset, PART_ROWS).collect()
 
     def describe(self) -> dict:
         return {"name": self.name, "synthetic": True, "n_securities": self.n_securities,
