@@ -21,8 +21,10 @@ ui: $(STAMP) $(MANIFEST)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
 bench: $(STAMP) $(MANIFEST)
-	$(BIN)/python scripts/bench.py
-	$(BIN)/python scripts/bench_spark.py --securities 5000 --years 5
+	$(BIN)/python scripts/bench.py --securities 5000 --years 5
+	$(BIN)/python scripts/bench_refresh.py --securities 5000 --years 5
+	$(BIN)/python scripts/bench.py --securities 18000 --years 10 --out warehouse/bench/last_large.json
+	$(BIN)/python scripts/bench_spark.py --securities 5000 --years 5 --json warehouse/bench/spark.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

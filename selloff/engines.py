@@ -38,6 +38,7 @@ def dbt_vars(settings: Settings) -> dict[str, str]:
         "selloff_build_db": str(settings.build_warehouse),
         "selloff_lake_dir": settings.lake,
         "selloff_spark_dir": settings.spark_root,
+        "selloff_spark_master": settings.spark_master,
     }
 
 

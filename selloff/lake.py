@@ -94,6 +94,10 @@ def partitioning(columns: Sequence[str]) -> Partitioning:
     return Partitioning(exprs, tuple(derived))
 
 
+# DuckDB's memory limit while writing the lake (see `_copy`).
+LAKE_MEMORY_LIMIT = "1GB"
+
+
 def _sql_string(value: str) -> str:
     # COPY takes no bound parameter for its target; the path comes from settings, not data.
     return "'" + value.replace("'", "''") + "'"
@@ -110,6 +114,10 @@ def _copy(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str], des
         target = dest
     else:
         target = f"{dest.rstrip('/')}/part-0.parquet"
+    # A bounded buffer: a partitioned COPY of a 10 M-row table otherwise holds GBs of row
+    # groups for its open files in the run's process; past the limit DuckDB flushes and
+    # spills instead. It lasts for this connection's database only (the lake assets').
+    con.execute(f"SET memory_limit = '{LAKE_MEMORY_LIMIT}'")
     con.execute(f"COPY (SELECT {select} FROM {relation}) TO {_sql_string(target)} "
                 f"({', '.join(options)})")
 

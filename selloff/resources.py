@@ -81,10 +81,13 @@ class WarehouseResource(dg.ConfigurableResource):
     dbt_target: str = Field(default="duckdb", description="duckdb | spark | spark_thrift | databricks")
     lake_dir: str | None = Field(default=None, description="Parquet lake (default: <project>/lake)")
     spark_dir: str | None = Field(default=None, description="Spark tables and metastore")
+    spark_master: str = Field(default="local[2]", description="Spark master: local[N] or "
+                              "spark://host:port of a standalone cluster")
 
     def settings(self) -> Settings:
         return Settings(warehouse=Path(self.path), dbt_target=self.dbt_target,
-                        lake_dir=self.lake_dir, spark_dir=self.spark_dir)
+                        lake_dir=self.lake_dir, spark_dir=self.spark_dir,
+                        spark_master=self.spark_master)
 
     @property
     def build_path(self) -> Path:
@@ -188,5 +191,6 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         krx_pw=dg.EnvVar("KRX_PW") if live else None,
     )
     store = WarehouseResource(path=str(settings.warehouse), dbt_target=settings.dbt_target,
-                              lake_dir=settings.lake_dir, spark_dir=settings.spark_dir)
+                              lake_dir=settings.lake_dir, spark_dir=settings.spark_dir,
+                              spark_master=settings.spark_master)
     return {"source": source, "warehouse": store, "refresh": RefreshWindow()}

@@ -31,6 +31,9 @@ class Settings:
     dbt_target: str = "duckdb"
     lake_dir: str | None = None
     spark_dir: str | None = None
+    # Spark master URL for the `spark` target: local mode by default, or a cluster's
+    # spark://host:port (the parity test starts a standalone one, selloff.spark_cluster).
+    spark_master: str = "local[2]"
 
     @property
     def build_warehouse(self) -> Path:
@@ -97,4 +100,5 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         dbt_target=target,
         lake_dir=_location(lake) if lake else None,
         spark_dir=_location(spark) if spark else None,
+        spark_master=env.get("SELLOFF_SPARK_MASTER", "").strip() or "local[2]",
     )

@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,6 +64,50 @@ def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str,
     with _landing(con, schema, df) as incoming:
         con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {incoming}")
     return df.height
+
+
+def replace_table_parts(con: duckdb.DuckDBPyConnection, schema: str, table: str,
+                        parts: Iterable[pl.DataFrame]) -> tuple[int, pl.DataFrame | None]:
+    """Replace schema.table with the rows of `parts`; readers see the old table or the new
+    one, never part of it.
+
+    The parts are consumed one at a time (a generator may produce and check each only
+    when asked) and each is appended to a staging table in its own transaction, so
+    neither this process nor DuckDB holds more than one part: one transaction for all of
+    them would keep every new row in memory until the commit (8 GB for 60 M fund-flow
+    rows). A short last transaction drops the old table and renames the staging one into
+    place. An error from any part drops the staging table and leaves the old table as it
+    was. Returns the row count and the first part's head (for a preview).
+    """
+    target = f"{_ident(schema)}.{_ident(table)}"
+    staging_name = _ident(f"__landing_{table}")
+    staging = f"{_ident(schema)}.{staging_name}"
+    rows, first = 0, None
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+    try:
+        for part in parts:
+            con.register("__incoming", part.to_arrow())
+            if first is None:
+                con.execute(f"CREATE OR REPLACE TABLE {staging} AS SELECT * FROM __incoming")
+                first = part.head(5)
+            else:
+                con.execute(f"INSERT INTO {staging} BY NAME SELECT * FROM __incoming")
+            con.unregister("__incoming")
+            rows += part.height
+            del part
+        if first is None:
+            raise ValueError(f"{target}: no parts to land")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DROP TABLE IF EXISTS {target}")
+            con.execute(f"ALTER TABLE {staging} RENAME TO {_ident(table)}")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {staging}")
+    return rows, first
 
 
 def replace_window(con: duckdb.DuckDBPyConnection, schema: str, table: str, df: pl.DataFrame,

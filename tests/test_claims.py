@@ -635,3 +635,25 @@ def test_real_snapshot_chinext_week_and_sse50_same_week() -> None:
     assert (c08["window_start"], c08["window_end"]) == (D(2025, 11, 14), D(2025, 11, 21))
     assert c08["computed_value"] == pytest.approx(-6.152, abs=0.01) and c08["verdict"] == "contradicted"
     assert c09["computed_value"] == pytest.approx(-2.718, abs=0.01) and c09["verdict"] == "contradicted"
+
+
+def test_returns_use_adjusted_closes_where_both_days_have_one() -> None:
+    """Raw closes only before the vendor's adjusted series starts, then a 2:1 split: the
+    window over adjusted days returns adj_1/adj_0 - 1; the raw stretch still counts."""
+    from selloff.claims.metrics import CHAINED, _priced
+
+    days = [dt.date(2025, 5, d) for d in (1, 2, 5, 6, 7)]
+    rows = pl.DataFrame({
+        "trade_date": days,
+        "close": [100.0, 110.0, 112.0, 57.0, 60.0],   # split 2:1 before 05-06
+        "adj_close": [None, None, 56.0, 57.0, 60.0],  # adjusted from 05-05 on
+    })
+    priced, col = _priced(rows)
+    assert col == CHAINED
+    p = dict(zip(priced["trade_date"], priced[col], strict=True))
+    assert p[days[4]] / p[days[2]] - 1 == pytest.approx(60.0 / 56.0 - 1, rel=1e-12)
+    assert p[days[1]] / p[days[0]] - 1 == pytest.approx(0.10, rel=1e-12)   # raw stretch
+    assert p[days[2]] / p[days[1]] - 1 == pytest.approx(112 / 110 - 1, rel=1e-12)  # raw end
+    full = rows.with_columns(pl.col("close").alias("adj_close"))
+    assert _priced(full)[1] == "adj_close"
+    assert _priced(rows.with_columns(pl.lit(None, pl.Float64).alias("adj_close")))[1] == "close"

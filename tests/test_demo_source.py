@@ -16,6 +16,7 @@ from selloff.contracts import DATASETS
 from selloff.sources import demo as demo_module
 from selloff.sources.demo import (
     BOARD_AI,
+    MARKET_ORDER,
     SOURCE,
     DemoSource,
     _generate,
@@ -58,14 +59,33 @@ def _window_return(prices: pl.DataFrame, ids: list[str], start: dt.date, end: dt
     return base.join(last, on="security_id").select((pl.col("p1") / pl.col("p0") - 1).mean()).item()
 
 
-def test_deterministic_across_instances_and_without_the_cache(demo: DemoSource) -> None:
+def test_deterministic_across_instances_and_without_the_spool(demo: DemoSource) -> None:
     again = DemoSource()
-    fresh = _generate.__wrapped__(demo.n_securities, demo.years, demo.seed, demo.end)
+    # The whole market generated in memory at once equals the market-by-market parts
+    # read back from the on-disk spool, which the extract assets use.
+    fresh = _generate(demo.n_securities, demo.years, demo.seed, demo.end)
     for ds in DATASETS:
         assert_frame_equal(demo.fetch(ds), again.fetch(ds))
         assert_frame_equal(demo.fetch(ds), fresh[ds])
+    parts = list(demo.fetch_parts("prices_daily"))
+    assert [p["security_id"].str.slice(0, 2).unique().to_list() for p in parts] == [
+        [m] for m in MARKET_ORDER]
     other = DemoSource(seed=7)
     assert not demo.fetch("prices_daily").equals(other.fetch("prices_daily"))
+
+
+def test_parts_are_bounded_and_add_up_to_the_market(demo: DemoSource,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import selloff.sources.demo as demo_module
+
+    monkeypatch.setattr(demo_module, "PART_ROWS", 5000)
+    whole = _generate(demo.n_securities, demo.years, demo.seed, demo.end)
+    for ds in ("prices_daily", "fund_flows_daily", "index_levels_daily"):
+        parts = list(demo.fetch_parts(ds))
+        assert max(p.height for p in parts) <= 5000
+        assert_frame_equal(pl.concat(parts), whole[ds])
+    loaded = list(demo.load_parts("prices_daily"))
+    assert sum(p.height for p in loaded) == whole["prices_daily"].height
 
 
 @pytest.mark.parametrize("dataset", list(DATASETS))
@@ -378,7 +398,10 @@ def test_an_added_market_leaves_the_others_figures_alone(demo: DemoSource, monke
     universe = demo_module.universe
     monkeypatch.setattr(demo_module, "universe", lambda n, rng: [
         s for s in universe(n, rng) if s.market not in added])
-    without = _generate.__wrapped__(demo.n_securities, demo.years, demo.seed, demo.end)
+    demo_module._plan.cache_clear()  # the universe is planned once per parameter set
+    without = _generate(demo.n_securities, demo.years, demo.seed, demo.end)
+    monkeypatch.undo()
+    demo_module._plan.cache_clear()
     assert without["securities"].height == len(CORE) - 6
     for ds in DATASETS:
         full = demo.fetch(ds)

@@ -188,3 +188,56 @@ def test_run_twice_gives_identical_tables(demo_run: GraphRun, tmp_path_factory) 
         for table in demo_run.tables(schema):
             assert_same_table(demo_run.table(f"{schema}.{table}"), again.table(f"{schema}.{table}"),
                               f"{schema}.{table} on the second run")
+
+
+def test_analytics_read_in_duckdb_equal_the_whole_table_computation(demo_run: GraphRun) -> None:
+    """The analytics assets read only the rows and columns they use (DuckDB does the
+    selection); the same library functions on the whole mart tables give the same tables.
+    Windows and the decomposition are exact; factors, rotation and claims sum floats in
+    parallel polars aggregations whose order varies from call to call, so they are
+    compared to 1e-12 relative (two calls on the very same frames differ that much)."""
+    from polars.testing import assert_frame_equal
+
+    from selloff.analytics import decompose, load_window_config, selloff_windows
+    from selloff.analytics.factors import compute_factors
+    from selloff.analytics.rotation import rotation
+    from selloff.claims import compute_claim_verdicts
+
+    marts = ("dim_security", "dim_basket_member", "dim_trading_calendar", "dim_index",
+             "fct_market_cap_daily", "fct_valuation_multiples_daily", "fct_index_levels_daily",
+             "fct_fund_flows_daily", "fct_fundamentals_quarterly", "fct_basket_valuation_daily",
+             "fct_index_valuation_daily")
+    full = {m: demo_run.table(f"marts.{m}") for m in marts}
+    windows = demo_run.table("analytics.selloff_windows")
+    days = full["dim_trading_calendar"].filter(pl.col("is_trading_day")).select(
+        "market", pl.col("calendar_date").alias("trade_date"))
+    mc, val = full["fct_market_cap_daily"], full["fct_valuation_multiples_daily"]
+
+    assert_frame_equal(windows, selloff_windows(load_window_config(),
+                                                full["fct_index_levels_daily"], mc,
+                                                full["dim_basket_member"]))
+    key = ["window_id", "security_id"]
+    assert_frame_equal(demo_run.table("analytics.selloff_decomposition").sort(key),
+                       decompose(windows, mc, val, full["dim_security"],
+                                 trading_days=days).frame.sort(key), check_exact=True)
+
+    def close(table: str, expected: pl.DataFrame, by: list[str]) -> None:
+        got = demo_run.table(f"analytics.{table}")
+        assert got.height == expected.height > 0
+        assert_frame_equal(got.sort(by, nulls_last=True), expected.sort(by, nulls_last=True),
+                           check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+
+    factors = compute_factors(windows, mc, full["fct_index_levels_daily"], val,
+                              full["dim_security"], full["dim_basket_member"], trading_days=days)
+    close("factor_attribution", factors.attribution, ["window_id", "market", "term"])
+    close("basket_factor_split", factors.basket_split, ["window_id", "basket_id"])
+    rot = rotation(windows, mc, val, full["dim_security"], full["fct_fund_flows_daily"],
+                   trading_days=days)
+    close("rotation", rot, [c for c, t in rot.schema.items() if t != pl.Float64])
+    claims = compute_claim_verdicts({**full, "selloff_windows": windows}, synthetic=True)
+    got = demo_run.table("analytics.claim_verdicts")
+    assert got["claim_id"].to_list() == claims["claim_id"].to_list()
+    assert got["verdict"].to_list() == claims["verdict"].to_list()
+    for a, b in zip(got["computed_value"].to_list(), claims["computed_value"].to_list(),
+                    strict=True):
+        assert (a is None and b is None) or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)

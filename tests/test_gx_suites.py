@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
 from selloff.contracts import DATASETS, empty_frame
-from selloff.quality import ON_CALENDAR, SuiteOutcome, build_suite, prepare_frame, run_suite
+from selloff.quality import SuiteOutcome, build_suite, run_suite, run_suite_on_table
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real_2025"
@@ -122,41 +123,80 @@ def test_unknown_currency_fails() -> None:
     assert failure["description"].endswith("1 row, e.g. JP:9984 2025-11-04 = 'XXX'")
 
 
-@pytest.mark.parametrize(
-    ("row", "holiday", "shown"),
-    [
-        (1, dt.date(2025, 11, 27), "US:NVDA 2025-11-27"),  # Thanksgiving
-        (2, dt.date(2025, 10, 1), "CN:600519.SH 2025-10-01"),  # National Day
-    ],
-)
-def test_market_holiday_fails(row: int, holiday: dt.date, shown: str) -> None:
-    bad = _set(_prices(), row, "trade_date", holiday)
-    failure = _only_failure(run_suite("prices_daily", bad, TODAY))
-    assert failure["column"] == "trade_date"
-    assert "trade_date must be a trading day of the market in security_id" in (
-        failure["description"])
-    assert failure["description"].endswith(f"1 row, e.g. {shown}")
+def test_trading_calendar_is_left_to_the_landing_gate() -> None:
+    # Dropped from the suite on purpose (it repeated the gate): a holiday row that
+    # bypasses the gate passes GX, and the gate rejects it (tests/test_landing_gate.py).
+    bad = _set(_prices(), 0, "trade_date", dt.date(2025, 11, 27))  # Thanksgiving
+    assert run_suite("prices_daily", bad, TODAY).success
+    assert not any("trading day" in (e.meta or {}).get("rule", "")
+                   for e in build_suite("prices_daily", TODAY).expectations)
 
 
-def test_trading_calendar_flag_is_vectorised_and_scoped() -> None:
-    df = _set(_prices(), 1, "trade_date", dt.date(2025, 11, 27))
-    flags = prepare_frame("prices_daily", df)[ON_CALENDAR].to_list()
-    assert flags == [True, False, True, True]
-    # Weekly flows are dated on the week's last trading day (issue 13), so a weekly row on
-    # a holiday (2025-11-03, Culture Day in Japan) fails like a daily one.
-    flows = pl.DataFrame(
+def _land(tmp_path: Path, df: pl.DataFrame) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(tmp_path / "build.duckdb"))
+    con.execute("CREATE SCHEMA raw")
+    con.register("incoming", df.to_arrow())
+    con.execute("CREATE TABLE raw.prices_daily AS SELECT * FROM incoming")
+    con.unregister("incoming")
+    return con
+
+
+def _many_prices(n_sec: int, days: list[dt.date]) -> pl.DataFrame:
+    ids = [f"US:S{i:03d}" for i in range(n_sec)]
+    n = n_sec * len(days)
+    return pl.DataFrame(
         {
-            "flow_scope": ["market", "market"], "entity_id": ["JP:TSE", "CN:SSE"],
-            "trade_date": [dt.date(2025, 11, 3), dt.date(2025, 10, 1)],
-            "investor_type": ["foreign", "foreign"], "period": ["week", "day"],
-            "net_buy_value": [1e9, -2e8], "currency": ["JPY", "CNY"], "source": ["t", "t"],
+            "security_id": [s for s in ids for _ in days],
+            "trade_date": days * n_sec,
+            "open": [10.0] * n, "high": [11.0] * n, "low": [9.0] * n, "close": [10.5] * n,
+            "adj_close": [10.5] * n, "volume": [1e6] * n, "currency": ["USD"] * n,
+            "source": ["test"] * n,
         },
-        schema=DATASETS["fund_flows_daily"].schema,
+        schema=DATASETS["prices_daily"].schema,
     )
-    failure = _only_failure(run_suite("fund_flows_daily", flows, TODAY))
-    assert "where period" not in failure["description"]
-    assert "CN:SSE 2025-10-01" in failure["description"]
-    assert "JP:TSE 2025-11-03" in failure["description"]
+
+
+_DAYS = [dt.date(2025, 11, 3), dt.date(2025, 11, 4), dt.date(2025, 11, 5),
+         dt.date(2025, 11, 6), dt.date(2025, 11, 7)]
+
+
+def test_table_in_batches_passes_and_counts_every_row(tmp_path: Path) -> None:
+    con = _land(tmp_path, _many_prices(40, _DAYS))
+    outcome = run_suite_on_table(con, "prices_daily", TODAY, required=True, batch_rows=30)
+    assert outcome is not None
+    assert outcome.success, outcome.description
+    assert outcome.rows == 200
+    assert outcome.evaluated == len(build_suite("prices_daily", TODAY, required=True).expectations)
+    assert run_suite_on_table(con, "fund_flows_daily", TODAY) is None
+
+
+def test_table_in_batches_finds_duplicates_and_sums_bad_rows(tmp_path: Path) -> None:
+    good = _many_prices(40, _DAYS)
+    # Three negative closes spread over the table and one key landed twice: every batch
+    # sees only part of the table, yet the counts are the whole table's.
+    bad_rows = [5, 77, 163]
+    bad = good.with_columns(
+        pl.when(pl.int_range(pl.len()).is_in(bad_rows)).then(-1.0).otherwise(pl.col("close"))
+        .alias("close"))
+    bad = pl.concat([bad, good.slice(121, 1)])
+    con = _land(tmp_path, bad)
+    outcome = run_suite_on_table(con, "prices_daily", TODAY, batch_rows=25)
+    assert outcome is not None and not outcome.success
+    by_rule = {f["rule"]: f for f in outcome.failed}
+    assert set(by_rule) == {"close must be > 0 (and finite)",
+                            "key (security_id, trade_date) must be unique"}
+    assert by_rule["close must be > 0 (and finite)"]["unexpected_count"] == len(bad_rows)
+    dup = good.row(121, named=True)
+    assert by_rule["key (security_id, trade_date) must be unique"]["unexpected_count"] == 2
+    assert f"{dup['security_id']} {dup['trade_date']}" in (
+        by_rule["key (security_id, trade_date) must be unique"]["description"])
+
+
+def test_empty_table_fails_only_when_required(tmp_path: Path) -> None:
+    con = _land(tmp_path, empty_frame("prices_daily"))
+    assert run_suite_on_table(con, "prices_daily", TODAY).success
+    outcome = run_suite_on_table(con, "prices_daily", TODAY, required=True)
+    assert outcome is not None and not outcome.success
 
 
 def test_future_date_fails() -> None:

@@ -278,16 +278,18 @@ def test_failing_blocking_check_stops_publication(tmp_path: Path, monkeypatch) -
     import assets.extract.datasets as extract
     from selloff.quality.gx_suites import SuiteOutcome
 
-    real = extract.run_suite
+    real = extract.run_suite_on_table
 
-    def failing(dataset, df, *args, **kwargs):
-        outcome = real(dataset, df, *args, **kwargs)
+    def failing(con, dataset, *args, **kwargs):
+        # The real suite runs on the build file first, inside the materialization.
+        outcome = real(con, dataset, *args, **kwargs)
+        assert outcome is not None and outcome.success, outcome
         if dataset != "prices_daily":
             return outcome
         return SuiteOutcome(**{**outcome.__dict__, "success": False, "failed": [
             {"rule": "injected failure", "column": "close", "description": "injected failure"}]})
 
-    monkeypatch.setattr(extract, "run_suite", failing)
+    monkeypatch.setattr(extract, "run_suite_on_table", failing)
     second = run_refresh(tmp_path, SELLOFF_SOURCE="demo", SELLOFF_DEMO_SECURITIES=N)
     assert not second.result.success
     published = [e for e in second.result.get_asset_materialization_events()

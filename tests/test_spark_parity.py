@@ -1,14 +1,17 @@
-"""The same dbt models on DuckDB and on Spark (local mode) give the same marts.
+"""The same dbt models on DuckDB and on a Spark standalone cluster give the same marts.
 
 A small demo market is landed once into a DuckDB build file and written to a Parquet lake
 in a private folder; `dbt build` runs on both targets (models, data tests and unit tests),
 and every mart is compared table by table: same columns and types, same keys, equal values,
-floats within 1e-9 relative. Spark starts a JVM: skipped, with the reason, where Java or
-pyspark/dbt-spark are missing.
+floats within 1e-9 relative. Spark runs on a real cluster that the session fixture
+`spark_cluster` (tests/conftest.py) starts: a master and two workers as separate JVMs,
+reached by a spark:// URL; dbt's driver runs in the dbt process. Skipped, with the reason,
+where Java or pyspark/dbt-spark are missing.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -24,9 +27,10 @@ REL_TOL = 1e-9
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
+def built(tmp_path_factory: pytest.TempPathFactory, spark_cluster) -> tuple[Settings, Path]:
     root = tmp_path_factory.mktemp("spark_parity")
     settings = settings_from_env({
+        "SELLOFF_SPARK_MASTER": spark_cluster.url,
         "SELLOFF_WAREHOUSE": str(root / "warehouse" / "selloff.duckdb"),
         "SELLOFF_LAKE_DIR": str(root / "lake"),
         "SELLOFF_SPARK_DIR": str(root / "spark"),
@@ -35,11 +39,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
     })
     engines.land_raw(settings)
     engines.write_raw_lake(settings)
+    apps_before = len(spark_cluster.state().get("completedapps", []))
     for target in ("duckdb", "spark"):
         run = engines.dbt_build(settings, target, root)
         assert run.ok, f"dbt build --target {target} failed:\n{run.output[-6000:]}"
         (root / f"dbt_{target}.log").write_text(run.output, encoding="utf-8")
         print(f"\ndbt build --target {target}: {run.seconds:.1f} s")
+    # The Spark build ran as an application of the cluster, on both workers' executors.
+    apps = spark_cluster.state().get("completedapps", [])
+    assert len(apps) == apps_before + 1, apps
+    (root / "spark_app.json").write_text(json.dumps(apps[-1]), encoding="utf-8")
     return settings, root
 
 

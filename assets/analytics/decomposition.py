@@ -6,11 +6,14 @@ import polars as pl
 
 from assets import WRITER_POOL
 from assets.analytics.inputs import (
+    Select,
     analytics_asset,
     analytics_key,
     mart_key,
+    read_selected,
+    session_days,
     table_refs,
-    trading_days,
+    window_end_dates,
 )
 from selloff.analytics import decompose, load_window_config, reconcile, rollup, selloff_windows
 from selloff.report.html_report import markdown_table
@@ -25,8 +28,16 @@ from selloff.resources import WarehouseResource
     "worst day and calendar week per index and basket, each basket's drawdown.",
 )
 def selloff_windows_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    frames = warehouse.read_many(table_refs(
-        marts=("fct_index_levels_daily", "fct_market_cap_daily", "dim_basket_member")))
+    # Basket levels need the whole history, but only of basket members and one column.
+    frames = read_selected(warehouse, {
+        "fct_index_levels_daily": Select("marts", "fct_index_levels_daily"),
+        "dim_basket_member": Select("marts", "dim_basket_member")})
+    members = frames.get("dim_basket_member")
+    if members is not None and members.height:
+        frames.update(read_selected(warehouse, {"fct_market_cap_daily": Select(
+            "marts", "fct_market_cap_daily", ("security_id", "trade_date", "market_cap_usd"),
+            "security_id IN (SELECT id FROM __ids)")},
+            ids=members["security_id"].unique().to_list()))
     config = load_window_config()
     windows = selloff_windows(config, frames.get("fct_index_levels_daily"),
                               frames.get("fct_market_cap_daily"), frames.get("dim_basket_member"))
@@ -58,13 +69,23 @@ def selloff_windows_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
     pool=WRITER_POOL,
 )
 def selloff_decomposition_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    frames = warehouse.read_many(table_refs(
-        marts=("fct_market_cap_daily", "fct_valuation_multiples_daily", "dim_security",
-               "dim_trading_calendar"),
-        analytics=("selloff_windows",)))
-    result = decompose(frames["selloff_windows"], frames["fct_market_cap_daily"],
+    # The decomposition reads the daily facts at each window's t0 and t1 only: those rows
+    # and columns are selected in DuckDB; the maths in `decompose` is unchanged.
+    windows = warehouse.read("analytics", "selloff_windows")
+    days = session_days(warehouse)
+    on_ends = "trade_date IN (SELECT d FROM __dates)"
+    frames = read_selected(warehouse, {
+        "fct_market_cap_daily": Select(
+            "marts", "fct_market_cap_daily",
+            ("security_id", "trade_date", "close", "shares", "usd_per_unit"), on_ends),
+        "fct_valuation_multiples_daily": Select(
+            "marts", "fct_valuation_multiples_daily",
+            ("security_id", "trade_date", "net_income_ttm"), on_ends),
+        "dim_security": Select("marts", "dim_security", ("security_id", "market")),
+    }, dates=window_end_dates(windows, days))
+    result = decompose(windows, frames["fct_market_cap_daily"],
                        frames.get("fct_valuation_multiples_daily"), frames["dim_security"],
-                       trading_days=trading_days(frames))
+                       trading_days=days)
     n = warehouse.write("analytics", "selloff_decomposition", result.frame)
     n_ex = warehouse.write("analytics", "selloff_exclusions", result.excluded)
     totals = result.exclusion_totals()

@@ -5,11 +5,10 @@ import base64
 import dagster as dg
 
 from assets import WRITER_POOL
+from assets.analytics.inputs import Select, read_selected
 from selloff.report.html_report import chart_images, write_selloff_report
 from selloff.resources import SourceResource, WarehouseResource
 
-_MARTS = ("fct_market_cap_daily", "dim_basket_member", "fct_fund_flows_daily",
-          "dim_security")
 _ANALYTICS = ("selloff_rollup", "selloff_windows", "rotation", "valuation_spread",
               "basket_factor_split", "factor_attribution", "claim_verdicts",
               "data_quality_findings")
@@ -27,8 +26,21 @@ _ANALYTICS = ("selloff_rollup", "selloff_windows", "rotation", "valuation_spread
     "data-quality findings.",
 )
 def selloff_report(source: SourceResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    refs = {m: ("marts", m) for m in _MARTS} | {a: ("analytics", a) for a in _ANALYTICS}
-    frames = warehouse.read_many(refs)
+    # The charts use the market caps of basket members and market-level flows only: that
+    # is what DuckDB hands over, not the 6 M- and 10 M-row facts.
+    frames = read_selected(warehouse, {
+        **{a: Select("analytics", a) for a in _ANALYTICS},
+        "dim_basket_member": Select("marts", "dim_basket_member"),
+        "dim_security": Select("marts", "dim_security"),
+        "fct_fund_flows_daily": Select("marts", "fct_fund_flows_daily",
+                                       where="flow_scope = 'market'"),
+    })
+    members = frames.get("dim_basket_member")
+    if members is not None:
+        frames.update(read_selected(warehouse, {"fct_market_cap_daily": Select(
+            "marts", "fct_market_cap_daily", ("security_id", "trade_date", "market_cap_usd"),
+            "security_id IN (SELECT id FROM __ids)")},
+            ids=members["security_id"].unique().to_list()))
     path = write_selloff_report(frames, warehouse.reports_dir / "selloff_report.html",
                                 synthetic=source.is_synthetic)
     images = chart_images(frames, dpi=70)

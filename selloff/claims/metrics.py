@@ -254,12 +254,30 @@ def calendar_weeks(dates: Iterable[dt.date], start: dt.date, end: dt.date) -> li
     return [(m, m + dt.timedelta(days=6)) for m in mondays]
 
 
-def _price_col(df: pl.DataFrame) -> str:
-    # Adjusted closes keep returns clean across splits; mixing adjusted and raw closes in
-    # one series would not, so adj_close is used only when it is there for every row.
-    if "adj_close" in df.columns and df.height and df["adj_close"].null_count() == 0:
-        return "adj_close"
-    return "close"
+# A security's daily returns use adjusted closes where both days of a return have one
+# (clean across splits and dividends) and raw closes where either lacks it (the real
+# snapshot's US prices before 2025-02-28). Chained, they give this return index.
+CHAINED = "close chained on adj_close returns where both days have one"
+
+
+def _priced(rows: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """One security's rows with the price column its returns use, and that column's name
+    (the basis said in the notes): `adj_close` when every row has one, `close` when none
+    does, else CHAINED, whose ratio between any two days compounds the daily returns
+
+        r_t = adj_t / adj_{t-1} if both are known, else close_t / close_{t-1}
+
+    so a window whose ends both have adjusted closes (and the days between too) returns
+    exactly adj_1 / adj_0 - 1, and a raw-close stretch before that is not thrown away."""
+    if "adj_close" not in rows.columns or rows["adj_close"].null_count() == rows.height:
+        return rows, "close"
+    if rows["adj_close"].null_count() == 0:
+        return rows, "adj_close"
+    rows = rows.filter(pl.col("close").is_not_null()).sort("trade_date")
+    adj, close = pl.col("adj_close"), pl.col("close")
+    step = (pl.when(adj.is_not_null() & adj.shift(1).is_not_null())
+            .then(adj / adj.shift(1)).otherwise(close / close.shift(1)).fill_null(1.0))
+    return rows.with_columns((close.first() * step.cum_prod()).alias(CHAINED)), CHAINED
 
 
 def _security_rows(frames: Frames, security_id: str, columns: Sequence[str]) -> pl.DataFrame:
@@ -271,8 +289,7 @@ def _security_rows(frames: Frames, security_id: str, columns: Sequence[str]) -> 
 
 
 def _price_series(frames: Frames, security_id: str) -> tuple[Series, str]:
-    rows = _security_rows(frames, security_id, ["close"])
-    col = _price_col(rows)
+    rows, col = _priced(_security_rows(frames, security_id, ["close"]))
     return _series(rows, "trade_date", col), col
 
 
@@ -443,7 +460,7 @@ def security_worst_day(frames: Frames, params: dict, ctx: MetricContext) -> Metr
     if rank_by not in ("return_pct", "mcap_change_usd", "mcap_change_local"):
         raise ValueError(f"rank_by must be return_pct, mcap_change_usd or mcap_change_local, not {rank_by!r}")
     rows = _security_rows(frames, sid, ["close"])
-    pcol = _price_col(rows)
+    rows, pcol = _priced(rows)
     days: dict[dt.date, dict[str, float | None]] = {}
     missing: dict[str, str] = {}
 
@@ -684,7 +701,8 @@ def basket_return_to_peak(frames: Frames, params: dict, ctx: MetricContext) -> M
         rows = mc.filter(pl.col("security_id") == sid)
         if rows.height < 2:
             continue
-        s = _series(rows, "trade_date", _price_col(rows))
+        priced, col = _priced(rows)
+        s = _series(priced, "trade_date", col)
         if len(s) < 2:
             continue
         peak_i = max(range(len(s)), key=lambda i: s.values[i])
@@ -922,7 +940,8 @@ def sector_rotation(frames: Frames, params: dict, ctx: MetricContext) -> MetricR
     weight_col = "market_cap_local" if "market_cap_local" in mc.columns else None
     recs = []
     for sid, rows in mc.group_by("security_id"):
-        s = _series(rows, "trade_date", _price_col(rows))
+        priced, col = _priced(rows)
+        s = _series(priced, "trade_date", col)
         idx = s.anchors(span)
         if idx is None:
             continue

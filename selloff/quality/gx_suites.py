@@ -2,9 +2,25 @@
 
 Every suite is generated from the dataset's contract in `selloff.contracts`, so a rule
 added there is checked here without touching this module. The suites run on GX 1.x
-directly (ephemeral context, pandas data source, whole-dataframe batch) because the
-`dagster-ge` integration only speaks the pre-1.0 API; the Dagster asset checks that call
-`run_suite` live in `assets/`.
+directly (ephemeral context, pandas data source) because the `dagster-ge` integration only
+speaks the pre-1.0 API; the Dagster asset checks that call `run_suite_on_table` live in
+`assets/extract/`.
+
+Where the data is: `run_suite_on_table` never copies a whole raw table into pandas. It
+reads the table from DuckDB in bounded batches (about `BATCH_ROWS` rows each) and runs the
+same suite on each. The batches split the rows by a hash of the contract key, so every
+row of a duplicated key lands in the same batch and the per-batch uniqueness expectation
+is exact for the whole table; the other expectations are per row or per column set and
+add up across batches. Peak memory is one batch's pandas copy, whatever the table size.
+
+Dropped (it merely repeated the landing gate): the trading-calendar expectation ("<date>
+must be a trading day of the market", which needed a derived `_on_trading_calendar` column
+joined from exchange_calendars in Python). The landing gate (`selloff.validation`) checks
+exactly that rule, against the same calendars, on every row before it lands, and a landed
+row's market and date cannot change afterwards. Every other expectation stays: column set
+and types, key uniqueness, not-null, signs and finiteness, accepted values, id format and
+no future dates (they also guard `raw` against writes that bypass the gate and against
+partition windows merged into an existing table).
 
 GX, pandas and pyarrow are imported inside the functions: importing GX takes seconds,
 and every process that loads the Dagster definitions would pay it at start-up.
@@ -17,19 +33,23 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from selloff.calendars import MARKET_CALENDARS, calendar_frame
 from selloff.contracts import DATASETS, ID_PATTERN, Dataset
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import duckdb
     import great_expectations as gx
     import pandas as pd
 
-ON_CALENDAR = "_on_trading_calendar"
+# One batch's pandas copy is the memory the suite needs: about 150 MB for 1 M rows of the
+# widest raw table (prices), against 1.1 GiB for the whole of fund flows at 5,000 x 5.
+BATCH_ROWS = 1_000_000
 MAX_EXAMPLES = 3
 
 
@@ -53,8 +73,6 @@ _GX_TYPE = {pl.String: "str", pl.Float64: "float64", pl.Int64: "int64", pl.Boole
 
 # An upper bound on the sign checks makes them reject inf as well, in the same pass.
 _FLOAT_MAX = sys.float_info.max
-
-_NO_FLAG = "the trading-calendar flag needs {id} as text and {date} as a date"
 
 # The dates datetime64[ns] can hold.
 _NS_FIRST, _NS_LAST = dt.date(1678, 1, 1), dt.date(2261, 12, 31)
@@ -94,9 +112,7 @@ class SuiteOutcome:
 def build_suite(dataset: str, today: dt.date, *, required: bool = False) -> gx.ExpectationSuite:
     """The expectation suite of `raw.<dataset>`, generated from its contract.
 
-    The suite validates the frame `prepare_frame` returns (the contract's columns plus the
-    derived trading-calendar flag where the contract names a calendar date). `required`
-    adds "at least one row": a dataset a source lacks lands as an empty table and must
+    The suite validates the contract's columns as landed in `raw`. `required` adds "at least one row": a dataset a source lacks lands as an empty table and must
     then pass, so emptiness only fails where the caller says the dataset is needed.
     """
     _guard_pyspark_connect()
@@ -104,7 +120,8 @@ def build_suite(dataset: str, today: dt.date, *, required: bool = False) -> gx.E
     import great_expectations.expectations as gxe
 
     spec = DATASETS[dataset]
-    suite = gx.ExpectationSuite(name=f"raw.{dataset}")
+    # Distinct names: one context may hold both variants (see `_run_batches`).
+    suite = gx.ExpectationSuite(name=f"raw.{dataset}" + (".required" if required else ""))
 
     def add(expectation: Any, rule: str, column: str | None = None, *,
             show_value: bool = True) -> None:
@@ -115,8 +132,7 @@ def build_suite(dataset: str, today: dt.date, *, required: bool = False) -> gx.E
         expectation.description = rule
         suite.add_expectation(expectation)
 
-    columns = spec.column_names + ([ON_CALENDAR] if _has_calendar(spec) else [])
-    add(gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True),
+    add(gxe.ExpectTableColumnsToMatchSet(column_set=spec.column_names, exact_match=True),
         "columns must be exactly the contract's")
     if required:
         add(gxe.ExpectTableRowCountToBeBetween(min_value=1),
@@ -169,57 +185,63 @@ def build_suite(dataset: str, today: dt.date, *, required: bool = False) -> gx.E
         add(gxe.ExpectColumnValuesToBeBetween(column=name, max_value=latest),
             f"{name} must not be after today ({today.isoformat()})", name)
 
-    if _has_calendar(spec):
-        scope = ""
-        if spec.calendar_when:
-            when_col, when_value = spec.calendar_when
-            scope = f" where {when_col} = {when_value!r}"
-        add(gxe.ExpectColumnValuesToBeInSet(column=ON_CALENDAR, value_set=[True]),
-            f"{spec.calendar_date} must be a trading day of the market in {spec.market_of} "
-            f"(exchange_calendars){scope}",
-            spec.calendar_date, show_value=False)
     return suite
-
-
-def prepare_frame(dataset: str, df: pl.DataFrame) -> pl.DataFrame:
-    """The frame the suite validates: `df` plus the trading-calendar flag where needed.
-
-    The flag is True unless the row is in the contract's calendar scope, its id names a
-    market with a calendar, its date lies inside that calendar's range, and the date is
-    not a session. Out-of-range dates and unknown markets cannot be judged, so they pass
-    (as in the landing gate); malformed ids and nulls are other expectations' business.
-    """
-    spec = DATASETS[dataset]
-    if not _has_calendar(spec):
-        return df
-    id_col, date_col = spec.market_of, spec.calendar_date
-    if df.schema.get(id_col) != pl.String or df.schema.get(date_col) != pl.Date:
-        # Leave the flag out: the column-set and type expectations report the real problem.
-        return df
-    in_scope: pl.Expr = pl.lit(True)
-    if spec.calendar_when:
-        when_col, when_value = spec.calendar_when
-        if when_col not in df.columns:
-            return df
-        in_scope = (pl.col(when_col) == when_value).fill_null(False)
-    flagged = (
-        df.with_columns(
-            pl.col(id_col).str.extract(r"^([A-Z]{2}):", 1).alias("__market"),
-            pl.col(date_col).alias("__day"),
-        )
-        .join(_sessions(), on=["__market", "__day"], how="left", maintain_order="left")
-        .with_columns((~in_scope | pl.col("__is_session").fill_null(True)).alias(ON_CALENDAR))
-    )
-    return flagged.drop("__market", "__day", "__is_session")
 
 
 def run_suite(dataset: str, df: pl.DataFrame, today: dt.date | None = None, *,
               required: bool = False) -> SuiteOutcome:
-    """Validate one landed raw table with its generated suite.
+    """Validate one frame with the dataset's generated suite, as one batch.
 
     `today` bounds the no-future-dates rule (default: the local date). An empty frame
-    passes unless `required`, with a note saying so.
+    passes unless `required`, with a note saying so. For a landed table use
+    `run_suite_on_table`, which never holds more than one batch.
     """
+    return _run_batches(dataset, [(df, True)], df.height, df.columns, today, required)
+
+
+def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
+                       today: dt.date | None = None, *, required: bool = False,
+                       batch_rows: int = BATCH_ROWS) -> SuiteOutcome | None:
+    """Validate `raw.<dataset>` in DuckDB in bounded batches; None if the table is absent.
+
+    The rows are split into ceil(rows / batch_rows) buckets by a hash of the contract key
+    (by row id when a key column is missing: the column-set expectation fails then anyway),
+    so duplicates of a key always meet in one batch. "At least one row" runs on the
+    largest bucket only, which is empty exactly when the table is.
+    """
+    table = f"raw.{dataset}"
+    found = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position", [dataset],
+    ).fetchall()
+    if not found:
+        return None
+    columns = [r[0] for r in found]
+    rows = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+    buckets = max(1, math.ceil(rows / batch_rows))
+    spec = DATASETS[dataset]
+    if buckets == 1:
+        return _run_batches(dataset, [(con.sql(f"SELECT * FROM {table}").pl(), True)],
+                            rows, columns, today, required)
+
+    has_key = all(k in columns for k in spec.key)
+    keys = ", ".join(f'"{k}"' for k in spec.key)
+    bucket = f"hash({keys}) % {buckets}" if has_key else f"rowid % {buckets}"
+    order = f" ORDER BY {keys}" if has_key else ""
+    sizes = dict(con.execute(f"SELECT {bucket} AS b, count(*) FROM {table} GROUP BY b").fetchall())
+    largest = max(sizes, key=lambda b: sizes[b])
+
+    def batches() -> Iterable[tuple[pl.DataFrame, bool]]:
+        # A generator: each batch is read when GX is ready for it and dropped after.
+        for b in sorted(sizes):
+            df = con.sql(f"SELECT * FROM {table} WHERE {bucket} = {b}{order}").pl()
+            yield df, b == largest
+
+    return _run_batches(dataset, batches(), rows, columns, today, required)
+
+
+def _run_batches(dataset: str, batches: Iterable[tuple[pl.DataFrame, bool]], rows: int,
+                 columns: list[str], today: dt.date | None, required: bool) -> SuiteOutcome:
     _guard_pyspark_connect()
     import great_expectations as gx
 
@@ -227,61 +249,97 @@ def run_suite(dataset: str, df: pl.DataFrame, today: dt.date | None = None, *,
     today = today or dt.date.today()
     spec = DATASETS[dataset]
     notes: list[str] = []
-    if df.height == 0 and not required:
+    if rows == 0 and not required:
         notes.append(f"{dataset} is empty (the source lacks it): only its columns and "
                      "types were checked")
 
-    frame = _to_pandas(prepare_frame(dataset, df))
     context = _context()
-    batch = (
+    batch_def = (
         context.data_sources.add_pandas(f"raw_{dataset}")
         .add_dataframe_asset(dataset)
-        .add_batch_definition_whole_dataframe("whole_table")
+        .add_batch_definition_whole_dataframe("batch")
     )
-    suite = context.suites.add(build_suite(dataset, today, required=required))
-    validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"raw.{dataset}", data=batch, suite=suite)
-    )
-    key_present = [k for k in spec.key if k in frame.columns]
-    result = validation.run(
-        batch_parameters={"dataframe": frame},
-        result_format={
-            "result_format": "SUMMARY",
-            "partial_unexpected_count": MAX_EXAMPLES,
-            # Examples name rows by the contract key, which is how a user finds them.
-            "unexpected_index_column_names": key_present,
-        },
-    )
+    validations: dict[bool, Any] = {}
+
+    def validation(with_count: bool) -> Any:
+        # Without `required` both suites are the same; with it, only one batch counts rows.
+        flag = with_count and required
+        if flag not in validations:
+            name = f"raw.{dataset}" + (".required" if flag else "")
+            suite = build_suite(dataset, today, required=flag)
+            validations[flag] = context.validation_definitions.add(gx.ValidationDefinition(
+                name=name, data=batch_def, suite=context.suites.add(suite)))
+        return validations[flag]
+
+    key_present = [k for k in spec.key if k in columns]
+    merged: dict[int, dict[str, Any]] = {}
+    for df, with_count in batches:
+        frame = _to_pandas(df)
+        del df
+        result = validation(with_count).run(
+            batch_parameters={"dataframe": frame},
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": MAX_EXAMPLES,
+                # Examples name rows by the contract key, which is how a user finds them.
+                "unexpected_index_column_names": key_present,
+            },
+        )
+        del frame
+        for r in result.results:
+            _merge(merged, r)
+
     # GX returns results in no particular order; report them in the suite's order
     # (columns first) so the first line of a failed check is the most basic problem.
-    ordered = sorted(result.results,
-                     key=lambda r: (r.expectation_config.meta or {}).get("order", 0))
-    failed = [_describe_failure(dataset, spec, r, set(frame.columns))
-              for r in ordered if not r.success]
+    ordered = [merged[k] for k in sorted(merged)]
+    failed = [_describe_failure(dataset, spec, SimpleNamespace(**m), set(columns))
+              for m in ordered if not m["success"]]
+    evaluated = len(ordered)
+    good = evaluated - len(failed)
     return SuiteOutcome(
         dataset=dataset,
-        success=bool(result.success),
-        evaluated=len(result.results),
+        success=not failed,
+        evaluated=evaluated,
         failed=failed,
-        statistics=_plain(dict(result.statistics)),
-        rows=df.height,
+        statistics={"evaluated_expectations": evaluated, "successful_expectations": good,
+                    "unsuccessful_expectations": len(failed),
+                    "success_percent": 100.0 * good / evaluated if evaluated else None},
+        rows=rows,
         seconds=round(time.perf_counter() - started, 3),
         notes=notes,
     )
 
 
-def _has_calendar(spec: Dataset) -> bool:
-    return bool(spec.calendar_date and spec.market_of)
+def _merge(merged: dict[int, dict[str, Any]], r: Any) -> None:
+    """Add one batch's result of one expectation to the whole table's.
 
-
-@lru_cache(maxsize=1)
-def _sessions() -> pl.DataFrame:
-    cal = calendar_frame(tuple(MARKET_CALENDARS))
-    return cal.select(
-        pl.col("market").alias("__market"),
-        pl.col("calendar_date").alias("__day"),
-        pl.col("is_trading_day").alias("__is_session"),
-    )
+    Counts add up over batches (the batches partition the rows); examples are kept up to
+    MAX_EXAMPLES in batch order; an exception or observed value is the first batch's.
+    """
+    config = r.expectation_config
+    order = (config.meta or {}).get("order", 0)
+    m = merged.setdefault(order, {"expectation_config": config, "success": True,
+                                  "result": {}, "exception_info": None})
+    res = dict(r.result or {})
+    acc = m["result"]
+    for k in ("element_count", "unexpected_count", "missing_count"):
+        if k in res:
+            acc[k] = acc.get(k, 0) + int(res[k])
+    if r.success:
+        return
+    m["success"] = False
+    if m["exception_info"] is None and _exception_message(r):
+        m["exception_info"] = r.exception_info
+    for k in ("partial_unexpected_index_list", "partial_unexpected_list"):
+        if res.get(k):
+            acc[k] = (acc.get(k) or []) + list(res[k])
+            acc[k] = acc[k][:MAX_EXAMPLES]
+    for k in ("observed_value", "details"):
+        if k in res and k not in acc:
+            acc[k] = res[k]
+    if "unexpected_count" in acc:
+        judged = acc.get("element_count", 0) - acc.get("missing_count", 0)
+        acc["unexpected_percent"] = 100.0 * acc["unexpected_count"] / judged if judged else None
 
 
 def _to_pandas(df: pl.DataFrame) -> pd.DataFrame:
@@ -351,8 +409,6 @@ def _describe_failure(dataset: str, spec: Dataset, r: Any,
     if exception and absent:
         # GX's own message for a missing column is an internal error; say what happened.
         exception = f"column(s) {', '.join(absent)} missing"
-        if ON_CALENDAR in absent:
-            exception = _NO_FLAG.format(id=spec.market_of, date=spec.calendar_date)
     if exception:
         out["exception"] = exception
         out["description"] = f"{dataset}: {rule}: could not be checked ({exception})"
@@ -385,13 +441,8 @@ def _describe_failure(dataset: str, spec: Dataset, r: Any,
     detail = f"observed {observed}"
     mismatched = (res.get("details") or {}).get("mismatched")
     if isinstance(mismatched, dict):
-        # The derived calendar flag is only missing when its inputs are broken, and the
-        # type expectations name those; listing it here would point at the wrong thing.
-        parts = [f"{what} {sorted(set(mismatched[what]) - {ON_CALENDAR})}"
-                 for what in ("missing", "unexpected")
-                 if set(mismatched.get(what) or ()) - {ON_CALENDAR}]
-        if not parts and ON_CALENDAR in (mismatched.get("missing") or ()):
-            parts = [_NO_FLAG.format(id=spec.market_of, date=spec.calendar_date)]
+        parts = [f"{what} {sorted(mismatched[what])}" for what in ("missing", "unexpected")
+                 if mismatched.get(what)]
         detail = "; ".join(parts) or detail
         out["mismatched"] = _plain(mismatched)
     out["description"] = f"{dataset}: {rule}: {detail}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 
 import polars as pl
 
@@ -29,6 +30,21 @@ class Source(ABC):
 
     def describe(self) -> dict:
         return {"name": self.name, "synthetic": self.synthetic}
+
+    def fetch_parts(self, dataset: str) -> Iterator[pl.DataFrame] | None:
+        """The dataset in parts whose keys never overlap (a source that can stream, like the
+        demo market, yields one market at a time); by default the whole of `fetch`."""
+        df = self.fetch(dataset)
+        return None if df is None else iter([df])
+
+    def load_parts(self, dataset: str) -> Iterator[pl.DataFrame] | None:
+        """fetch_parts + the landing gate on each part (row numbers in an error count
+        from the part's first row)."""
+        parts = self.fetch_parts(dataset)
+        if parts is None:
+            return None
+        return (conform(part, dataset, origin=self.origin(dataset), default_source=self.name)
+                for part in parts)
 
     def load(self, dataset: str) -> pl.DataFrame | None:
         """fetch + coerce + validate; raises DataContractError naming dataset, row and rule."""

@@ -18,13 +18,18 @@ path. Built-in cases for the warehouse to get right:
 - US:INTC and US:MDAI lose money (no P/E);
 - CN:300476.SZ joins the CN_AI board on 2025-07-01 (point-in-time membership).
 
-The market is generated once per parameter set and cached, since every extract asset
-calls fetch separately.
+Memory stays bounded at any size: the universe (specs, share events) is cached per
+parameter set, but the daily datasets are generated one market at a time into a Parquet
+spool on disk the first time an extract asset asks for one, and read back market by
+market (`DemoSource.fetch_parts`), so no process holds the whole market.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -742,89 +747,174 @@ def _finish(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     return out
 
 
+# The most rows `fetch_parts` hands over at once (a market's table is read in slices).
+PART_ROWS = 2_000_000
+
+# The datasets generated market by market (from one simulation of the market's prices);
+# the others are small and made from the universe alone.
+MARKET_DATASETS = ("prices_daily", "index_levels_daily", "index_valuation_daily",
+                   "fund_flows_daily")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The universe of one parameter set: small (specs and share events, no daily rows)."""
+
+    seed: int
+    start: dt.date
+    end: dt.date
+    specs: list[SecuritySpec]
+    securities: pl.DataFrame
+    cik: dict[str, str]
+    baskets: pl.DataFrame
+    shares: list[_Share]
+
+
 @lru_cache(maxsize=2)
-def _generate(n_securities: int, years: int, seed: int, end: dt.date) -> dict[str, pl.DataFrame]:
+def _plan(n_securities: int, years: int, seed: int, end: dt.date) -> _Plan:
     if years < 1:
         raise ValueError(f"years={years}: the demo needs at least one year")
     start = _years_before(end, years)
     specs = universe(n_securities, _rng(seed, 0))
     securities, cik = _securities(specs)
     baskets = _baskets(specs)
-
     anchor = _epoch(ANCHOR)
     lo = _epoch(_years_before(start, 2))
     hi = _epoch(end) + 366
     shares = [_Share(s, s.mcap_bn * 1e9 / s.price, anchor, lo, hi) for s in specs]
+    return _Plan(seed, start, end, specs, securities, cik, baskets, shares)
 
-    prices, levels, valuations, sec_flows, other_flows, shares_frames = [], [], [], [], [], []
-    for market in MARKET_ORDER:
-        idx = [i for i, s in enumerate(specs) if s.market == market]
-        days = _to_days(trading_days(market, start, end))
-        if not len(days) or not idx:
-            continue
-        m_specs = [specs[i] for i in idx]
-        m_shares = [shares[i] for i in idx]
-        sim = _simulate(market, days, m_specs, m_shares, seed)
-        ids = [s.security_id for s in m_specs]
-        prices.append(_long(ids, days, {k: sim[k] for k in
-                                        ("open", "high", "low", "close", "adj_close", "volume")})
-                      .with_columns(currency=pl.lit(CURRENCY[market])))
-        lv, va, closes = _index_frames(market, days, m_specs, sim, seed)
-        levels += lv
-        valuations += va
-        if market == "CN":
-            sec, stacked = _cn_flows(days, m_specs, sim, seed)
-            sec_flows.append(sec)
-            board = _board_flows(days, m_specs, stacked,
-                                 baskets.filter(pl.col("basket_id") == "CN_AI"))
-            if board is not None:
-                sec_flows.append(board)
-        elif market == "KR":
-            other_flows.append(_market_flows("KR", days, closes["KR:KOSPI"], seed))
-        elif market == "JP":
-            # Weeks are cut on the full calendar so a week straddling `end` is left out.
-            ext = _to_days(trading_days("JP", start, end + dt.timedelta(days=7)))
-            jp_close = np.interp(ext.astype(np.int64), days.astype(np.int64), closes["JP:N225"])
-            jp = _market_flows("JP", ext, jp_close, seed)
-            other_flows.append(jp.filter(pl.col("trade_date") <= end))
-        del sim
 
-    # Filings draw from a stream per market (the first four share one), so adding a market
-    # leaves the others' filings as they were.
+def _market_frames(plan: _Plan, market: str) -> dict[str, list[pl.DataFrame]]:
+    """The daily datasets of one market (lists of frames, not yet in contract form).
+
+    One market's simulation is the only T x N state held; every market's random draws
+    come from its own seeded generator, so a market comes out the same alone or with
+    the others.
+    """
+    specs, seed, start, end = plan.specs, plan.seed, plan.start, plan.end
+    idx = [i for i, s in enumerate(specs) if s.market == market]
+    days = _to_days(trading_days(market, start, end))
+    if not len(days) or not idx:
+        return {}
+    m_specs = [specs[i] for i in idx]
+    m_shares = [plan.shares[i] for i in idx]
+    sim = _simulate(market, days, m_specs, m_shares, seed)
+    ids = [s.security_id for s in m_specs]
+    prices = (_long(ids, days, {k: sim[k] for k in
+                                ("open", "high", "low", "close", "adj_close", "volume")})
+              .with_columns(currency=pl.lit(CURRENCY[market])))
+    levels, valuations, closes = _index_frames(market, days, m_specs, sim, seed)
+    flows: list[pl.DataFrame] = []
+    if market == "CN":
+        sec, stacked = _cn_flows(days, m_specs, sim, seed)
+        flows.append(sec)
+        board = _board_flows(days, m_specs, stacked,
+                             plan.baskets.filter(pl.col("basket_id") == "CN_AI"))
+        if board is not None:
+            flows.append(board)
+        flows = [f.with_columns(period=pl.lit("day"), currency=pl.lit("CNY")) for f in flows]
+    elif market == "KR":
+        flows.append(_market_flows("KR", days, closes["KR:KOSPI"], seed))
+    elif market == "JP":
+        # Weeks are cut on the full calendar so a week straddling `end` is left out.
+        ext = _to_days(trading_days("JP", start, end + dt.timedelta(days=7)))
+        jp_close = np.interp(ext.astype(np.int64), days.astype(np.int64), closes["JP:N225"])
+        jp = _market_flows("JP", ext, jp_close, seed)
+        flows.append(jp.filter(pl.col("trade_date") <= end))
+    del sim
+    if market != "CN":
+        flows = [f.with_columns(currency=pl.lit(CURRENCY[f["entity_id"][0].split(":")[0]]))
+                 for f in flows]
+    return {"prices_daily": [prices], "index_levels_daily": levels,
+            "index_valuation_daily": valuations,
+            "fund_flows_daily": [f.select(sorted(f.columns)) for f in flows]}
+
+
+def _market_part(plan: _Plan, market: str) -> dict[str, pl.DataFrame]:
+    """One market's daily datasets in contract form (a dataset the market lacks is absent)."""
+    raw = _market_frames(plan, market)
+    return _finish({name: pl.concat(frames) for name, frames in raw.items() if frames})
+
+
+def _filings(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Fundamentals and the share counts they imply. Filings draw from a stream per market
+    (the first four share one), so adding a market leaves the others' filings as they were."""
     groups: dict[tuple[int, ...], list[int]] = {}
-    for i, s in enumerate(specs):
+    for i, s in enumerate(plan.specs):
         d = DEMO_MARKETS[s.market]
         groups.setdefault(() if d.legacy_order else (d.stream,), []).append(i)
-    parts = [_fundamentals([specs[i] for i in idx], [shares[i] for i in idx], start, end, seed,
-                           cik, stream=key) for key, idx in groups.items()]
+    parts = [_fundamentals([plan.specs[i] for i in idx], [plan.shares[i] for i in idx],
+                           plan.start, plan.end, plan.seed, plan.cik, stream=key)
+             for key, idx in groups.items()]
     fundamentals = pl.concat([p[0] for p in parts])
     counts = pl.concat([p[1] for p in parts])
     if len(parts) > 1:
         fundamentals = fundamentals.sort("security_id", "metric", "period_end", "filed_date")
-    shares_frames.append(_share_rows(specs, shares, counts, start, end))
+    return fundamentals, counts
 
-    flows = [f.with_columns(period=pl.lit("day"), currency=pl.lit("CNY")) for f in sec_flows]
-    flows += [f.with_columns(currency=pl.lit(CURRENCY[f["entity_id"][0].split(":")[0]]))
-              for f in other_flows]
-    indexes = pl.DataFrame(
-        [(i[0], i[1], i[2], CURRENCY[i[1]]) for i in _INDEXES
-         if any(s.market == i[1] for s in specs)],
-        schema={"index_id": pl.Utf8, "market": pl.Utf8, "name": pl.Utf8, "currency": pl.Utf8},
-        orient="row",
-    )
-    frames = {
-        "securities": securities,
-        "indexes": indexes,
-        "prices_daily": pl.concat(prices),
-        "index_levels_daily": pl.concat(levels),
-        "shares_outstanding": pl.concat(shares_frames),
-        "fundamentals": fundamentals,
-        "fund_flows_daily": pl.concat([f.select(sorted(f.columns)) for f in flows]),
-        "fx_rates_daily": _fx(start, end, seed),
-        "index_valuation_daily": pl.concat(valuations),
-        "baskets": baskets,
-    }
-    return _finish(frames)
+
+def _static(plan: _Plan, dataset: str) -> pl.DataFrame:
+    """A dataset made from the universe alone, in contract form."""
+    if dataset in ("fundamentals", "shares_outstanding"):
+        fundamentals, counts = _filings(plan)
+        if dataset == "fundamentals":
+            df = fundamentals
+        else:
+            df = _share_rows(plan.specs, plan.shares, counts, plan.start, plan.end)
+    elif dataset == "indexes":
+        df = pl.DataFrame(
+            [(i[0], i[1], i[2], CURRENCY[i[1]]) for i in _INDEXES
+             if any(s.market == i[1] for s in plan.specs)],
+            schema={"index_id": pl.Utf8, "market": pl.Utf8, "name": pl.Utf8,
+                    "currency": pl.Utf8},
+            orient="row",
+        )
+    elif dataset == "fx_rates_daily":
+        df = _fx(plan.start, plan.end, plan.seed)
+    elif dataset == "securities":
+        df = plan.securities
+    elif dataset == "baskets":
+        df = plan.baskets
+    else:
+        raise KeyError(dataset)
+    return _finish({dataset: df})[dataset]
+
+
+def _generate(n_securities: int, years: int, seed: int, end: dt.date) -> dict[str, pl.DataFrame]:
+    """The whole market in memory at once (for snapshots and tests; the extract assets
+    stream it market by market through `DemoSource.fetch_parts` instead)."""
+    plan = _plan(n_securities, years, seed, end)
+    parts = [_market_part(plan, m) for m in MARKET_ORDER]
+    frames = {name: pl.concat([p[name] for p in parts if name in p]) for name in MARKET_DATASETS}
+    frames.update({name: _static(plan, name) for name in DATASETS if name not in frames})
+    return {name: frames[name] for name in DATASETS}
+
+
+class _Spool:
+    """The daily datasets of one parameter set as Parquet files, one per (dataset, market).
+
+    Generated on first use, one market at a time, into a temporary folder that goes away
+    with this object (or the process). Each extract asset then reads its dataset market by
+    market, so the process holds one market's part, never the whole market.
+    """
+
+    def __init__(self, plan: _Plan):
+        self._dir = tempfile.TemporaryDirectory(prefix="selloff-demo-")
+        self.files: dict[str, list[Path]] = {name: [] for name in MARKET_DATASETS}
+        for market in MARKET_ORDER:
+            part = _market_part(plan, market)
+            for name, df in part.items():
+                path = Path(self._dir.name) / f"{name}.{market}.parquet"
+                # Row groups no larger than a part, so a slice reads only its own groups.
+                df.write_parquet(path, statistics=False, row_group_size=PART_ROWS // 4)
+                self.files[name].append(path)
+            del part
+
+
+@lru_cache(maxsize=2)
+def _spool(n_securities: int, years: int, seed: int, end: dt.date) -> _Spool:
+    return _Spool(_plan(n_securities, years, seed, end))
 
 
 class DemoSource(Source):
@@ -842,13 +932,31 @@ class DemoSource(Source):
         # Nothing after today: a demo run on an earlier date simply ends there.
         self.end = min(end, dt.date.today())
 
+    def _params(self) -> tuple[int, int, int, dt.date]:
+        return self.n_securities, self.years, self.seed, self.end
+
     def frames(self) -> dict[str, pl.DataFrame]:
-        return _generate(self.n_securities, self.years, self.seed, self.end)
+        """Every dataset at once, in memory (snapshot export); not cached."""
+        return _generate(*self._params())
 
     def fetch(self, dataset: str) -> pl.DataFrame:
+        return pl.concat(list(self.fetch_parts(dataset)))
+
+    def fetch_parts(self, dataset: str) -> Iterator[pl.DataFrame]:
+        """The daily datasets market by market, in slices of at most PART_ROWS rows (from
+        the on-disk spool); the rest whole. Parts never share a key: a market's ids carry
+        its prefix, and within a market the generator makes every key once."""
         if dataset not in DATASETS:
             raise KeyError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-        return self.frames()[dataset].clone()
+        if dataset not in MARKET_DATASETS:
+            yield _static(_plan(*self._params()), dataset)
+            return
+        for path in _spool(*self._params()).files[dataset]:
+            # Slices of one market, in file order: concatenated they are the market's frame.
+            scan = pl.scan_parquet(path)
+            rows = scan.select(pl.len()).collect().item()
+            for offset in range(0, max(rows, 1), PART_ROWS):
+                yield scan.slice(offset, PART_ROWS).collect()
 
     def describe(self) -> dict:
         return {"name": self.name, "synthetic": True, "n_securities": self.n_securities,

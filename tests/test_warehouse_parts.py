@@ -1,0 +1,44 @@
+"""Landing a table in parts (selloff.warehouse.replace_table_parts): all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from selloff.warehouse import replace_table_parts
+
+
+def _parts(n: int, fail_at: int | None = None) -> Iterator[pl.DataFrame]:
+    for i in range(n):
+        if i == fail_at:
+            raise ValueError(f"part {i} broke a rule")
+        yield pl.DataFrame({"k": [2 * i, 2 * i + 1], "v": [float(i)] * 2})
+
+
+def test_parts_replace_the_table(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA raw")
+    con.execute("CREATE TABLE raw.t AS SELECT 99 AS k, 9.0 AS v")
+    rows, head = replace_table_parts(con, "raw", "t", _parts(3))
+    assert rows == 6 and head is not None and head.height == 2
+    got = con.sql("SELECT k, v FROM raw.t ORDER BY k").fetchall()
+    assert got == [(0, 0.0), (1, 0.0), (2, 1.0), (3, 1.0), (4, 2.0), (5, 2.0)]
+    tables = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()}
+    assert tables == {"t"}  # no staging table left behind
+
+
+def test_a_failing_part_leaves_the_old_table(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA raw")
+    con.execute("CREATE TABLE raw.t AS SELECT 99 AS k, 9.0 AS v")
+    with pytest.raises(ValueError, match="part 2 broke a rule"):
+        replace_table_parts(con, "raw", "t", _parts(4, fail_at=2))
+    assert con.sql("SELECT k, v FROM raw.t").fetchall() == [(99, 9.0)]
+    tables = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()}
+    assert tables == {"t"}
