@@ -43,8 +43,9 @@ class Source(ABC):
         parts = self.fetch_parts(dataset)
         if parts is None:
             return None
-        return (conform(part, dataset, origin=self.origin(dataset), default_source=self.name)
-                for part in parts)
+        refs = {ref: self._reference(ref) for ref in REFERENCES.get(dataset, ())}
+        return (conform(part, dataset, origin=self.origin(dataset), default_source=self.name,
+                        refs=refs) for part in parts)
 
     def load(self, dataset: str) -> pl.DataFrame | None:
         """fetch + coerce + validate; raises DataContractError naming dataset, row and rule."""
