@@ -19,6 +19,7 @@ import polars as pl
 from pydantic import Field, PrivateAttr
 
 from selloff import engines, warehouse
+from selloff.episode import Episode, EpisodeError, load_episodes
 from selloff.settings import DEFAULT_WAREHOUSE, PROJECT_ROOT, Settings
 from selloff.sources import make_source
 from selloff.sources.base import Source
@@ -177,6 +178,21 @@ class RefreshWindow(dg.ConfigurableResource):
         return {"min_date": window[0].isoformat(), "max_date": window[1].isoformat()}
 
 
+class EpisodesResource(dg.ConfigurableResource):
+    """Which sell-offs the analytics measure: episode folders (selloff.episode), every
+    bundled one when empty. Each analytics table holds one block of rows per episode."""
+
+    paths: list[str] = Field(default_factory=list, description="episode folders, each "
+                             "holding episode.yaml (empty: the bundled episodes)")
+
+    def load(self) -> tuple[Episode, ...]:
+        """The validated episodes; an invalid file fails the run naming file, entry and rule."""
+        try:
+            return load_episodes(self.paths)
+        except EpisodeError as exc:
+            raise dg.Failure(str(exc)) from exc
+
+
 def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The run's resources from its settings (resolved once, when the definitions load)."""
     live = settings.source == "live"
@@ -193,4 +209,5 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     store = WarehouseResource(path=str(settings.warehouse), dbt_target=settings.dbt_target,
                               lake_dir=settings.lake_dir, spark_dir=settings.spark_dir,
                               spark_master=settings.spark_master)
-    return {"source": source, "warehouse": store, "refresh": RefreshWindow()}
+    return {"source": source, "warehouse": store, "refresh": RefreshWindow(),
+            "episodes": EpisodesResource(paths=[str(p) for p in settings.episodes])}

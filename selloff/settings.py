@@ -34,6 +34,8 @@ class Settings:
     # Spark master URL for the `spark` target: local mode by default, or a cluster's
     # spark://host:port (the parity test starts a standalone one, selloff.spark_cluster).
     spark_master: str = "local[2]"
+    # Episode folders the analytics measure (selloff.episode); empty = the bundled ones.
+    episodes: tuple[Path, ...] = ()
 
     @property
     def build_warehouse(self) -> Path:
@@ -101,4 +103,6 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         lake_dir=_location(lake) if lake else None,
         spark_dir=_location(spark) if spark else None,
         spark_master=env.get("SELLOFF_SPARK_MASTER", "").strip() or "local[2]",
+        episodes=tuple(_path(p) for p in env.get("SELLOFF_EPISODES", "").split(os.pathsep)
+                       if p.strip()),
     )

@@ -4,9 +4,11 @@ from assets.analytics.decomposition import (
     reconciliation_check,
     selloff_decomposition_asset,
     selloff_rollup_asset,
-    selloff_windows_asset,
 )
-from assets.analytics.depth import factor_attribution_asset, rotation_asset, valuation_spread_asset
+from assets.analytics.factor_attribution import factor_attribution_asset
+from assets.analytics.rotation import rotation_asset
+from assets.analytics.valuation_spread import valuation_spread_asset
+from assets.analytics.windows import selloff_windows_asset
 
 analytics_assets = [selloff_windows_asset, selloff_decomposition_asset, selloff_rollup_asset,
                     factor_attribution_asset, rotation_asset, valuation_spread_asset,

@@ -1,43 +1,53 @@
 """analytics.data_quality_findings: what is valid row by row but suspicious, and what was
-done about it (held back, or recorded only)."""
+done about it (held back, or recorded only), listed under each episode it touches."""
 
 import dagster as dg
+import polars as pl
 
-from assets.analytics.inputs import analytics_asset, mart_key
+from assets.analytics.table_reads import Inputs, Select, analytics_asset, per_episode
+from selloff.episode import Episode
 from selloff.quality.findings import data_quality_findings
 from selloff.report.html_report import markdown_table
-from selloff.resources import WarehouseResource
+from selloff.resources import EpisodesResource, WarehouseResource
 
-_GLITCHES = dg.AssetKey(["staging", "int_shares_outstanding_glitches"])
-_FX = dg.AssetKey(["staging", "stg_fx_rates_daily"])
+# The shares flags and FX fixings are staging tables: the marts carry only the as-of
+# figures, in which a held-back glitch no longer shows.
+INPUTS = Inputs(marts=("fct_market_cap_daily",),
+                other=(("staging", "int_shares_outstanding_glitches"),
+                       ("staging", "stg_fx_rates_daily")))
+
+
+def of_episode_span(findings: pl.DataFrame, episode: Episode) -> pl.DataFrame:
+    """Findings overlapping the days the episode reads, on its markets (a finding on a
+    currency, not a security, concerns every episode)."""
+    market = pl.col("entity").str.split(":").list.first()
+    return findings.filter(
+        (pl.col("date_to") >= episode.first_day) & (pl.col("date_from") <= episode.last_day)
+        & (~pl.col("entity").str.contains(":") | market.is_in(list(episode.markets))))
 
 
 @analytics_asset(
-    "data_quality_findings",
-    deps=[_GLITCHES, _FX, mart_key("fct_market_cap_daily")],
-    description="Valid but suspicious input (dataset, entity, date_from, date_to, kind, "
-    "detail, action): share counts that jump and revert or change basis (held back: the "
-    "last good count holds), unconfirmed share steps, reverted price spikes, stale closes, "
-    "FX outliers (recorded only). A real split is not a finding.",
+    "data_quality_findings", INPUTS,
+    description="Per episode: valid but suspicious input in its span (dataset, entity, "
+    "date_from, date_to, kind, detail, action): share counts that jump and revert or change "
+    "basis (held back: the last good count holds), unconfirmed share steps, reverted price "
+    "spikes, stale closes, FX outliers (recorded only). A real split is not a finding.",
 )
-def data_quality_findings_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    # The shares flags and FX fixings are staging tables: the marts carry only the as-of
-    # figures, in which a held-back glitch no longer shows.
-    frames = warehouse.read_many({
-        "glitches": ("staging", "int_shares_outstanding_glitches"),
-        "fx": ("staging", "stg_fx_rates_daily"),
-        "prices": ("marts", "fct_market_cap_daily"),
+def data_quality_findings_asset(episodes: EpisodesResource,
+                                warehouse: WarehouseResource) -> dg.MaterializeResult:
+    frames = INPUTS.read(warehouse, {
+        "glitches": Select("staging", "int_shares_outstanding_glitches"),
+        "fx": Select("staging", "stg_fx_rates_daily"),
+        "prices": Select("marts", "fct_market_cap_daily", ("security_id", "trade_date", "close")),
     })
-    prices = frames.get("prices")
-    findings = data_quality_findings(
-        frames.get("glitches"),
-        prices.select("security_id", "trade_date", "close") if prices is not None else None,
-        frames.get("fx"))
-    rows = warehouse.write("analytics", "data_quality_findings", findings)
-    by_kind = findings.group_by("kind").len().sort("kind")
+    findings = data_quality_findings(frames.get("glitches"), frames.get("prices"),
+                                     frames.get("fx"))
+    out = per_episode(episodes.load(), lambda e: of_episode_span(findings, e))
+    rows = warehouse.write("analytics", "data_quality_findings", out)
+    by_kind = out.group_by("episode_id", "kind").len().sort("episode_id", "kind")
     return dg.MaterializeResult(metadata={
         "rows": rows,
-        **{f"findings: {kind}": n for kind, n in by_kind.iter_rows()},
+        **{f"{ep}: {kind}": n for ep, kind, n in by_kind.iter_rows()},
         "by_kind": dg.MetadataValue.md(markdown_table(by_kind, 20)),
-        "findings": dg.MetadataValue.md(markdown_table(findings, 100)),
+        "findings": dg.MetadataValue.md(markdown_table(out, 100)),
     })

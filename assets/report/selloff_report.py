@@ -5,9 +5,9 @@ import base64
 import dagster as dg
 
 from assets import WRITER_POOL
-from assets.analytics.inputs import Select, read_selected
+from assets.analytics.table_reads import Select, of_episode, read_selected
 from selloff.report.html_report import chart_images, write_selloff_report
-from selloff.resources import SourceResource, WarehouseResource
+from selloff.resources import EpisodesResource, SourceResource, WarehouseResource
 
 _ANALYTICS = ("selloff_rollup", "selloff_windows", "rotation", "valuation_spread",
               "basket_factor_split", "factor_attribution", "claim_verdicts",
@@ -25,7 +25,8 @@ _ANALYTICS = ("selloff_rollup", "selloff_windows", "rotation", "valuation_spread
     "basket market cap, flows, valuation spread, factor attribution, claim verdicts, "
     "data-quality findings.",
 )
-def selloff_report(source: SourceResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def selloff_report(source: SourceResource, episodes: EpisodesResource,
+                   warehouse: WarehouseResource) -> dg.MaterializeResult:
     # The charts use the market caps of basket members and market-level flows only: that
     # is what DuckDB hands over, not the 6 M- and 10 M-row facts.
     frames = read_selected(warehouse, {
@@ -35,6 +36,9 @@ def selloff_report(source: SourceResource, warehouse: WarehouseResource) -> dg.M
         "fct_fund_flows_daily": Select("marts", "fct_fund_flows_daily",
                                        where="flow_scope = 'market'"),
     })
+    first = episodes.load()[0]
+    for a in _ANALYTICS:
+        frames[a] = of_episode(frames.get(a), first)
     members = frames.get("dim_basket_member")
     if members is not None:
         frames.update(read_selected(warehouse, {"fct_market_cap_daily": Select(

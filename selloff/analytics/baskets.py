@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import polars as pl
 
 from selloff.analytics.schemas import ALL_MARKETS, require_columns
+
+MEMBER_SCHEMA: dict[str, pl.DataType] = {
+    "basket_id": pl.Utf8(), "security_id": pl.Utf8(), "valid_from": pl.Date(), "valid_to": pl.Date()}
 
 
 def normalize_basket_members(basket_members: pl.DataFrame) -> pl.LazyFrame:
@@ -64,3 +69,17 @@ def basket_membership(decomposition: pl.DataFrame, basket_members: pl.DataFrame)
         .sort("window_id", "basket_id", "security_id")
         .collect()
     )
+
+
+def with_episode_baskets(basket_members: pl.DataFrame | None,
+                         baskets: Mapping[str, Sequence[str]]) -> pl.DataFrame:
+    """dim_basket_member plus an episode's `baskets` for the basket ids the data lacks
+    (the data's own membership, with its validity dates, wins)."""
+    base = (normalize_basket_members(basket_members).collect() if basket_members is not None
+            else pl.DataFrame(schema=MEMBER_SCHEMA))
+    have = set(base["basket_id"].unique().to_list())
+    extra = [{"basket_id": b, "security_id": s, "valid_from": None, "valid_to": None}
+             for b, members in baskets.items() if b not in have for s in members]
+    if not extra:
+        return base
+    return pl.concat([base, pl.DataFrame(extra, schema=MEMBER_SCHEMA)])

@@ -83,6 +83,40 @@ ROLLUP_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+# analytics.entity_moves (selloff.analytics.moves): returns are fractions, amounts full units.
+MOVE_PERIODS: tuple[str, ...] = ("day", "week", "window")
+ENTITY_KINDS: tuple[str, ...] = ("security", "basket", "index")
+MOVES_SCHEMA: dict[str, pl.DataType] = {
+    "episode_id": pl.Utf8(),
+    "entity_kind": pl.Utf8(),
+    "entity_id": pl.Utf8(),
+    "market": pl.Utf8(),
+    "period": pl.Utf8(),
+    "window_id": pl.Utf8(),
+    "start_date": pl.Date(),
+    "end_date": pl.Date(),
+    "t0_date": pl.Date(),
+    "t1_date": pl.Date(),
+    "level_t0": pl.Float64(),
+    "level_t1": pl.Float64(),
+    "return": pl.Float64(),
+    "change_usd": pl.Float64(),
+    "change_local": pl.Float64(),
+    "n_members": pl.Int64(),
+    "basis": pl.Utf8(),
+}
+
+# Every analytics table is computed once per episode and carries its id first.
+EPISODE_COLUMN = "episode_id"
+
+
+def tag_episode(frame: pl.DataFrame, episode_id: str) -> pl.DataFrame:
+    """`frame` with `episode_id` as its first column."""
+    rest = [c for c in frame.columns if c != EPISODE_COLUMN]
+    return frame.with_columns(pl.lit(episode_id, pl.Utf8).alias(EPISODE_COLUMN)).select(
+        EPISODE_COLUMN, *rest)
+
+
 def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 

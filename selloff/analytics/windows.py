@@ -1,4 +1,4 @@
-"""Sell-off windows: named ones from `selloff/config/windows.yaml`, others found in the data.
+"""Sell-off windows: named ones from an episode (selloff.episode), others found in the data.
 
 A window is a pair of dates `[start_date, end_date]` per market. Its decomposition runs
 from t0, the last close strictly before `start_date` in that market, to t1, the last close
@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
-from typing import Any
 
 import polars as pl
-import yaml
 
 from selloff.analytics.baskets import basket_markets, normalize_basket_members, valid_on
+from selloff.analytics.moves import level_moves, worst_moves
 from selloff.analytics.schemas import (
     ALL_MARKETS,
     BOUNDS_SCHEMA,
@@ -55,6 +52,7 @@ BASIS_BASKET_DRAWDOWN = (
     "basket market cap USD, peak close (t0) to trough close, peak since {lookback}, "
     "chain-linked over members with a market cap at both ends of each day"
 )
+BASIS_INDEX_DRAWDOWN = "index close, peak close (t0) to trough close, peak since {lookback}"
 BASIS_NAMED = "config"
 
 
@@ -72,7 +70,7 @@ class NamedWindow:
 
 @dataclass(frozen=True)
 class WindowConfig:
-    """The parsed `windows.yaml`: named windows plus the defaults of window detection."""
+    """An episode's named windows plus where windows are detected (selloff.episode)."""
 
     windows: tuple[NamedWindow, ...]
     search_start: dt.date
@@ -87,78 +85,6 @@ class WindowConfig:
 DEFAULT_SEARCH_START = dt.date(2025, 10, 27)
 DEFAULT_SEARCH_END = dt.date(2025, 11, 28)
 DEFAULT_DRAWDOWN_LOOKBACK_START = dt.date(2025, 1, 1)
-
-
-def default_windows_path() -> Path:
-    """The packaged `selloff/config/windows.yaml`."""
-    return Path(str(resources.files("selloff").joinpath("config", "windows.yaml")))
-
-
-def _as_date(value: Any, where: str) -> dt.date:
-    # YAML gives a date for a bare ISO date and a str when quoted; accept both.
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ValueError(f"{where}: expected an ISO date (YYYY-MM-DD), got {value!r}")
-
-
-def load_window_config(path: str | Path | None = None) -> WindowConfig:
-    """Read and validate the window config (default: the packaged `windows.yaml`).
-
-    Rules: window ids unique and non-empty, start <= end, exactly one `main: true`.
-    """
-    path = Path(path) if path is not None else default_windows_path()
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict) or not isinstance(raw.get("windows"), list):
-        raise ValueError(f"{path}: expected a mapping with a 'windows' list")
-    windows: list[NamedWindow] = []
-    for i, entry in enumerate(raw["windows"]):
-        where = f"{path}: windows[{i}]"
-        if not isinstance(entry, dict):
-            raise ValueError(f"{where}: expected a mapping, got {entry!r}")
-        window_id = str(entry.get("id") or "").strip()
-        if not window_id:
-            raise ValueError(f"{where}: missing 'id'")
-        where = f"{path}: window {window_id!r}"
-        for key in ("start", "end"):
-            if key not in entry:
-                raise ValueError(f"{where}: missing {key!r}")
-        start, end = _as_date(entry["start"], where), _as_date(entry["end"], where)
-        if start > end:
-            raise ValueError(f"{where}: start {start} is after end {end}")
-        windows.append(
-            NamedWindow(window_id, start, end, bool(entry.get("main", False)),
-                        str(entry.get("description") or ""))
-        )
-    ids = [w.window_id for w in windows]
-    duplicated = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicated:
-        raise ValueError(f"{path}: duplicate window id(s) {duplicated}")
-    mains = [w.window_id for w in windows if w.main]
-    if len(mains) != 1:
-        raise ValueError(f"{path}: exactly one window must be 'main: true', found {mains}")
-
-    detection = raw.get("detection") or {}
-    where = f"{path}: detection"
-    search_start = _as_date(detection.get("search_start", DEFAULT_SEARCH_START), where)
-    search_end = _as_date(detection.get("search_end", DEFAULT_SEARCH_END), where)
-    if search_start > search_end:
-        raise ValueError(f"{where}: search_start {search_start} is after search_end {search_end}")
-    lookback = _as_date(
-        detection.get("drawdown_lookback_start", DEFAULT_DRAWDOWN_LOOKBACK_START), where
-    )
-    return WindowConfig(tuple(windows), search_start, search_end, lookback)
-
-
-def load_named_windows(path: str | Path | None = None) -> list[NamedWindow]:
-    """The named windows of `windows.yaml` (default: the packaged file)."""
-    return list(load_window_config(path).windows)
 
 
 def named_windows_frame(
@@ -312,60 +238,31 @@ def detect_worst_windows(
 ) -> pl.DataFrame:
     """Worst day and worst calendar week of each entity of a level series.
 
-    A day is eligible when it lies in [search_start, search_end] and the entity has an
-    earlier close (the day's return may start before the search period, as a day's
-    return always starts the session before). A week is eligible when all of its
-    sessions in the data lie in the search period and an earlier week has a close; a week
-    straddling either boundary is left out, since part of its move falls outside.
-    Ties go to the earlier date. window_id is `<kind>:<id_prefix><entity_id>`.
+    The moves are those of `selloff.analytics.moves` (the engine the claims read), so a
+    worst week here is the worst week a claim finds: a day is eligible when it lies in
+    [search_start, search_end] and the entity has an earlier close; a week when all of its
+    sessions in the data lie in the search period and an earlier week has a close. Ties go
+    to the earlier date. window_id is `<kind>:<id_prefix><entity_id>`.
     """
     require_columns(series, "level series", tuple(SERIES_SCHEMA))
-    lf = (
-        series.lazy()
-        .filter(pl.col("level").is_not_null() & (pl.col("level") > 0))
-        .with_columns(
-            pl.col("level").shift(1).over("entity_id", order_by="trade_date").alias("prev_level")
-        )
-    )
-    in_search = pl.col("trade_date").is_between(search_start, search_end)
+    levels = series.select(
+        *SERIES_SCHEMA, pl.lit(None, pl.Float64).alias("step_usd"),
+        pl.lit(None, pl.Float64).alias("step_local"), pl.lit(None, pl.Int64).alias("n_members"),
+        pl.lit(None, pl.Utf8).alias("step_basis"))
+    moves = level_moves(levels, "entity", [(search_start, search_end)])
+    return worst_windows(moves, search_start, search_end, id_prefix, basis_day, basis_week)
 
-    days = (
-        lf.filter(in_search & pl.col("prev_level").is_not_null())
-        .with_columns((pl.col("level") / pl.col("prev_level") - 1.0).alias("ret"))
-        .sort("entity_id", "ret", "trade_date")
-        .group_by("entity_id", maintain_order=True)
-        .first()
-        .with_columns(pl.col("trade_date").alias("start_date"), pl.col("trade_date").alias("end_date"))
-    )
 
-    weeks = (
-        lf.with_columns(pl.col("trade_date").dt.truncate("1w").alias("week"))
-        .group_by("entity_id", "market", "week")
-        .agg(
-            pl.col("trade_date").min().alias("start_date"),
-            pl.col("trade_date").max().alias("end_date"),
-            pl.col("level").sort_by("trade_date").last().alias("week_close"),
-        )
-        .with_columns(
-            pl.col("week_close").shift(1).over("entity_id", order_by="week").alias("prev_close")
-        )
-        .filter(
-            (pl.col("start_date") >= search_start)
-            & (pl.col("end_date") <= search_end)
-            & pl.col("prev_close").is_not_null()
-        )
-        .with_columns((pl.col("week_close") / pl.col("prev_close") - 1.0).alias("ret"))
-        .sort("entity_id", "ret", "week")
-        .group_by("entity_id", maintain_order=True)
-        .first()
-    )
-    out = pl.concat(
-        [
-            _window_rows(days, "worst_day", id_prefix, basis_day),
-            _window_rows(weeks, "worst_week", id_prefix, basis_week),
-        ]
-    ).collect()
-    return conform(out, WINDOWS_SCHEMA).sort("window_id", "market")
+def worst_windows(moves: pl.DataFrame, search_start: dt.date, search_end: dt.date,
+                  id_prefix: str, basis_day: str, basis_week: str) -> pl.DataFrame:
+    """`selloff_windows` rows of the worst day and week of each entity of `moves`."""
+    parts = [
+        _window_rows(worst_moves(moves, period, start=search_start, end=search_end).lazy(),
+                     kind, id_prefix, basis).collect()
+        for period, kind, basis in (("day", "worst_day", basis_day),
+                                    ("week", "worst_week", basis_week))
+    ]
+    return conform(pl.concat(parts), WINDOWS_SCHEMA).sort("window_id", "market")
 
 
 def detect_drawdown_windows(
@@ -449,6 +346,42 @@ def selloff_windows(
             detect_drawdown_windows(baskets, **search,
                                     lookback_start=config.drawdown_lookback_start)
         )
+    out = pl.concat(parts)
+    dup = out.filter(pl.struct("window_id", "market").is_duplicated())
+    if dup.height:
+        raise ValueError(
+            "selloff_windows: duplicate (window_id, market): "
+            f"{dup.select('window_id', 'market').unique().rows()[:10]} "
+            "(a named window id clashes with a detected one?)"
+        )
+    return out
+
+
+def episode_windows(config: WindowConfig, moves: pl.DataFrame, index_series: pl.DataFrame,
+                    basket_series: pl.DataFrame, markets: tuple[str, ...]) -> pl.DataFrame:
+    """One episode's `analytics.selloff_windows` (without episode_id), from its
+    `entity_moves` and the level series they were computed on.
+
+    Named windows (one row per market of the episode); the worst day and week of every
+    index and basket, read off `moves` (the rows claims read); the peak-to-trough drawdown
+    of every basket and index, its trough in the search period.
+    """
+    parts = [named_windows_frame(config.windows, markets)]
+    search = (config.search_start, config.search_end)
+    for kind, prefix, day, week in (("index", "", BASIS_INDEX_DAY, BASIS_INDEX_WEEK),
+                                    ("basket", "basket:", BASIS_BASKET_DAY, BASIS_BASKET_WEEK)):
+        rows = moves.filter(pl.col("entity_kind") == kind)
+        if rows.height:
+            parts.append(worst_windows(rows, *search, prefix, day, week))
+    drawdown = {"search_start": config.search_start, "search_end": config.search_end,
+                "lookback_start": config.drawdown_lookback_start}
+    if basket_series.height:
+        parts.append(detect_drawdown_windows(basket_series.select(SERIES_SCHEMA.keys()),
+                                             **drawdown))
+    if index_series.height:
+        parts.append(detect_drawdown_windows(
+            index_series.select(SERIES_SCHEMA.keys()), **drawdown, id_prefix="",
+            basis=BASIS_INDEX_DRAWDOWN.format(lookback=config.drawdown_lookback_start)))
     out = pl.concat(parts)
     dup = out.filter(pl.struct("window_id", "market").is_duplicated())
     if dup.height:

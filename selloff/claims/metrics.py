@@ -244,19 +244,6 @@ def _series(df: pl.DataFrame, date_col: str, value_col: str) -> Series:
     return Series(clean[date_col].to_list(), [float(v) for v in clean[value_col].to_list()])
 
 
-def calendar_weeks(dates: Iterable[dt.date], start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
-    """Calendar weeks (Monday, Sunday) holding at least one close inside [start, end].
-
-    A week with a holiday simply has fewer closes; a week with none (e.g. China's Golden
-    Week) is skipped, and the next week starts from the last close before it.
-    """
-    mondays = sorted({monday_of(d) for d in dates if start <= d <= end})
-    return [(m, m + dt.timedelta(days=6)) for m in mondays]
-
-
-# A security's daily returns use adjusted closes where both days of a return have one
-# (clean across splits and dividends) and raw closes where either lacks it (the real
-# snapshot's US prices before 2025-02-28). Chained, they give this return index.
 CHAINED = "close chained on adj_close returns where both days have one"
 
 
@@ -293,35 +280,8 @@ def _price_series(frames: Frames, security_id: str) -> tuple[Series, str]:
     return _series(rows, "trade_date", col), col
 
 
-def _index_series(frames: Frames, index_id: str) -> Series:
-    lv = frames.table("fct_index_levels_daily", ["index_id", "trade_date", "close"])
-    rows = lv.filter(pl.col("index_id") == index_id)
-    if rows.height == 0:
-        raise MissingData(f"fct_index_levels_daily has no rows for {index_id}")
-    return _series(rows, "trade_date", "close")
-
-
 def _pct(a: float, b: float) -> float:
     return (b / a - 1.0) * 100.0
-
-
-def _worst_week(series: Series, start: dt.date, end: dt.date,
-                change: Callable[[float, float], float]) -> tuple[list[tuple], tuple | None]:
-    """All weeks (mon, sun, t0, t1, change) in the period and the one with the lowest change."""
-    weeks = []
-    for span in calendar_weeks(series.dates, start, end):
-        idx = series.anchors(span)
-        if idx is None:
-            continue
-        i0, i1 = idx
-        weeks.append((span[0], span[1], series.dates[i0], series.dates[i1],
-                      change(series.values[i0], series.values[i1])))
-    worst = min(weeks, key=lambda w: w[4]) if weeks else None
-    return weeks, worst
-
-
-def _weeks_note(weeks: list[tuple], unit: str) -> str:
-    return "; ".join(f"{w[2]:%m-%d}->{w[3]:%m-%d} {fmt_value(w[4], unit)}" for w in weeks)
 
 
 # --------------------------------------------------------------------------------------
@@ -379,122 +339,6 @@ def _securities_of(frames: Frames, params: Mapping[str, Any], on: dt.date | None
 # --------------------------------------------------------------------------------------
 # Metrics
 # --------------------------------------------------------------------------------------
-
-
-@register("basket_worst_week_mcap_change", required=("basket_id", "search_period"),
-          optional=("members", "default_members", "currency"), fields=("change", "change_pct"))
-def basket_worst_week_mcap_change(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
-    """Worst calendar week of a basket's market-cap change (sum over members), USD by default."""
-    start, end = search_period(params)
-    currency = str(params.get("currency", "USD"))
-    col = "market_cap_usd" if currency == "USD" else "market_cap_local"
-    members, mnote = basket_members(frames, params, end)
-    mc = frames.table("fct_market_cap_daily", ["security_id", "trade_date", col])
-    series = {m: _series(mc.filter(pl.col("security_id") == m), "trade_date", col) for m in members}
-    lacking = [m for m, s in series.items()
-               if not any(start <= d <= end for d in s.dates)]
-    have = {m: s for m, s in series.items() if m not in lacking}
-    if not have:
-        raise MissingData(f"fct_market_cap_daily has no {col} for the members of "
-                          f"{params.get('basket_id')} in {start}..{end}")
-    all_dates = sorted({d for s in have.values() for d in s.dates})
-    weeks = []
-    for span in calendar_weeks(all_dates, start, end):
-        total = base = 0.0
-        t0s, t1s, complete = [], [], True
-        for s in have.values():
-            idx = s.anchors(span)
-            if idx is None:
-                complete = False
-                break
-            i0, i1 = idx
-            total += s.values[i1] - s.values[i0]
-            base += s.values[i0]
-            t0s.append(s.dates[i0])
-            t1s.append(s.dates[i1])
-        # A week some member cannot measure would understate the sum: leave it out.
-        if complete:
-            weeks.append((span[0], span[1], min(t0s), max(t1s), total, base))
-    if not weeks:
-        raise MissingData(f"fct_market_cap_daily: no calendar week in {start}..{end} with "
-                          f"{col} for every member of {params.get('basket_id')}")
-    worst = min(weeks, key=lambda w: w[4])
-    note = (f"worst calendar week Mon {worst[0]}..Sun {worst[1]} (close {worst[2]} -> close "
-            f"{worst[3]}) of {len(weeks)} weeks searched in {start}..{end}; {mnote}; "
-            f"weekly {currency} changes: {_weeks_note(weeks, currency)}")
-    values = {"change": worst[4], "change_pct": worst[4] / worst[5] * 100 if worst[5] else None}
-    if lacking:
-        note += f"; no {col} for {', '.join(lacking)} (partial sum {fmt_value(worst[4], currency)})"
-        return MetricResult(None, worst[2], worst[3], tuple(members), note,
-                            missing_dataset=f"fct_market_cap_daily {col} for {', '.join(lacking)}",
-                            span=(worst[0], worst[1]))
-    return MetricResult(worst[4], worst[2], worst[3], tuple(members), note,
-                        values=values, span=(worst[0], worst[1]))
-
-
-@register("security_worst_week_return", required=("security_id", "search_period"),
-          fields=("return_pct",))
-def security_worst_week_return(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
-    """Worst calendar-week price return of a security in the search period (percent)."""
-    start, end = search_period(params)
-    sid = str(params["security_id"])
-    series, col = _price_series(frames, sid)
-    weeks, worst = _worst_week(series, start, end, _pct)
-    if worst is None:
-        raise MissingData(f"fct_market_cap_daily has no {sid} closes for a calendar week in {start}..{end}")
-    note = (f"worst calendar week Mon {worst[0]}..Sun {worst[1]}: {col} {worst[2]} -> {worst[3]}; "
-            f"weeks: {_weeks_note(weeks, 'pct')}")
-    return MetricResult(worst[4], worst[2], worst[3], (sid,), note,
-                        values={"return_pct": worst[4]}, span=(worst[0], worst[1]))
-
-
-@register("security_worst_day", required=("security_id", "search_period"),
-          optional=("rank_by",),
-          fields=("return_pct", "mcap_change_usd", "mcap_change_local"))
-def security_worst_day(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
-    """Worst close-to-close day of a security (by return or by market-cap change) in the
-    search period, with its return and market-cap change in USD and local currency."""
-    start, end = search_period(params)
-    sid = str(params["security_id"])
-    rank_by = str(params.get("rank_by", "return_pct"))
-    if rank_by not in ("return_pct", "mcap_change_usd", "mcap_change_local"):
-        raise ValueError(f"rank_by must be return_pct, mcap_change_usd or mcap_change_local, not {rank_by!r}")
-    rows = _security_rows(frames, sid, ["close"])
-    rows, pcol = _priced(rows)
-    days: dict[dt.date, dict[str, float | None]] = {}
-    missing: dict[str, str] = {}
-
-    def diffs(col: str, fn: Callable[[float, float], float], key: str) -> None:
-        if col not in rows.columns:
-            missing[key] = f"fct_market_cap_daily lacks {col}"
-            return
-        s = _series(rows, "trade_date", col)
-        found = False
-        for i in range(1, len(s)):
-            if start <= s.dates[i] <= end:
-                found = True
-                day = days.setdefault(s.dates[i], {"prev": s.dates[i - 1]})
-                day[key] = fn(s.values[i - 1], s.values[i])
-        if not found:
-            missing[key] = f"fct_market_cap_daily has no {col} for {sid} in {start}..{end}"
-
-    diffs(pcol, _pct, "return_pct")
-    diffs("market_cap_usd", lambda a, b: b - a, "mcap_change_usd")
-    diffs("market_cap_local", lambda a, b: b - a, "mcap_change_local")
-    ranked = [(d, v) for d, v in days.items() if v.get(rank_by) is not None]
-    if not ranked:
-        raise MissingData(missing.get(rank_by) or f"fct_market_cap_daily: no {rank_by} for {sid}")
-    day, vals = min(ranked, key=lambda kv: kv[1][rank_by])
-    values = {k: vals.get(k) for k in ("return_pct", "mcap_change_usd", "mcap_change_local")}
-    for k, v in values.items():
-        if v is None and k not in missing:
-            missing[k] = f"fct_market_cap_daily has no {k.replace('_change', '')} for {sid} on {day}"
-    currency = rows["currency"].drop_nulls()[0] if "currency" in rows.columns and rows["currency"].drop_nulls().len() else "local"
-    note = (f"worst day by {rank_by} in {start}..{end}: {day} (close {vals['prev']} -> close {day}); "
-            f"return {fmt_value(values['return_pct'], 'pct')} ({pcol}), market cap "
-            f"{fmt_value(values['mcap_change_local'], currency)} / {fmt_value(values['mcap_change_usd'], 'USD')}")
-    return MetricResult(values[rank_by], vals["prev"], day, (sid,), note, values=values,
-                        missing=missing, span=(day, day))
 
 
 def _flows(frames: Frames) -> pl.DataFrame:
@@ -650,39 +494,6 @@ def flow_month_total(frames: Frames, params: dict, ctx: MetricContext) -> Metric
         missing_dataset=(f"{inv} flows per security for {scope_txt}: fct_fund_flows_daily has only "
                          f"market-level {inv} flows ({proxy}), so the claim's scope cannot be matched"),
         values={"proxy_value": ptotal}, span=window)
-
-
-@register("index_worst_week_return", required=("index_id", "search_period"), fields=("return_pct",))
-def index_worst_week_return(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
-    """Worst calendar-week return of an index in the search period (percent)."""
-    start, end = search_period(params)
-    iid = str(params["index_id"])
-    weeks, worst = _worst_week(_index_series(frames, iid), start, end, _pct)
-    if worst is None:
-        raise MissingData(f"fct_index_levels_daily has no {iid} closes for a calendar week in {start}..{end}")
-    note = (f"worst calendar week Mon {worst[0]}..Sun {worst[1]}: close {worst[2]} -> close {worst[3]}; "
-            f"weeks: {_weeks_note(weeks, 'pct')}")
-    return MetricResult(worst[4], worst[2], worst[3], (iid,), note,
-                        values={"return_pct": worst[4]}, span=(worst[0], worst[1]))
-
-
-@register("index_window_return", required=("index_id", "window_from"), fields=("return_pct",))
-def index_window_return(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
-    """Return of an index over the window another claim found (e.g. C09 over C08's week):
-    from its last close before the span to its last close inside it."""
-    iid, src = str(params["index_id"]), str(params["window_from"])
-    span = ctx.span_of(src)
-    series = _index_series(frames, iid)
-    idx = series.anchors(span)
-    if idx is None:
-        raise MissingData(f"fct_index_levels_daily has no {iid} closes around {span[0]}..{span[1]} "
-                          f"(the window of {src})")
-    i0, i1 = idx
-    r = _pct(series.values[i0], series.values[i1])
-    note = (f"same window as {src}: {span[0]}..{span[1]}, close {series.dates[i0]} -> close "
-            f"{series.dates[i1]}")
-    return MetricResult(r, series.dates[i0], series.dates[i1], (iid,), note,
-                        values={"return_pct": r}, span=span)
 
 
 @register("basket_return_to_peak", required=("start_date", "search_period"),

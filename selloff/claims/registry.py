@@ -34,15 +34,11 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+import selloff.claims.lookups  # noqa: F401  (registers the move metrics)
 from selloff.claims.metrics import COMMON_PARAMS, METRICS, month_bounds, search_period
 from selloff.contracts import CURRENCIES
-
-DEFAULT_REGISTRY_PATH = Path(__file__).resolve().parent.parent / "config" / "claims.yaml"
 
 COMPARATORS = ("approx", "lt", "gt", "le", "ge", "none")
 TOLERANCE_KINDS = ("relative", "absolute_pp")
@@ -50,7 +46,7 @@ UNITS = ("pct", "pp", "x", *CURRENCIES)
 # CLAIMS.md: "≈ X" is within 10 % of X for amounts and multiples, 0.5 pp for returns.
 DEFAULT_TOLERANCE = {"pct": (0.5, "absolute_pp"), "pp": (0.5, "absolute_pp")}
 DEFAULT_RELATIVE = (0.10, "relative")
-_ID = re.compile(r"^C\d{2,}$")
+_ID = re.compile(r"^[A-Z][A-Z_]*\d{2,}$")
 
 
 class RegistryError(ValueError):
@@ -238,7 +234,7 @@ def parse_registry(data: Any, source: str = "claims.yaml") -> Registry:
     for i, rc in enumerate(raw_claims):
         cid = str(rc.get("id")) if isinstance(rc, Mapping) else None
         if not cid or not _ID.match(cid):
-            problems.append(f"claim #{i + 1}: id {cid!r} is not of the form C01")
+            problems.append(f"claim #{i + 1}: id {cid!r} is not of the form C01 (letters, then two or more digits)")
         elif cid in ids:
             problems.append(f"{cid}: duplicate id")
         else:
@@ -309,15 +305,3 @@ def parse_registry(data: Any, source: str = "claims.yaml") -> Registry:
     if problems:
         raise RegistryError(problems, source)
     return reg
-
-
-def load_registry(path: str | Path | None = None) -> Registry:
-    """Read and validate the registry (default: selloff/config/claims.yaml)."""
-    p = Path(path) if path else DEFAULT_REGISTRY_PATH
-    if not p.exists():
-        raise RegistryError([f"file not found: {p}"], str(p))
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RegistryError([f"not valid YAML: {exc}"], str(p)) from exc
-    return parse_registry(data, str(p))

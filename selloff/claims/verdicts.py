@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -28,7 +27,7 @@ from selloff.claims.metrics import (
     MissingData,
     fmt_value,
 )
-from selloff.claims.registry import Claim, ClaimPart, Registry, load_registry
+from selloff.claims.registry import Claim, ClaimPart, Registry
 
 VERDICTS = ("supported", "contradicted", "insufficient_data", "external")
 OPS = {"approx": "≈", "lt": "<", "gt": ">", "le": "≤", "ge": "≥", "none": ""}
@@ -248,8 +247,8 @@ def _date(value: Any) -> dt.date | None:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
-def compute_claim_verdicts(frames: Mapping[str, pl.DataFrame | None], registry_path: str | Path | None = None,
-                           synthetic: bool = False, *, registry: Registry | None = None) -> pl.DataFrame:
+def compute_claim_verdicts(frames: Mapping[str, pl.DataFrame | None], registry: Registry,
+                           synthetic: bool = False) -> pl.DataFrame:
     """The claim_verdicts frame: one row per registry claim, in registry order.
 
     `frames` maps table names ("fct_market_cap_daily", "dim_basket_member", ...,
@@ -257,7 +256,7 @@ def compute_claim_verdicts(frames: Mapping[str, pl.DataFrame | None], registry_p
     insufficient_data. `synthetic` marks rows computed on the demo market. An invalid
     registry raises RegistryError (a configuration bug, not a data gap).
     """
-    reg = registry or load_registry(registry_path)
+    reg = registry
     fr = Frames(frames)
     ctx = MetricContext()
     rows = {c.id: evaluate_claim(c, fr, ctx, synthetic=synthetic) for c in reg.evaluation_order()}

@@ -6,8 +6,11 @@
     market_cap_usd     sum of their USD market caps (members with a known cap)
     n_with_earnings    members with both a USD market cap and a net income TTM
     net_income_ttm_usd sum of net income TTM in USD over those members
+    earnings_coverage  share of market_cap_usd held by the members with earnings
     pe_ttm             sum(market_cap_usd) / sum(net_income_ttm_usd) over those members;
-                       null when the net income sum is <= 0 or no member has both
+                       null when the net income sum is <= 0, no member has both, or the
+                       members with earnings hold less than var('min_earnings_coverage')
+                       (0.8) of the basket's cap: a P/E of 1 member in 8 is not the basket's
 #}
 with members as (
 
@@ -86,8 +89,12 @@ final as (
         n_with_earnings,
         market_cap_usd,
         net_income_ttm_usd,
+        market_cap_usd_with_earnings / nullif(market_cap_usd, 0) as earnings_coverage,
         case
-            when net_income_ttm_usd > 0 then market_cap_usd_with_earnings / net_income_ttm_usd
+            when net_income_ttm_usd > 0
+             and market_cap_usd_with_earnings
+                 >= {{ var('min_earnings_coverage', 0.8) }} * market_cap_usd
+                then market_cap_usd_with_earnings / net_income_ttm_usd
         end as pe_ttm
     from aggregated
 

@@ -1,8 +1,14 @@
-"""The mart and analytics tables the analytics assets read, by name."""
+"""What each analytics asset reads, declared once: its deps and its reads come from it.
+
+An asset names its input tables in an `Inputs`; the decorator turns them into the asset's
+deps, and `Inputs.read` refuses a table the asset did not declare, so the lineage the UI
+shows is the data the asset reads. The reads select columns and rows in DuckDB.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,30 +19,11 @@ import polars as pl
 from assets import WRITER_POOL
 from selloff import engines, lake
 from selloff import warehouse as wh
+from selloff.analytics.schemas import EPISODE_COLUMN, tag_episode
 from selloff.analytics.windows import window_bounds
+from selloff.episode import Episode
 from selloff.resources import WarehouseResource
 from selloff.settings import Settings
-
-MARTS = (
-    "dim_security", "dim_index", "dim_basket_member", "dim_trading_calendar",
-    "fct_market_cap_daily", "fct_fund_flows_daily", "fct_fundamentals_quarterly",
-    "fct_valuation_multiples_daily", "fct_basket_valuation_daily", "fct_index_levels_daily",
-    "fct_index_valuation_daily",
-)
-
-
-def analytics_asset(name: str, deps: list[dg.AssetKey], description: str):
-    """@dg.asset for a polars table in `analytics`: the one writer pool, and recomputed
-    when its inputs change (eager automation)."""
-    return dg.asset(
-        key=analytics_key(name),
-        group_name="analytics",
-        deps=deps,
-        pool=WRITER_POOL,
-        kinds={"polars", "duckdb"},
-        automation_condition=dg.AutomationCondition.eager(),
-        description=description,
-    )
 
 
 def mart_key(name: str) -> dg.AssetKey:
@@ -47,11 +34,79 @@ def analytics_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["analytics", name])
 
 
-def table_refs(marts: tuple[str, ...] = (), analytics: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
-    """{name: (schema, table)} for WarehouseResource.read_many."""
-    refs = {m: ("marts", m) for m in marts}
-    refs.update({a: ("analytics", a) for a in analytics})
-    return refs
+@dataclass(frozen=True)
+class Inputs:
+    """The tables one asset reads: marts, analytics tables, and (schema, table) of others."""
+
+    marts: tuple[str, ...] = ()
+    analytics: tuple[str, ...] = ()
+    other: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def deps(self) -> list[dg.AssetKey]:
+        return [*(mart_key(m) for m in self.marts), *(analytics_key(a) for a in self.analytics),
+                *(dg.AssetKey([s, t]) for s, t in self.other)]
+
+    def declares(self, schema: str, table: str) -> bool:
+        return ((schema == "marts" and table in self.marts)
+                or (schema == "analytics" and table in self.analytics)
+                or (schema, table) in self.other)
+
+    def read(self, warehouse: WarehouseResource, selects: dict[str, Select],
+             dates: list[dt.date] | None = None,
+             ids: list[str] | None = None) -> dict[str, pl.DataFrame]:
+        """`read_selected` of tables this asset declared; an undeclared one is a bug."""
+        undeclared = [f"{s.schema}.{s.table}" for s in selects.values()
+                      if not self.declares(s.schema, s.table)]
+        if undeclared:
+            raise ValueError(f"reads {undeclared} without declaring them in its Inputs")
+        return read_selected(warehouse, selects, dates, ids)
+
+    def read_whole(self, warehouse: WarehouseResource, *names: str) -> dict[str, pl.DataFrame]:
+        """Whole (small) tables by name: dims and analytics tables."""
+        return self.read(warehouse, {n: Select(self._schema(n), n) for n in names})
+
+    def _schema(self, name: str) -> str:
+        if name in self.marts:
+            return "marts"
+        if name in self.analytics:
+            return "analytics"
+        return next((s for s, t in self.other if t == name), "?")
+
+
+def analytics_asset(name: str, inputs: Inputs, description: str):
+    """@dg.asset for a polars table in `analytics`, its deps from `inputs`: the one writer
+    pool, and recomputed when its inputs change (eager automation)."""
+    return dg.asset(
+        key=analytics_key(name),
+        group_name="analytics",
+        deps=inputs.deps,
+        pool=WRITER_POOL,
+        kinds={"polars", "duckdb"},
+        automation_condition=dg.AutomationCondition.eager(),
+        description=description,
+    )
+
+
+def analytics_spec(name: str, inputs: Inputs, description: str) -> dg.AssetSpec:
+    """One output of a multi-asset, its deps from `inputs`."""
+    return dg.AssetSpec(analytics_key(name), deps=inputs.deps, description=description,
+                        kinds={"polars", "duckdb"},
+                        automation_condition=dg.AutomationCondition.eager())
+
+
+def per_episode(episodes: Sequence[Episode],
+                compute: Callable[[Episode], pl.DataFrame]) -> pl.DataFrame:
+    """`compute` run for each episode, its rows tagged with episode_id, concatenated."""
+    frames = [tag_episode(compute(e), e.episode_id) for e in episodes]
+    return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+
+
+def of_episode(frame: pl.DataFrame | None, episode: Episode) -> pl.DataFrame | None:
+    """The rows of one episode of an analytics table, without the episode_id column."""
+    if frame is None:
+        return None
+    return frame.filter(pl.col(EPISODE_COLUMN) == episode.episode_id).drop(EPISODE_COLUMN)
 
 
 def trading_days(frames: dict) -> pl.DataFrame | None:
@@ -133,18 +188,24 @@ def _source(con: duckdb.DuckDBPyConnection, settings: Settings, schema: str,
 
 
 def window_end_dates(windows: pl.DataFrame, days: pl.DataFrame) -> list[dt.date]:
-    """Every t0 and t1 of every window and market: the only days the window-level
-    figures (decomposition, window returns, P/E at t0) read from the daily facts."""
-    bounds = window_bounds(windows, days)
-    return sorted({d for col in ("t0_date", "t1_date")
-                   for d in bounds[col].drop_nulls().to_list()})
+    """Every t0 and t1 of every window and market (of every episode): the only days the
+    window-level figures (decomposition, window returns, P/E at t0) read from the daily
+    facts."""
+    groups = ([g.drop(EPISODE_COLUMN) for _, g in windows.group_by(EPISODE_COLUMN)]
+              if EPISODE_COLUMN in windows.columns else [windows])
+    found: set[dt.date] = set()
+    for group in groups:
+        bounds = window_bounds(group, days)
+        for col in ("t0_date", "t1_date"):
+            found.update(bounds[col].drop_nulls().to_list())
+    return sorted(found)
 
 
-def session_days(warehouse: WarehouseResource) -> pl.DataFrame:
+def session_days(inputs: Inputs, warehouse: WarehouseResource) -> pl.DataFrame:
     """(market, trade_date) the window bounds use: the exchange calendar when
     dim_trading_calendar exists, else the days with a close in fct_market_cap_daily
     (what `data_trading_days` computes from the whole table, here computed in DuckDB)."""
-    frames = read_selected(warehouse, {
+    frames = inputs.read(warehouse, {
         "dim_trading_calendar": Select("marts", "dim_trading_calendar",
                                        ("market", "calendar_date", "is_trading_day"))})
     days = trading_days(frames)

@@ -1,0 +1,61 @@
+"""Per episode: where the money went, by sector group and P/E quintile, per window."""
+
+import dagster as dg
+
+from assets.analytics.decomposition import in_markets
+from assets.analytics.table_reads import (
+    Inputs,
+    Select,
+    analytics_asset,
+    of_episode,
+    per_episode,
+    session_days,
+    window_end_dates,
+)
+from selloff.analytics.rotation import rotation
+from selloff.report.html_report import markdown_table
+from selloff.resources import EpisodesResource, WarehouseResource
+
+INPUTS = Inputs(
+    marts=("fct_market_cap_daily", "fct_valuation_multiples_daily", "dim_security",
+           "fct_fund_flows_daily", "dim_trading_calendar"),
+    analytics=("selloff_windows",))
+
+
+@analytics_asset(
+    "rotation", INPUTS,
+    description="Per episode: returns and net flows by sector group and pre-window P/E "
+    "quintile per window and market, the 'high to low' spread (lowest minus highest "
+    "quintile), flows by investor type.",
+)
+def rotation_asset(episodes: EpisodesResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    # Window returns and P/E are read at the window ends; flows only inside the span of
+    # all windows (t0, t1] and only the two scopes the tables use.
+    eps = episodes.load()
+    windows = INPUTS.read_whole(warehouse, "selloff_windows")["selloff_windows"]
+    days = session_days(INPUTS, warehouse)
+    ends = window_end_dates(windows, days)
+    on_ends = "trade_date IN (SELECT d FROM __dates)"
+    flows_in_span = ("flow_scope IN ('security', 'market') AND trade_date > "
+                     f"DATE '{ends[0]}' AND trade_date <= DATE '{ends[-1]}'" if ends else "false")
+    frames = INPUTS.read(warehouse, {
+        "fct_market_cap_daily": Select(
+            "marts", "fct_market_cap_daily",
+            ("security_id", "trade_date", "close", "market_cap_usd"), on_ends),
+        "fct_valuation_multiples_daily": Select(
+            "marts", "fct_valuation_multiples_daily", ("security_id", "trade_date", "pe_ttm"),
+            on_ends),
+        "dim_security": Select("marts", "dim_security"),
+        "fct_fund_flows_daily": Select(
+            "marts", "fct_fund_flows_daily",
+            ("flow_scope", "entity_id", "trade_date", "investor_type", "net_buy_usd", "period"),
+            flows_in_span),
+    }, dates=ends)
+    out = per_episode(eps, lambda e: rotation(
+        of_episode(windows, e), frames["fct_market_cap_daily"],
+        frames.get("fct_valuation_multiples_daily"), frames["dim_security"],
+        frames.get("fct_fund_flows_daily"), trading_days=in_markets(days, e.markets)))
+    rows = warehouse.write("analytics", "rotation", out)
+    spread = out.filter(out["dimension"] == "spread") if rows else out
+    return dg.MaterializeResult(metadata={
+        "rows": rows, "high_to_low_spreads": dg.MetadataValue.md(markdown_table(spread, 30))})

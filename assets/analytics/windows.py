@@ -1,0 +1,115 @@
+"""Every entity's moves per episode, and the windows named in or found from them."""
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+
+from assets import WRITER_POOL
+from assets.analytics.table_reads import Inputs, Select, analytics_key, analytics_spec
+from selloff.analytics.baskets import with_episode_baskets
+from selloff.analytics.moves import basket_levels, index_levels, level_moves, security_levels
+from selloff.analytics.schemas import MOVES_SCHEMA, conform, tag_episode
+from selloff.analytics.windows import episode_windows
+from selloff.episode import Episode
+from selloff.report.html_report import markdown_table
+from selloff.resources import EpisodesResource, WarehouseResource
+
+INPUTS = Inputs(marts=("fct_index_levels_daily", "fct_market_cap_daily", "dim_basket_member"))
+# A move's t0 is the close before its first day: a week after a long holiday (China's
+# Golden Week) reaches back this far at most.
+T0_SLACK = dt.timedelta(days=21)
+
+
+def _in_markets(frame: pl.DataFrame, markets: tuple[str, ...]) -> pl.DataFrame:
+    # A basket of several markets ("ALL") belongs to every episode holding one of them.
+    return frame.filter(pl.col("market").is_in([*markets, "ALL"]))
+
+
+def first_move_day(episode: Episode) -> dt.date:
+    """The first day any move of the episode (day, week, named window) may start."""
+    return min([s for s, _ in episode.search_periods()] + [w.start for w in episode.windows])
+
+
+def episode_moves(episode: Episode, index_daily: pl.DataFrame | None,
+                  market_cap: pl.DataFrame | None,
+                  members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(entity_moves, selloff_windows) of one episode, both tagged with its id.
+
+    `market_cap` holds every security from `first_move_day - T0_SLACK` and the basket
+    members from the drawdown lookback (less the slack): a drawdown's peak may lie there.
+    """
+    periods = episode.search_periods()
+    windows = [(w.window_id, w.start, w.end) for w in episode.windows]
+    series_schema = {"entity_id": pl.Utf8, "market": pl.Utf8, "trade_date": pl.Date,
+                     "level": pl.Float64}
+    parts = []
+    idx = pl.DataFrame(schema=series_schema)
+    if index_daily is not None and index_daily.height:
+        idx = _in_markets(index_levels(index_daily), episode.markets)
+        parts.append(level_moves(idx, "index", periods, windows))
+    baskets = pl.DataFrame(schema=series_schema)
+    if market_cap is not None and market_cap.height:
+        recent = market_cap.filter(pl.col("trade_date") >= first_move_day(episode) - T0_SLACK)
+        sec = _in_markets(security_levels(recent), episode.markets)
+        parts.append(level_moves(sec, "security", periods, windows))
+        if members.height:
+            baskets = _in_markets(basket_levels(market_cap, members), episode.markets)
+            parts.append(level_moves(baskets, "basket", periods, windows))
+    moves = conform(pl.concat(parts, how="vertical_relaxed"), MOVES_SCHEMA) if parts else \
+        pl.DataFrame(schema=MOVES_SCHEMA)
+    found = episode_windows(episode.window_config, moves, idx, baskets, episode.markets)
+    return tag_episode(moves, episode.episode_id), tag_episode(found, episode.episode_id)
+
+
+@dg.multi_asset(
+    specs=[
+        analytics_spec("entity_moves", INPUTS,
+                       "Per episode: every security's, basket's and index's move each day and "
+                       "calendar week of the search periods and over each named window "
+                       "(return as a fraction, market-cap change in USD and local currency, "
+                       "price basis). Claims and detected windows read these rows."),
+        analytics_spec("selloff_windows", INPUTS,
+                       "Per episode: its named windows, and windows found in entity_moves: "
+                       "worst day and calendar week per index and basket; each basket's and "
+                       "index's peak-to-trough drawdown."),
+    ],
+    group_name="analytics",
+    pool=WRITER_POOL,
+)
+def selloff_windows_asset(episodes: EpisodesResource, warehouse: WarehouseResource):
+    eps = episodes.load()
+    frames = INPUTS.read(warehouse, {
+        "fct_index_levels_daily": Select("marts", "fct_index_levels_daily",
+                                         ("index_id", "trade_date", "close")),
+        "dim_basket_member": Select("marts", "dim_basket_member")})
+    moves, windows = [], []
+    for episode in eps:
+        members = with_episode_baskets(frames.get("dim_basket_member"), episode.baskets)
+        first = first_move_day(episode) - T0_SLACK
+        lookback = min(first, episode.detection.drawdown_lookback_start - T0_SLACK)
+        cap = INPUTS.read(warehouse, {"fct_market_cap_daily": Select(
+            "marts", "fct_market_cap_daily",
+            ("security_id", "trade_date", "close", "adj_close", "market_cap_usd",
+             "market_cap_local"),
+            f"trade_date <= DATE '{episode.last_day}' AND (trade_date >= DATE '{first}' OR "
+            f"(security_id IN (SELECT id FROM __ids) AND trade_date >= DATE '{lookback}'))")},
+            ids=members["security_id"].unique().to_list()).get("fct_market_cap_daily")
+        m, w = episode_moves(episode, frames.get("fct_index_levels_daily"), cap, members)
+        moves.append(m)
+        windows.append(w)
+    all_moves = conform(pl.concat(moves, how="vertical_relaxed"), MOVES_SCHEMA)
+    all_windows = pl.concat(windows, how="vertical_relaxed")
+    n_moves = warehouse.write("analytics", "entity_moves", all_moves)
+    n_windows = warehouse.write("analytics", "selloff_windows", all_windows)
+    counts = all_moves.group_by("episode_id", "entity_kind", "period").len().sort(
+        "episode_id", "entity_kind", "period")
+    yield dg.MaterializeResult(asset_key=analytics_key("entity_moves"), metadata={
+        "rows": n_moves, "by kind": dg.MetadataValue.md(markdown_table(counts, 40))})
+    detected = all_windows.filter(pl.col("kind") != "named")
+    yield dg.MaterializeResult(asset_key=analytics_key("selloff_windows"), metadata={
+        "rows": n_windows,
+        "episodes": ", ".join(f"{e.episode_id} (main {e.main.window_id})" for e in eps),
+        "detected": dg.MetadataValue.md(markdown_table(
+            detected.select("episode_id", "window_id", "market", "kind", "start_date",
+                            "end_date"), 60))})
