@@ -17,10 +17,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from selloff import engines, lake, parity, warehouse
+from selloff import dbt_runner, lake, parity, warehouse
 from selloff.settings import Settings, settings_from_env
 
-SPARK_MISSING = engines.spark_unavailable_reason()
+SPARK_MISSING = dbt_runner.spark_unavailable_reason()
 needs_spark = pytest.mark.skipif(SPARK_MISSING is not None, reason=SPARK_MISSING or "")
 N_SECURITIES = "20"
 REL_TOL = 1e-9
@@ -37,11 +37,11 @@ def built(tmp_path_factory: pytest.TempPathFactory, spark_cluster) -> tuple[Sett
         "SELLOFF_SOURCE": "demo",
         "SELLOFF_DEMO_SECURITIES": N_SECURITIES,
     })
-    engines.land_raw(settings)
-    engines.write_raw_lake(settings)
+    dbt_runner.land_raw(settings)
+    dbt_runner.write_raw_lake(settings)
     apps_before = len(spark_cluster.state().get("completedapps", []))
     for target in ("duckdb", "spark"):
-        run = engines.dbt_build(settings, target, root)
+        run = dbt_runner.dbt_build(settings, target, root)
         assert run.ok, f"dbt build --target {target} failed:\n{run.output[-6000:]}"
         (root / f"dbt_{target}.log").write_text(run.output, encoding="utf-8")
         print(f"\ndbt build --target {target}: {run.seconds:.1f} s")
@@ -72,7 +72,7 @@ def test_mart_is_the_same_on_both_engines(built, table: str) -> None:
     settings, _ = built
     with warehouse.connect(settings.build_warehouse, read_only=True) as con:
         duck = warehouse.read_table(con, "marts", table)
-    spark = engines.read_spark_table(settings, "marts", table)
+    spark = dbt_runner.read_spark_table(settings, "marts", table)
     assert duck is not None and spark is not None
     assert duck.height > 0, f"{table} is empty: the comparison would prove nothing"
     diff = parity.compare_tables(table, duck, spark, parity.MART_KEYS[table], rel_tol=REL_TOL)
@@ -117,7 +117,7 @@ def test_analytics_read_the_marts_spark_built(built) -> None:
                                  dbt_target="spark")
     frames = resource.read_many({"caps": ("marts", "fct_market_cap_daily"),
                                  "prices": ("raw", "prices_daily")})
-    spark_caps = engines.read_spark_table(settings, "marts", "fct_market_cap_daily")
+    spark_caps = dbt_runner.read_spark_table(settings, "marts", "fct_market_cap_daily")
     assert frames["caps"].equals(spark_caps)
     assert frames["prices"].height == frames["caps"].height
     assert resource.read("marts", "no_such_mart") is None
@@ -130,7 +130,7 @@ def test_spark_marts_go_to_the_lake_like_duckdb_ones(built, tmp_path: Path) -> N
     table = "fct_market_cap_daily"
     with warehouse.connect(settings.build_warehouse, read_only=True) as con:
         from_duck = lake.write_schema(con, "marts", tmp_path / "duck", tables=[table])[0]
-    spark = engines.read_spark_table(settings, "marts", table)
+    spark = dbt_runner.read_spark_table(settings, "marts", table)
     from_spark = lake.write_frame(spark, lake.table_path(tmp_path / "spark", "marts", table), table)
     assert from_spark.partition_by == from_duck.partition_by == ("market", "month")
     assert from_spark.files == from_duck.files

@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from assets import WRITER_POOL
-from selloff import engines, lake
+from selloff import dbt_runner, lake
 from selloff import warehouse as wh
 from selloff.analytics.windows import window_bounds
 from selloff.resources import WarehouseResource
@@ -117,9 +117,9 @@ def _quote(name: str) -> str:
 def _source(con: duckdb.DuckDBPyConnection, settings: Settings, schema: str,
             table: str) -> str | None:
     """The FROM clause of a table, or None if it does not exist."""
-    if settings.is_spark and schema in engines.DBT_SCHEMAS:
+    if settings.is_spark and schema in dbt_runner.DBT_SCHEMAS:
         # dbt ran on Spark: its tables are Parquet folders, read the way `lake` reads them.
-        folder = engines.spark_table_dir(settings, schema, table)
+        folder = dbt_runner.spark_table_dir(settings, schema, table)
         if lake.is_remote(folder):
             return f"read_parquet('{folder.rstrip('/')}/*.parquet')"
         files = sorted(str(p) for p in Path(folder).glob("*.parquet")

@@ -7,7 +7,7 @@ market, and the lake then never holds a mix of two runs' rows.
 import dagster as dg
 
 from assets import WRITER_POOL
-from selloff import engines, lake
+from selloff import dbt_runner, lake
 from selloff.contracts import DATASETS
 from selloff.parity import MART_KEYS
 from selloff.resources import WarehouseResource
@@ -37,7 +37,7 @@ def _written(tables: list[lake.LakeTable]) -> dict[str, dg.MetadataValue]:
 )
 def lake_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()
-    written = engines.write_raw_lake(settings)
+    written = dbt_runner.write_raw_lake(settings)
     context.log.info(f"wrote {len(written)} raw tables to {settings.lake}/raw")
     return dg.MaterializeResult(metadata={"path": settings.lake + "/raw", **_written(written)})
 
@@ -57,7 +57,7 @@ def lake_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
     if settings.is_spark:
         written = [lake.write_frame(df, lake.table_path(settings.lake, "marts", table), table)
                    for table in MART_KEYS
-                   if (df := engines.read_spark_table(settings, "marts", table)) is not None]
+                   if (df := dbt_runner.read_spark_table(settings, "marts", table)) is not None]
     else:
         with warehouse.connect(read_only=True) as con:
             written = lake.write_schema(con, "marts", settings.lake, tables=list(MART_KEYS))
