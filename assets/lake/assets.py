@@ -9,7 +9,7 @@ import dagster as dg
 from assets import WRITER_POOL
 from selloff import dbt_runner, lake
 from selloff.contracts import DATASETS
-from selloff.parity import MART_KEYS
+from selloff.marts import MART_KEYS
 from selloff.resources import WarehouseResource
 
 RAW_TABLES = (*DATASETS, "trading_calendar")
