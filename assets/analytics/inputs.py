@@ -14,6 +14,7 @@ from assets import WRITER_POOL
 from selloff import dbt_runner, lake
 from selloff import warehouse as wh
 from selloff.analytics.windows import window_bounds
+from selloff.markets import market_of_sql
 from selloff.resources import WarehouseResource
 from selloff.settings import Settings
 
@@ -155,6 +156,6 @@ def session_days(warehouse: WarehouseResource) -> pl.DataFrame:
         if source is None:
             return pl.DataFrame(schema={"market": pl.Utf8, "trade_date": pl.Date})
         return con.sql(
-            "SELECT DISTINCT coalesce(market, split_part(security_id, ':', 1)) AS market, "
+            f"SELECT DISTINCT coalesce(market, {market_of_sql('security_id')}) AS market, "
             f"trade_date FROM {source} WHERE close IS NOT NULL ORDER BY market, trade_date"
         ).pl()

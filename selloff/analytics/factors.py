@@ -44,7 +44,7 @@ import polars as pl
 from selloff.analytics.baskets import normalize_basket_members, valid_on
 from selloff.analytics.schemas import ALL_MARKETS, conform, empty, require_columns
 from selloff.analytics.windows import data_trading_days, window_bounds
-from selloff.markets import REGISTRY
+from selloff.markets import REGISTRY, market_of_expr
 
 DEFAULT_MARKET_INDEX: dict[str, str] = {m.code: m.default_index for m in REGISTRY}
 TERMS: tuple[str, ...] = ("intercept", "beta", "log_pe_z", "is_ai")
@@ -134,13 +134,6 @@ class FactorResult:
 
 
 # --------------------------------------------------------------------------- inputs
-
-
-def _market_of(frame: pl.DataFrame | pl.LazyFrame, id_column: str) -> pl.Expr:
-    prefix = pl.col(id_column).str.split(":").list.first()
-    if "market" in frame.collect_schema().names():
-        return pl.coalesce(pl.col("market"), prefix)
-    return prefix
 
 
 def _positive(column: str) -> pl.Expr:
@@ -284,7 +277,7 @@ def _betas(
         .join(ends.lazy().select("security_id", "market").unique(), on="security_id", how="semi")
         .select(
             "security_id",
-            _market_of(market_cap, "security_id").alias("market"),
+            market_of_expr("security_id", market_cap).alias("market"),
             "trade_date",
             pl.col("return_1d").cast(pl.Float64).alias("y"),
         )
@@ -780,7 +773,7 @@ def market_proxy_levels(market_cap: pl.DataFrame, markets: list[str]) -> pl.Data
     weighted = (
         market_cap.lazy()
         .select("security_id", "trade_date", "return_1d", "market_cap_usd")
-        .with_columns(pl.col("security_id").str.split(":").list.first().alias("market"))
+        .with_columns(market_of_expr("security_id").alias("market"))
         .filter(pl.col("market").is_in(markets))
         .sort("security_id", "trade_date")
         .with_columns(pl.col("market_cap_usd").shift(1).over("security_id").alias("w"))

@@ -32,6 +32,7 @@ import polars as pl
 from jinja2 import Environment
 from markupsafe import Markup
 
+from selloff.markets import market_of_expr
 from selloff.report import charts
 
 SECTION_IDS: tuple[str, ...] = (
@@ -394,7 +395,7 @@ def _flows(ctx: _Ctx) -> _Built:
             f.filter((pl.col("flow_scope") == "market")
                      & pl.col("trade_date").is_between(start, end)
                      & pl.col("net_buy_usd").is_not_null())
-            .group_by(pl.col("entity_id").str.split(":").list.first().alias("market"),
+            .group_by(market_of_expr("entity_id").alias("market"),
                       "investor_type")
             .agg(pl.col("net_buy_usd").sum().alias("net_flow_usd"),
                  pl.col("entity_id").unique().sort().str.join(", ").alias("note"))
