@@ -17,7 +17,7 @@ from assets.analytics.inputs import (
     read_selected,
 )
 from selloff.claims import compute_claim_verdicts
-from selloff.report.html_report import markdown_table
+from selloff.markdown import markdown_table
 from selloff.resources import SourceResource, WarehouseResource
 
 _CLAIM_TABLES = ("dim_security", "dim_basket_member", "dim_trading_calendar",

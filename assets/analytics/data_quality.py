@@ -4,8 +4,8 @@ done about it (held back, or recorded only)."""
 import dagster as dg
 
 from assets.analytics.inputs import analytics_asset, mart_key
+from selloff.markdown import markdown_table
 from selloff.quality.findings import data_quality_findings
-from selloff.report.html_report import markdown_table
 from selloff.resources import WarehouseResource
 
 _GLITCHES = dg.AssetKey(["staging", "int_shares_outstanding_glitches"])

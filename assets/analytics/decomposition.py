@@ -16,7 +16,7 @@ from assets.analytics.inputs import (
     window_end_dates,
 )
 from selloff.analytics import decompose, load_window_config, reconcile, rollup, selloff_windows
-from selloff.report.html_report import markdown_table
+from selloff.markdown import markdown_table
 from selloff.resources import WarehouseResource
 
 

@@ -20,7 +20,7 @@ from selloff.analytics.factors import BETA_LOOKBACK_DAYS, DEFAULT_MARKET_INDEX, 
 from selloff.analytics.rotation import rotation
 from selloff.analytics.valuation_spread import valuation_spread
 from selloff.analytics.windows import window_bounds
-from selloff.report.html_report import markdown_table
+from selloff.markdown import markdown_table
 from selloff.resources import WarehouseResource
 
 _FACTOR_INPUTS = ("fct_market_cap_daily", "fct_index_levels_daily",

@@ -5,10 +5,12 @@ market, and the lake then never holds a mix of two runs' rows.
 """
 
 import dagster as dg
+import polars as pl
 
 from assets import WRITER_POOL
 from selloff import dbt_runner, lake
 from selloff.contracts import DATASETS
+from selloff.markdown import markdown_table
 from selloff.marts import MART_KEYS
 from selloff.resources import WarehouseResource
 
@@ -17,10 +19,10 @@ RAW_TABLES = (*DATASETS, "trading_calendar")
 
 def _written(tables: list[lake.LakeTable]) -> dict[str, dg.MetadataValue]:
     return {
-        "tables": dg.MetadataValue.md("\n".join(
-            ["| table | rows | partition_by | files |", "|---|---|---|---|"]
-            + [f"| {t.table} | {t.rows} | {', '.join(t.partition_by) or '-'} | {t.files} |"
-               for t in tables])),
+        "tables": dg.MetadataValue.md(markdown_table(pl.DataFrame(
+            [(t.table, t.rows, ", ".join(t.partition_by) or "-", t.files) for t in tables],
+            schema={"table": pl.Utf8, "rows": pl.Int64, "partition_by": pl.Utf8,
+                    "files": pl.Int64}, orient="row"), max_rows=None)),
         "rows": sum(t.rows for t in tables),
     }
 
