@@ -258,9 +258,12 @@ def _betas(
 ) -> pl.DataFrame:
     """(window_id, security_id, beta, beta_days) over each window's lookback.
 
-    Running sums of x, y, xx, xy over each security's paired days turn every window's
+    Why sums and not one `lstsq` per (window, security): polars keeps running sums of
+    x, y, xx, xy over each security's paired days in one pass, which turns every window's
     sums into two as-of lookups (at t0 and the day before the lookback starts), so the
-    cost does not grow with windows x lookback days.
+    cost does not grow with windows x lookback days (the factors asset runs every day
+    over the whole history). The regression itself is solved by numpy from those sums
+    (`_slopes`), not by a hand-written formula.
     """
     schema = {"window_id": pl.Utf8(), "security_id": pl.Utf8(),
               "beta": pl.Float64(), "beta_days": pl.Int64()}
@@ -325,24 +328,32 @@ def _betas(
         check_sortedness=False,
     ).select("window_id", "security_id", *[f"{s}_0" for s in sums])
     d = {s: pl.col(s).fill_null(0.0) - pl.col(f"{s}_0").fill_null(0.0) for s in sums}
-    out = (
-        at_end.join(at_start, on=["window_id", "security_id"], how="left")
-        .with_columns(**d)
-        .with_columns(
-            (pl.col("n") * pl.col("sxx") - pl.col("sx") ** 2).alias("_vx"),
-            (pl.col("n") * pl.col("sxy") - pl.col("sx") * pl.col("sy")).alias("_cxy"),
-        )
-        .select(
-            "window_id",
-            "security_id",
-            pl.when((pl.col("n") >= min_days) & (pl.col("_vx") > 0))
-            .then(pl.col("_cxy") / pl.col("_vx"))
-            .otherwise(None)
-            .alias("beta"),
-            pl.col("n").round(0).cast(pl.Int64).alias("beta_days"),
-        )
+    stats = at_end.join(at_start, on=["window_id", "security_id"], how="left").select(
+        "window_id", "security_id", **d)
+    out = stats.select(
+        "window_id",
+        "security_id",
+        pl.Series("beta", _slopes(*(stats[s].to_numpy() for s in sums), min_days=min_days),
+                  dtype=pl.Float64, nan_to_null=True),
+        pl.col("n").round(0).cast(pl.Int64).alias("beta_days"),
     )
     return out.select(schema.keys()).cast(schema)  # type: ignore[arg-type]
+
+
+def _slopes(n: np.ndarray, sx: np.ndarray, sy: np.ndarray, sxx: np.ndarray, sxy: np.ndarray,
+            *, min_days: int) -> np.ndarray:
+    """OLS slope of y on x and an intercept, one regression per element, from its sums
+    (n, sum x, sum y, sum xx, sum xy): the normal equations [[n, sx], [sx, sxx]] (a, b) =
+    (sy, sxy), solved by `np.linalg.solve` in one batch. NaN where there are fewer than
+    `min_days` pairs or x does not vary (n sxx - sx^2 = n * sum (x - mean x)^2 <= 0)."""
+    n, sx, sy, sxx, sxy = (np.asarray(v, dtype=float) for v in (n, sx, sy, sxx, sxy))
+    ok = (n >= min_days) & (n * sxx - sx * sx > 0)
+    normal = np.stack([np.stack([n, sx], axis=-1), np.stack([sx, sxx], axis=-1)], axis=-2)
+    rhs = np.stack([sy, sxy], axis=-1)[..., None]
+    beta = np.full(n.shape, np.nan)
+    if ok.any():
+        beta[ok] = np.linalg.solve(normal[ok], rhs[ok])[:, 1, 0]
+    return beta
 
 
 def factor_exposures(
