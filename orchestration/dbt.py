@@ -17,7 +17,7 @@ from dagster_dbt import (
 )
 
 from assets import WRITER_POOL
-from selloff import engines
+from selloff import dbt_runner
 from selloff.resources import RefreshWindow, WarehouseResource
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -67,8 +67,8 @@ def dbt_build_args(warehouse: WarehouseResource, refresh: RefreshWindow) -> list
     if settings.is_spark:
         # Spark reads raw from the lake, so the lake must hold this run's raw layer; the
         # lake_raw asset is not upstream of dbt (dbt sources are the extract assets).
-        engines.write_raw_lake(settings)
-    dbt_vars = {**engines.dbt_vars(settings), **refresh.dbt_vars()}
+        dbt_runner.write_raw_lake(settings)
+    dbt_vars = {**dbt_runner.dbt_vars(settings), **refresh.dbt_vars()}
     return ["build", "--target", settings.dbt_target, "--vars", json.dumps(dbt_vars)]
 
 

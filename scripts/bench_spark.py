@@ -5,8 +5,8 @@ Parquet lake (Spark's input), then runs `dbt build` (models, data tests, unit te
 `duckdb` target and on the `spark` target, each in its own subprocess as Dagster runs it,
 and prints wall seconds, the ratio, and where the time went (from dbt's run_results.json:
 models vs tests; "start-up" is wall time before dbt's first node: process, parse and, for
-Spark, the JVM and the session). Marts are compared with selloff/parity.py afterwards, so
-a benchmark never times two different answers.
+Spark, the JVM and the session). Marts are compared with selloff/mart_comparison.py
+afterwards, so a benchmark never times two different answers.
 
 Spark runs on a standalone cluster this script starts (selloff.spark_cluster: a master and
 two workers, each a JVM on 127.0.0.1, one 1-core executor per worker); `--local` uses
@@ -37,7 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.bench import _descendants, _rss_kib  # noqa: E402
-from selloff import engines, parity, warehouse  # noqa: E402
+from selloff import dbt_runner, mart_comparison, warehouse  # noqa: E402
+from selloff.marts import MART_KEYS  # noqa: E402
 from selloff.settings import settings_from_env  # noqa: E402
 from selloff.spark_cluster import StandaloneCluster  # noqa: E402
 
@@ -102,10 +103,10 @@ def bench_size(securities: int, years: int, work: Path,
         "SELLOFF_DEMO_YEARS": str(years),
     })
     started = time.perf_counter()
-    rows = engines.land_raw(settings)
+    rows = dbt_runner.land_raw(settings)
     landed = time.perf_counter() - started
     started = time.perf_counter()
-    engines.write_raw_lake(settings)
+    dbt_runner.write_raw_lake(settings)
     lake_seconds = time.perf_counter() - started
     result: dict = {"securities": securities, "years": years,
                     "price_rows": rows["prices_daily"], "land_seconds": round(landed, 1),
@@ -113,7 +114,7 @@ def bench_size(securities: int, years: int, work: Path,
     for target in ("duckdb", "spark"):
         daemons = cluster.pids() if cluster and target == "spark" else []
         with PeakRss(daemons) as rss:
-            run = engines.dbt_build(settings, target, root)
+            run = dbt_runner.dbt_build(settings, target, root)
         if not run.ok:
             raise SystemExit(f"dbt build --target {target} failed:\n{run.output[-4000:]}")
         phases = _phases(root / f"target_{target}" / "run_results.json")
@@ -125,9 +126,9 @@ def bench_size(securities: int, years: int, work: Path,
     result["ratio_spark_over_duckdb"] = round(
         result["targets"]["spark"]["wall_seconds"] / result["targets"]["duckdb"]["wall_seconds"], 1)
     with warehouse.connect(settings.build_warehouse, read_only=True) as con:
-        diffs = [parity.compare_tables(t, warehouse.read_table(con, "marts", t),
-                                       engines.read_spark_table(settings, "marts", t), key)
-                 for t, key in parity.MART_KEYS.items()]
+        diffs = [mart_comparison.compare_tables(t, warehouse.read_table(con, "marts", t),
+                                                dbt_runner.read_spark_table(settings, "marts", t), key)
+                 for t, key in MART_KEYS.items()]
     result["marts_equal"] = all(d.same for d in diffs)
     result["max_rel_diff"] = max(d.max_rel_diff for d in diffs)
     return result
@@ -146,7 +147,7 @@ def main() -> None:
     parser.add_argument("--local", action="store_true",
                         help="Spark in local[2] mode instead of a standalone cluster")
     args = parser.parse_args()
-    reason = engines.spark_unavailable_reason()
+    reason = dbt_runner.spark_unavailable_reason()
     if reason:
         raise SystemExit(f"cannot run Spark here: {reason}")
 

@@ -15,11 +15,6 @@ MARKET_TIMEZONES: dict[str, str] = {m.code: m.timezone for m in REGISTRY}
 CALENDAR_START = dt.date(2018, 1, 1)
 
 
-def market_of(entity_id: str) -> str:
-    """`US:NVDA` -> `US`; the market prefix every id carries (DESIGN §3)."""
-    return entity_id.split(":", 1)[0]
-
-
 @cache
 def _calendar(market: str) -> xcals.ExchangeCalendar:
     if market not in MARKET_CALENDARS:

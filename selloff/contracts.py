@@ -16,6 +16,7 @@ from selloff.markets import (
     MARKETS,
     USD_PER_UNIT_BAND,
     id_pattern,
+    market_of_expr,
     security_id_pattern,
 )
 
@@ -62,10 +63,6 @@ class Check:
     shows: tuple[str, ...]
 
 
-def _prefix(col: str) -> pl.Expr:
-    return pl.col(col).str.split(":").list.first()
-
-
 def _ohlc_checks() -> tuple[Check, ...]:
     lo, hi = pl.col("low") * (1 - OHLC_TOLERANCE), pl.col("high") * (1 + OHLC_TOLERANCE)
     return (
@@ -79,7 +76,7 @@ def _ohlc_checks() -> tuple[Check, ...]:
 
 
 def _market_matches_id(id_col: str) -> Check:
-    return Check(f"market matches id: {id_col}", pl.col("market") != _prefix(id_col),
+    return Check(f"market matches id: {id_col}", pl.col("market") != market_of_expr(id_col),
                  (id_col, "market"))
 
 
@@ -254,7 +251,7 @@ DATASETS: dict[str, Dataset] = {
             id_columns=("entity_id",),
             checks=(
                 Check("currency of the market",
-                      pl.col("currency") != _prefix("entity_id").replace_strict(
+                      pl.col("currency") != market_of_expr("entity_id").replace_strict(
                           MARKET_CURRENCY, default=None, return_dtype=pl.Utf8),
                       ("entity_id", "currency")),
             ),

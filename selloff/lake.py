@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from selloff.markets import market_of_sql
 from selloff.warehouse import _ident
 
 META_FILE = "_selloff_table.json"
@@ -83,7 +84,7 @@ def partitioning(columns: Sequence[str]) -> Partitioning:
     if market == "market":
         exprs["market"] = "market"
     elif market is not None:
-        exprs["market"] = f"split_part({market}, ':', 1)"
+        exprs["market"] = market_of_sql(market)
         derived.append("market")
     day = next((c for c in DATE_SOURCES if c in cols), None)
     if day is not None:

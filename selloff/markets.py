@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
 # Late prints and closing auctions settle within minutes of the close; half an hour after
 # it the day's data is final at every source the live adapters read.
 DEFAULT_REFRESH_DELAY = dt.timedelta(minutes=30)
@@ -104,6 +106,28 @@ def market(code: str) -> Market:
     except KeyError:
         raise KeyError(f"unknown market {code!r}; the registry (selloff/markets.py) has "
                        f"{', '.join(MARKETS)}") from None
+
+
+def market_of(entity_id: str) -> str:
+    """`US:NVDA` -> `US`: the market prefix every id carries (DESIGN §3)."""
+    return entity_id.split(":", 1)[0]
+
+
+def market_of_expr(column: str,
+                   frame: pl.DataFrame | pl.LazyFrame | None = None) -> pl.Expr:
+    """`market_of` of each value of `column`, as a polars expression (null stays null).
+
+    Given `frame`, a `market` column of it wins where it is not null (rows whose market
+    is stated keep it; the prefix fills the rest)."""
+    prefix = pl.col(column).str.split(":").list.first()
+    if frame is not None and "market" in frame.collect_schema().names():
+        return pl.coalesce(pl.col("market"), prefix)
+    return prefix
+
+
+def market_of_sql(column: str) -> str:
+    """`market_of` of a (quoted or trusted) SQL column name, in DuckDB SQL."""
+    return f"split_part({column}, ':', 1)"
 
 
 def id_pattern() -> str:

@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 from pydantic import Field, PrivateAttr
 
-from selloff import engines, warehouse
+from selloff import dbt_runner, warehouse
 from selloff.episode import Episode, EpisodeError, load_episodes
 from selloff.settings import DEFAULT_WAREHOUSE, PROJECT_ROOT, Settings
 from selloff.sources import make_source
@@ -27,7 +27,7 @@ from selloff.sources.base import Source
 
 def _built_by_spark(settings: Settings, schema: str) -> bool:
     # SELLOFF_DBT_TARGET=spark: the dbt schemas are Spark's Parquet tables, not in DuckDB.
-    return settings.is_spark and schema in engines.DBT_SCHEMAS
+    return settings.is_spark and schema in dbt_runner.DBT_SCHEMAS
 
 
 class SourceResource(dg.ConfigurableResource):
@@ -120,7 +120,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def read(self, schema: str, table: str) -> pl.DataFrame | None:
         settings = self.settings()
         if _built_by_spark(settings, schema):
-            return engines.read_spark_table(settings, schema, table)
+            return dbt_runner.read_spark_table(settings, schema, table)
         with self.connect() as con:
             return warehouse.read_table(con, schema, table)
 
@@ -131,7 +131,7 @@ class WarehouseResource(dg.ConfigurableResource):
         with self.connect() as con:
             for name, (schema, table) in tables.items():
                 if _built_by_spark(settings, schema):
-                    df = engines.read_spark_table(settings, schema, table)
+                    df = dbt_runner.read_spark_table(settings, schema, table)
                 else:
                     df = warehouse.read_table(con, schema, table)
                 if df is not None:

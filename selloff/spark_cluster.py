@@ -2,7 +2,7 @@
 
 dbt-spark's session method then connects to it with a `spark://` URL
 (`Settings.spark_master`, passed to dbt as the var selloff_spark_master by
-`engines.dbt_vars`), so
+`dbt_runner.dbt_vars`), so
 the models run on executors in the workers' JVMs, as on a real cluster, instead of inside
 the driver (`local[N]`). Used by the Spark parity test and by `scripts/bench_spark.py`.
 

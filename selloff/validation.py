@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from selloff.calendars import MARKET_CALENDARS, calendar_bounds, is_trading_day, market_of
+from selloff.calendars import MARKET_CALENDARS, calendar_bounds, is_trading_day
 from selloff.contracts import DATASETS, ID_PATTERN, Dataset
+from selloff.markets import market_of, market_of_expr
 
 ROW = "__row"
 MAX_REPORTED = 10
@@ -209,7 +210,7 @@ def _calendar_violations(df: pl.DataFrame, spec: Dataset) -> list[Violation]:
         scope = scope.filter(pl.col(col) == value)
     pairs = (
         scope.select(
-            pl.col(id_col).str.split(":").list.first().alias("__market"), pl.col(date_col)
+            market_of_expr(id_col).alias("__market"), pl.col(date_col)
         )
         .unique()
         .drop_nulls()
@@ -225,7 +226,7 @@ def _calendar_violations(df: pl.DataFrame, spec: Dataset) -> list[Violation]:
         return []
     bad = pl.DataFrame(bad_pairs, schema={"__market": pl.Utf8, date_col: pl.Date}, orient="row")
     hits = (
-        scope.with_columns(pl.col(id_col).str.split(":").list.first().alias("__market"))
+        scope.with_columns(market_of_expr(id_col).alias("__market"))
         .join(bad, on=["__market", date_col])
         .sort(ROW)
     )

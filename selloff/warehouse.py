@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from selloff.markets import market_of_expr, market_of_sql
+
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -123,9 +125,8 @@ def replace_window(con: duckdb.DuckDBPyConnection, schema: str, table: str, df: 
     rows = df.filter(pl.col(date_column).is_between(first, last))
     where, params = f"{column} BETWEEN ? AND ?", [first, last]
     if markets and entity_column:
-        prefix = pl.col(entity_column).str.split_exact(":", 1).struct.field("field_0")
-        rows = rows.filter(prefix.is_in(list(markets)))
-        where += f" AND split_part({_ident(entity_column)}, ':', 1) IN ?"
+        rows = rows.filter(market_of_expr(entity_column).is_in(list(markets)))
+        where += f" AND {market_of_sql(_ident(entity_column))} IN ?"
         params.append(list(markets))
     with _landing(con, schema, rows) as incoming:
         con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {incoming} LIMIT 0")

@@ -27,10 +27,10 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory):
     """A Spark standalone cluster for the session: a master and two workers, each its own
     JVM on 127.0.0.1 (selloff.spark_cluster); yields its spark:// URL once both workers
     have registered with the master, and stops every JVM afterwards."""
-    from selloff import engines
+    from selloff import dbt_runner
     from selloff.spark_cluster import StandaloneCluster
 
-    reason = engines.spark_unavailable_reason()
+    reason = dbt_runner.spark_unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
     with StandaloneCluster(tmp_path_factory.mktemp("spark_cluster"), workers=2) as cluster:

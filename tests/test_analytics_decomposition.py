@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from selloff.analytics import decompose, decompose_amounts
 from selloff.analytics.schemas import DECOMPOSITION_SCHEMA, EXCLUDED_SCHEMA
+from selloff.markets import market_of
 
 D = dt.date
 
@@ -333,7 +334,7 @@ def test_5000_securities_100_windows_is_fast() -> None:
         "security_id", "trade_date",
         pl.Series("net_income_ttm", rng.normal(1e7, 1e7, n * n_sec)),
     )
-    securities = pl.DataFrame({"security_id": ids, "market": [i.split(":")[0] for i in ids]})
+    securities = pl.DataFrame({"security_id": ids, "market": [market_of(i) for i in ids]})
     starts = rng.integers(10, n - 20, 100)
     windows = pl.DataFrame(
         {

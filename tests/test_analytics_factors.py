@@ -15,6 +15,7 @@ from selloff.analytics.factors import (
     FACTOR_ATTRIBUTION_SCHEMA,
     SPLIT_COMPONENTS,
     TERMS,
+    _slopes,
     compute_factors,
     ols,
 )
@@ -334,3 +335,38 @@ def test_basket_split_adds_up_for_any_basket(seed: int, n_sec: int, size: int,
         return
     parts = sum(split[c] for c in SPLIT_COMPONENTS)
     assert abs(parts - split["basket_return"]) < 1e-12
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 100_000), n=st.integers(2, 400),
+       scale=st.sampled_from([1e-4, 1e-2, 1.0, 100.0]), drift=st.floats(-1.0, 1.0))
+def test_beta_equals_numpy_polyfit_slope(seed: int, n: int, scale: float, drift: float) -> None:
+    # Mean of x within one sd of 0, as for daily returns: normal equations from raw sums
+    # lose digits as (mean x / sd x)^2 grows, which returns never come near.
+    rng = np.random.default_rng(seed)
+    x = scale * (drift + rng.normal(size=n))
+    y = rng.uniform(-2, 2) * x + scale * (rng.normal(size=n) + rng.normal())
+    beta = _slopes(np.array([n]), np.array([x.sum()]), np.array([y.sum()]),
+                   np.array([x @ x]), np.array([x @ y]), min_days=2)[0]
+    np.testing.assert_allclose(beta, np.polyfit(x, y, 1)[0], rtol=1e-9, atol=1e-12)
+
+
+def test_beta_is_nan_without_enough_days_or_variation() -> None:
+    x, y = np.array([0.5, 0.5, 0.5]), np.array([0.02, 0.00, 0.01])
+    sums = [np.array([v]) for v in (3.0, x.sum(), y.sum(), x @ x, x @ y)]
+    assert np.isnan(_slopes(*sums, min_days=2)[0])  # x constant
+    x = np.array([0.5, 0.25, 0.5])
+    sums = [np.array([v]) for v in (3.0, x.sum(), y.sum(), x @ x, x @ y)]
+    assert _slopes(*sums, min_days=3)[0] == pytest.approx(np.polyfit(x, y, 1)[0], rel=1e-12)
+    assert np.isnan(_slopes(*sums, min_days=4)[0])  # 3 < 4 days
+    assert _slopes(*(np.array([]) for _ in range(5)), min_days=2).shape == (0,)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n_pre_days=st.integers(25, 330))
+def test_exposure_beta_equals_polyfit_over_the_lookback(seed: int, n_pre_days: int) -> None:
+    # Histories longer than the 250-day lookback exercise the running sums' subtraction.
+    m = synthetic_market(n_sec=8, n_pre_days=n_pre_days, seed=seed)
+    ex = _run(m).exposures.sort("security_id")
+    np.testing.assert_allclose(ex["beta"].to_numpy(), m["beta_hat"], rtol=1e-9)
+

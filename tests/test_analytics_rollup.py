@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from selloff.analytics import decompose_amounts, reconcile, rollup
 from selloff.analytics.schemas import AMOUNT_COLUMNS, DECOMPOSITION_SCHEMA, ROLLUP_SCHEMA
+from selloff.markets import market_of
 
 D = dt.date
 T0, T1 = D(2025, 11, 21), D(2025, 11, 28)
@@ -33,7 +34,7 @@ def decomposition(rows: list[dict]) -> pl.DataFrame:
 def row(window: str, sid: str, p0: float, p1: float, s0: float = 10, s1: float = 10,
         x0: float = 1, x1: float = 1, ni0: float | None = 5, ni1: float | None = 5,
         t1: dt.date = T1) -> dict:
-    return {"window_id": window, "security_id": sid, "market": sid.split(":")[0],
+    return {"window_id": window, "security_id": sid, "market": market_of(sid),
             "t0_date": T0, "t1_date": t1, "close_0": p0, "close_1": p1, "shares_0": s0,
             "shares_1": s1, "usd_per_unit_0": x0, "usd_per_unit_1": x1,
             "net_income_ttm_0": ni0, "net_income_ttm_1": ni1}

@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 
 from selloff.calendars import trading_days
 from selloff.contracts import DATASETS
+from selloff.markets import market_of_expr
 from selloff.sources import demo as demo_module
 from selloff.sources.demo import (
     BOARD_AI,
@@ -68,8 +69,8 @@ def test_deterministic_across_instances_and_without_the_spool(demo: DemoSource) 
         assert_frame_equal(demo.fetch(ds), again.fetch(ds))
         assert_frame_equal(demo.fetch(ds), fresh[ds])
     parts = list(demo.fetch_parts("prices_daily"))
-    assert [p["security_id"].str.slice(0, 2).unique().to_list() for p in parts] == [
-        [m] for m in MARKET_ORDER]
+    assert [p.select(market_of_expr("security_id").unique())["security_id"].to_list()
+            for p in parts] == [[m] for m in MARKET_ORDER]
     other = DemoSource(seed=7)
     assert not demo.fetch("prices_daily").equals(other.fetch("prices_daily"))
 
@@ -134,7 +135,7 @@ def test_universe_reference_data(loaded: dict[str, pl.DataFrame]) -> None:
 
 def test_prices_follow_each_market_calendar(loaded: dict[str, pl.DataFrame], demo: DemoSource) -> None:
     prices = loaded["prices_daily"]
-    dates = prices.with_columns(market=pl.col("security_id").str.slice(0, 2))
+    dates = prices.with_columns(market=market_of_expr("security_id"))
     start = dt.date(demo.end.year - demo.years, demo.end.month, demo.end.day)
     for market in ("US", "CN", "KR", "JP", "TW"):
         got = set(dates.filter(pl.col("market") == market)["trade_date"].unique())
@@ -407,7 +408,7 @@ def test_an_added_market_leaves_the_others_figures_alone(demo: DemoSource, monke
         full = demo.fetch(ds)
         ids = next((c for c in ("security_id", "index_id", "entity_id") if c in full.columns), None)
         if ids:
-            full = full.filter(~pl.col(ids).str.slice(0, 2).is_in(list(added)))
+            full = full.filter(~market_of_expr(ids).is_in(list(added)))
         if ds == "fx_rates_daily":
             full = full.filter(pl.col("currency") != "TWD")
             without = {**without, ds: without[ds].filter(pl.col("currency") != "TWD")}

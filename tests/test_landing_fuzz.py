@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from selloff.contracts import DATASETS, MARKET_CURRENCY, USD_PER_UNIT_BAND
+from selloff.markets import market_of
 from selloff.sources.snapshot import SnapshotSource
 from selloff.validation import DataContractError
 from tests.gate_snapshot import GOOD, write_good_snapshot
@@ -127,7 +128,7 @@ def _other_currency(current: str) -> str:
 
 
 def _other_market(row: Row, id_col: str) -> str:
-    return next(m for m in MARKET_CURRENCY if m != row[id_col].split(":")[0])
+    return next(m for m in MARKET_CURRENCY if m != market_of(row[id_col]))
 
 
 def _inverted(row: Row) -> str:

@@ -50,8 +50,8 @@ def test_taiwan_is_registered() -> None:
 ])
 def test_security_id_follows_its_markets_code_pattern(security_id: str, ok: bool) -> None:
     assert bool(re.fullmatch(markets.security_id_pattern(), security_id)) is ok
-    known = security_id.split(":")[0] in markets.MARKETS
-    assert (known and markets.market(security_id.split(":")[0]).security_id_matches(security_id)) is ok
+    known = markets.market_of(security_id) in markets.MARKETS
+    assert (known and markets.market(markets.market_of(security_id)).security_id_matches(security_id)) is ok
 
 
 def test_landing_gate_rejects_a_code_outside_its_markets_pattern() -> None:
@@ -168,3 +168,20 @@ def test_demo_markets_are_registry_markets_with_their_own_streams() -> None:
         assert m.default_index in {i[0] for i in DEMO_INDEXES}, code
         assert m.currency == "USD" or m.currency in DEMO_FX, code
         assert all(len(f) > 0 for f in DEMO_MARKETS[code].report_forms) or code == "US"
+
+
+def test_market_of_in_python_polars_and_sql() -> None:
+    import duckdb
+
+    ids = ["US:NVDA", "CN:688256.SH", "KR:005930", "JP:8035", None]
+    assert [markets.market_of(i) for i in ids if i] == ["US", "CN", "KR", "JP"]
+    frame = pl.DataFrame({"entity_id": ids})
+    assert frame.select(markets.market_of_expr("entity_id"))["entity_id"].to_list() == [
+        "US", "CN", "KR", "JP", None]
+    # A stated market wins where present; the prefix fills the rest.
+    stated = frame.with_columns(market=pl.Series(["XX", None, None, None, None]))
+    assert stated.select(markets.market_of_expr("entity_id", stated))["market"].to_list() == [
+        "XX", "CN", "KR", "JP", None]
+    sql = duckdb.sql(f"SELECT {markets.market_of_sql('entity_id')} AS m "
+                     "FROM (SELECT unnest(?) AS entity_id)", params=[ids]).pl()
+    assert sql["m"].to_list() == ["US", "CN", "KR", "JP", None]

@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from selloff.markets import market_of_expr
 from selloff.sources.demo import export_demo_snapshot
 from selloff.sources.snapshot import SnapshotSource
 from tests.graph_runs import assert_same_table, failures, run_refresh
@@ -121,7 +122,7 @@ def _snapshot_without(full: Path, target: Path, first: dt.date, last: dt.date,
         df = pl.read_parquet(f)
         gone = pl.col(date_col).is_between(first, last)
         if markets and id_col:
-            gone = gone & pl.col(id_col).str.split(":").list.first().is_in(list(markets))
+            gone = gone & market_of_expr(id_col).is_in(list(markets))
         df.filter(~gone).write_parquet(out)
     return target
 

@@ -14,7 +14,7 @@ from selloff.analytics.factors import BASKET_FACTOR_SPLIT_SCHEMA, FACTOR_ATTRIBU
 from selloff.analytics.rotation import ROTATION_SCHEMA
 from selloff.analytics.schemas import ROLLUP_SCHEMA, WINDOWS_SCHEMA
 from selloff.analytics.valuation_spread import VALUATION_SPREAD_SCHEMA
-from selloff.report import SECTION_IDS, chart_images, markdown_table, write_selloff_report
+from selloff.report import SECTION_IDS, chart_images, write_selloff_report
 
 D = dt.date
 W = "selloff_period"
@@ -278,18 +278,6 @@ def test_chart_images_are_pngs() -> None:
         assert png[:8] == b"\x89PNG\r\n\x1a\n", name
         assert len(png) > 5000, name
     assert chart_images({}) == {}
-
-
-def test_markdown_table() -> None:
-    df = pl.DataFrame({"a": [1, 2, 3], "b": ["x|y", None, "z"], "c": [1.5, 2e9, None]})
-    md = markdown_table(df, max_rows=2)
-    lines = md.splitlines()
-    assert lines[0] == "| a | b | c |"
-    assert lines[1] == "|---|---|---|"
-    assert lines[2] == "| 1 | x\\|y | 1.5 |"
-    assert lines[3] == "| 2 | – | 2,000,000,000 |"
-    assert "1 more rows (3 in all)" in md
-    assert "(no rows)" in markdown_table(df.head(0))
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed "

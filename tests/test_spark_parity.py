@@ -17,10 +17,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from selloff import engines, lake, parity, warehouse
+from selloff import dbt_runner, lake, mart_comparison, warehouse
+from selloff.marts import MART_KEYS
 from selloff.settings import Settings, settings_from_env
 
-SPARK_MISSING = engines.spark_unavailable_reason()
+SPARK_MISSING = dbt_runner.spark_unavailable_reason()
 needs_spark = pytest.mark.skipif(SPARK_MISSING is not None, reason=SPARK_MISSING or "")
 N_SECURITIES = "20"
 REL_TOL = 1e-9
@@ -37,11 +38,11 @@ def built(tmp_path_factory: pytest.TempPathFactory, spark_cluster) -> tuple[Sett
         "SELLOFF_SOURCE": "demo",
         "SELLOFF_DEMO_SECURITIES": N_SECURITIES,
     })
-    engines.land_raw(settings)
-    engines.write_raw_lake(settings)
+    dbt_runner.land_raw(settings)
+    dbt_runner.write_raw_lake(settings)
     apps_before = len(spark_cluster.state().get("completedapps", []))
     for target in ("duckdb", "spark"):
-        run = engines.dbt_build(settings, target, root)
+        run = dbt_runner.dbt_build(settings, target, root)
         assert run.ok, f"dbt build --target {target} failed:\n{run.output[-6000:]}"
         (root / f"dbt_{target}.log").write_text(run.output, encoding="utf-8")
         print(f"\ndbt build --target {target}: {run.seconds:.1f} s")
@@ -67,15 +68,15 @@ def test_spark_build_runs_every_model_and_test(built) -> None:
 
 @needs_spark
 @pytest.mark.slow
-@pytest.mark.parametrize("table", sorted(parity.MART_KEYS))
+@pytest.mark.parametrize("table", sorted(MART_KEYS))
 def test_mart_is_the_same_on_both_engines(built, table: str) -> None:
     settings, _ = built
     with warehouse.connect(settings.build_warehouse, read_only=True) as con:
         duck = warehouse.read_table(con, "marts", table)
-    spark = engines.read_spark_table(settings, "marts", table)
+    spark = dbt_runner.read_spark_table(settings, "marts", table)
     assert duck is not None and spark is not None
     assert duck.height > 0, f"{table} is empty: the comparison would prove nothing"
-    diff = parity.compare_tables(table, duck, spark, parity.MART_KEYS[table], rel_tol=REL_TOL)
+    diff = mart_comparison.compare_tables(table, duck, spark, MART_KEYS[table], rel_tol=REL_TOL)
     print(f"\n{table}: {diff.rows_left} rows on DuckDB, {diff.rows_right} on Spark, "
           f"max relative difference {diff.max_rel_diff:.2e} ({diff.worst_column or '-'})")
     assert diff.same, diff.problems
@@ -117,7 +118,7 @@ def test_analytics_read_the_marts_spark_built(built) -> None:
                                  dbt_target="spark")
     frames = resource.read_many({"caps": ("marts", "fct_market_cap_daily"),
                                  "prices": ("raw", "prices_daily")})
-    spark_caps = engines.read_spark_table(settings, "marts", "fct_market_cap_daily")
+    spark_caps = dbt_runner.read_spark_table(settings, "marts", "fct_market_cap_daily")
     assert frames["caps"].equals(spark_caps)
     assert frames["prices"].height == frames["caps"].height
     assert resource.read("marts", "no_such_mart") is None
@@ -130,27 +131,27 @@ def test_spark_marts_go_to_the_lake_like_duckdb_ones(built, tmp_path: Path) -> N
     table = "fct_market_cap_daily"
     with warehouse.connect(settings.build_warehouse, read_only=True) as con:
         from_duck = lake.write_schema(con, "marts", tmp_path / "duck", tables=[table])[0]
-    spark = engines.read_spark_table(settings, "marts", table)
+    spark = dbt_runner.read_spark_table(settings, "marts", table)
     from_spark = lake.write_frame(spark, lake.table_path(tmp_path / "spark", "marts", table), table)
     assert from_spark.partition_by == from_duck.partition_by == ("market", "month")
     assert from_spark.files == from_duck.files
     a = lake.read_table(from_duck.path)
     b = lake.read_table(from_spark.path)
-    assert parity.compare_tables(table, a, b, parity.MART_KEYS[table]).same
+    assert mart_comparison.compare_tables(table, a, b, MART_KEYS[table]).same
 
 
 def test_compare_tables_finds_each_kind_of_difference() -> None:
     a = pl.DataFrame({"id": ["x", "y"], "v": [1.0, 2.0], "s": ["p", None]})
-    assert parity.compare_tables("t", a, a.reverse(), ("id",)).same
+    assert mart_comparison.compare_tables("t", a, a.reverse(), ("id",)).same
     close = a.with_columns(pl.col("v") * (1 + 1e-12))
-    assert parity.compare_tables("t", a, close, ("id",)).same
+    assert mart_comparison.compare_tables("t", a, close, ("id",)).same
     far = a.with_columns(pl.col("v") * (1 + 1e-6))
-    assert "relative difference" in parity.compare_tables("t", a, far, ("id",)).problems[0]
+    assert "relative difference" in mart_comparison.compare_tables("t", a, far, ("id",)).problems[0]
     nulls = a.with_columns(pl.lit("p").alias("s"))
-    assert "null in one build only" in parity.compare_tables("t", a, nulls, ("id",)).problems[0]
+    assert "null in one build only" in mart_comparison.compare_tables("t", a, nulls, ("id",)).problems[0]
     other_key = a.with_columns(pl.Series("id", ["x", "z"]))
-    assert "keys only in left: 1" in parity.compare_tables("t", a, other_key, ("id",)).problems[0]
+    assert "keys only in left: 1" in mart_comparison.compare_tables("t", a, other_key, ("id",)).problems[0]
     dupes = pl.concat([a, a.head(1)])
-    assert "duplicate keys" in parity.compare_tables("t", a, dupes, ("id",)).problems[0]
+    assert "duplicate keys" in mart_comparison.compare_tables("t", a, dupes, ("id",)).problems[0]
     cast = a.with_columns(pl.col("v").cast(pl.Float32))
-    assert "types differ" in parity.compare_tables("t", a, cast, ("id",)).problems[0]
+    assert "types differ" in mart_comparison.compare_tables("t", a, cast, ("id",)).problems[0]

@@ -19,7 +19,7 @@ from selloff.analytics.schemas import EPISODE_COLUMN
 from selloff.claims import compute_claim_verdicts
 from selloff.claims.verdicts import VERDICTS
 from selloff.episode import Episode
-from selloff.report.html_report import markdown_table
+from selloff.markdown import markdown_table
 from selloff.resources import EpisodesResource, SourceResource, WarehouseResource
 
 _WHOLE = ("dim_security", "dim_basket_member", "dim_trading_calendar",

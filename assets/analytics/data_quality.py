@@ -6,8 +6,9 @@ import polars as pl
 
 from assets.analytics.table_reads import Inputs, Select, analytics_asset, per_episode
 from selloff.episode import Episode
+from selloff.markdown import markdown_table
+from selloff.markets import market_of_expr
 from selloff.quality.findings import data_quality_findings
-from selloff.report.html_report import markdown_table
 from selloff.resources import EpisodesResource, WarehouseResource
 
 # The shares flags and FX fixings are staging tables: the marts carry only the as-of
@@ -20,7 +21,7 @@ INPUTS = Inputs(marts=("fct_market_cap_daily",),
 def of_episode_span(findings: pl.DataFrame, episode: Episode) -> pl.DataFrame:
     """Findings overlapping the days the episode reads, on its markets (a finding on a
     currency, not a security, concerns every episode)."""
-    market = pl.col("entity").str.split(":").list.first()
+    market = market_of_expr("entity")
     return findings.filter(
         (pl.col("date_to") >= episode.first_day) & (pl.col("date_from") <= episode.last_day)
         & (~pl.col("entity").str.contains(":") | market.is_in(list(episode.markets))))

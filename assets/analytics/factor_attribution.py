@@ -21,7 +21,7 @@ from assets.analytics.table_reads import (
 from selloff.analytics.baskets import with_episode_baskets
 from selloff.analytics.factors import BETA_LOOKBACK_DAYS, DEFAULT_MARKET_INDEX, compute_factors
 from selloff.analytics.windows import window_bounds
-from selloff.report.html_report import markdown_table
+from selloff.markdown import markdown_table
 from selloff.resources import EpisodesResource, WarehouseResource
 
 INPUTS = Inputs(

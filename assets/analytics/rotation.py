@@ -13,7 +13,7 @@ from assets.analytics.table_reads import (
     window_end_dates,
 )
 from selloff.analytics.rotation import rotation
-from selloff.report.html_report import markdown_table
+from selloff.markdown import markdown_table
 from selloff.resources import EpisodesResource, WarehouseResource
 
 INPUTS = Inputs(

@@ -17,11 +17,12 @@ import duckdb
 import polars as pl
 
 from assets import WRITER_POOL
-from selloff import engines, lake
+from selloff import dbt_runner, lake
 from selloff import warehouse as wh
 from selloff.analytics.schemas import EPISODE_COLUMN, tag_episode
 from selloff.analytics.windows import window_bounds
 from selloff.episode import Episode
+from selloff.markets import market_of_sql
 from selloff.resources import WarehouseResource
 from selloff.settings import Settings
 
@@ -172,9 +173,9 @@ def _quote(name: str) -> str:
 def _source(con: duckdb.DuckDBPyConnection, settings: Settings, schema: str,
             table: str) -> str | None:
     """The FROM clause of a table, or None if it does not exist."""
-    if settings.is_spark and schema in engines.DBT_SCHEMAS:
+    if settings.is_spark and schema in dbt_runner.DBT_SCHEMAS:
         # dbt ran on Spark: its tables are Parquet folders, read the way `lake` reads them.
-        folder = engines.spark_table_dir(settings, schema, table)
+        folder = dbt_runner.spark_table_dir(settings, schema, table)
         if lake.is_remote(folder):
             return f"read_parquet('{folder.rstrip('/')}/*.parquet')"
         files = sorted(str(p) for p in Path(folder).glob("*.parquet")
@@ -216,6 +217,6 @@ def session_days(inputs: Inputs, warehouse: WarehouseResource) -> pl.DataFrame:
         if source is None:
             return pl.DataFrame(schema={"market": pl.Utf8, "trade_date": pl.Date})
         return con.sql(
-            "SELECT DISTINCT coalesce(market, split_part(security_id, ':', 1)) AS market, "
+            f"SELECT DISTINCT coalesce(market, {market_of_sql('security_id')}) AS market, "
             f"trade_date FROM {source} WHERE close IS NOT NULL ORDER BY market, trade_date"
         ).pl()

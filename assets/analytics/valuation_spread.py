@@ -6,7 +6,7 @@ import polars as pl
 from assets.analytics.table_reads import Inputs, analytics_asset, per_episode
 from selloff.analytics.valuation_spread import VALUATION_SPREAD_SCHEMA, valuation_spread
 from selloff.episode import Episode
-from selloff.report.html_report import markdown_table
+from selloff.markdown import markdown_table
 from selloff.resources import EpisodesResource, WarehouseResource
 
 INPUTS = Inputs(marts=("fct_basket_valuation_daily", "fct_index_valuation_daily"))

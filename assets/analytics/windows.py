@@ -12,7 +12,7 @@ from selloff.analytics.moves import basket_levels, index_levels, level_moves, se
 from selloff.analytics.schemas import MOVES_SCHEMA, conform, tag_episode
 from selloff.analytics.windows import episode_windows
 from selloff.episode import Episode
-from selloff.report.html_report import markdown_table
+from selloff.markdown import markdown_table
 from selloff.resources import EpisodesResource, WarehouseResource
 
 INPUTS = Inputs(marts=("fct_index_levels_daily", "fct_market_cap_daily", "dim_basket_member"))

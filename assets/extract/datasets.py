@@ -9,6 +9,7 @@ import polars as pl
 from assets import WRITER_POOL
 from selloff.calendars import calendar_frame
 from selloff.contracts import DATASETS, empty_frame
+from selloff.markdown import markdown_table
 from selloff.markets import REGISTRY
 from selloff.quality.gx_suites import run_suite_on_table
 from selloff.resources import RefreshWindow, SourceResource, WarehouseResource
@@ -31,9 +32,7 @@ DAILY_DATASETS: dict[str, tuple[str, str | None]] = {
 
 
 def _preview(df: pl.DataFrame, n: int = 5) -> dg.MetadataValue:
-    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True,
-                   tbl_hide_dataframe_shape=True, fmt_str_lengths=40, tbl_cols=12):
-        return dg.MetadataValue.md(str(df.head(n)))
+    return dg.MetadataValue.md(markdown_table(df, max_rows=n))
 
 
 def _extract_asset(dataset: str) -> dg.AssetsDefinition:

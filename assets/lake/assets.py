@@ -5,11 +5,13 @@ market, and the lake then never holds a mix of two runs' rows.
 """
 
 import dagster as dg
+import polars as pl
 
 from assets import WRITER_POOL
-from selloff import engines, lake
+from selloff import dbt_runner, lake
 from selloff.contracts import DATASETS
-from selloff.parity import MART_KEYS
+from selloff.markdown import markdown_table
+from selloff.marts import MART_KEYS
 from selloff.resources import WarehouseResource
 
 RAW_TABLES = (*DATASETS, "trading_calendar")
@@ -17,10 +19,10 @@ RAW_TABLES = (*DATASETS, "trading_calendar")
 
 def _written(tables: list[lake.LakeTable]) -> dict[str, dg.MetadataValue]:
     return {
-        "tables": dg.MetadataValue.md("\n".join(
-            ["| table | rows | partition_by | files |", "|---|---|---|---|"]
-            + [f"| {t.table} | {t.rows} | {', '.join(t.partition_by) or '-'} | {t.files} |"
-               for t in tables])),
+        "tables": dg.MetadataValue.md(markdown_table(pl.DataFrame(
+            [(t.table, t.rows, ", ".join(t.partition_by) or "-", t.files) for t in tables],
+            schema={"table": pl.Utf8, "rows": pl.Int64, "partition_by": pl.Utf8,
+                    "files": pl.Int64}, orient="row"), max_rows=None)),
         "rows": sum(t.rows for t in tables),
     }
 
@@ -37,7 +39,7 @@ def _written(tables: list[lake.LakeTable]) -> dict[str, dg.MetadataValue]:
 )
 def lake_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()
-    written = engines.write_raw_lake(settings)
+    written = dbt_runner.write_raw_lake(settings)
     context.log.info(f"wrote {len(written)} raw tables to {settings.lake}/raw")
     return dg.MaterializeResult(metadata={"path": settings.lake + "/raw", **_written(written)})
 
@@ -57,7 +59,7 @@ def lake_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
     if settings.is_spark:
         written = [lake.write_frame(df, lake.table_path(settings.lake, "marts", table), table)
                    for table in MART_KEYS
-                   if (df := engines.read_spark_table(settings, "marts", table)) is not None]
+                   if (df := dbt_runner.read_spark_table(settings, "marts", table)) is not None]
     else:
         with warehouse.connect(read_only=True) as con:
             written = lake.write_schema(con, "marts", settings.lake, tables=list(MART_KEYS))

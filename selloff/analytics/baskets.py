@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from selloff.analytics.schemas import ALL_MARKETS, require_columns
+from selloff.markets import market_of_expr
 
 MEMBER_SCHEMA: dict[str, pl.DataType] = {
     "basket_id": pl.Utf8(), "security_id": pl.Utf8(), "valid_from": pl.Date(), "valid_to": pl.Date()}
@@ -43,7 +44,7 @@ def basket_markets(basket_members: pl.DataFrame) -> pl.DataFrame:
     """(basket_id, market): the members' market, or 'ALL' when they span several."""
     return (
         normalize_basket_members(basket_members)
-        .with_columns(pl.col("security_id").str.split(":").list.first().alias("market"))
+        .with_columns(market_of_expr("security_id").alias("market"))
         .group_by("basket_id")
         .agg(pl.col("market").unique().sort())
         .with_columns(

@@ -44,7 +44,7 @@ import polars as pl
 from selloff.analytics.baskets import normalize_basket_members, valid_on
 from selloff.analytics.schemas import ALL_MARKETS, conform, empty, require_columns
 from selloff.analytics.windows import data_trading_days, window_bounds
-from selloff.markets import REGISTRY
+from selloff.markets import REGISTRY, market_of_expr
 
 DEFAULT_MARKET_INDEX: dict[str, str] = {m.code: m.default_index for m in REGISTRY}
 TERMS: tuple[str, ...] = ("intercept", "beta", "log_pe_z", "is_ai")
@@ -134,13 +134,6 @@ class FactorResult:
 
 
 # --------------------------------------------------------------------------- inputs
-
-
-def _market_of(frame: pl.DataFrame | pl.LazyFrame, id_column: str) -> pl.Expr:
-    prefix = pl.col(id_column).str.split(":").list.first()
-    if "market" in frame.collect_schema().names():
-        return pl.coalesce(pl.col("market"), prefix)
-    return prefix
 
 
 def _positive(column: str) -> pl.Expr:
@@ -265,9 +258,12 @@ def _betas(
 ) -> pl.DataFrame:
     """(window_id, security_id, beta, beta_days) over each window's lookback.
 
-    Running sums of x, y, xx, xy over each security's paired days turn every window's
+    Why sums and not one `lstsq` per (window, security): polars keeps running sums of
+    x, y, xx, xy over each security's paired days in one pass, which turns every window's
     sums into two as-of lookups (at t0 and the day before the lookback starts), so the
-    cost does not grow with windows x lookback days.
+    cost does not grow with windows x lookback days (the factors asset runs every day
+    over the whole history). The regression itself is solved by numpy from those sums
+    (`_slopes`), not by a hand-written formula.
     """
     schema = {"window_id": pl.Utf8(), "security_id": pl.Utf8(),
               "beta": pl.Float64(), "beta_days": pl.Int64()}
@@ -284,7 +280,7 @@ def _betas(
         .join(ends.lazy().select("security_id", "market").unique(), on="security_id", how="semi")
         .select(
             "security_id",
-            _market_of(market_cap, "security_id").alias("market"),
+            market_of_expr("security_id", market_cap).alias("market"),
             "trade_date",
             pl.col("return_1d").cast(pl.Float64).alias("y"),
         )
@@ -332,24 +328,32 @@ def _betas(
         check_sortedness=False,
     ).select("window_id", "security_id", *[f"{s}_0" for s in sums])
     d = {s: pl.col(s).fill_null(0.0) - pl.col(f"{s}_0").fill_null(0.0) for s in sums}
-    out = (
-        at_end.join(at_start, on=["window_id", "security_id"], how="left")
-        .with_columns(**d)
-        .with_columns(
-            (pl.col("n") * pl.col("sxx") - pl.col("sx") ** 2).alias("_vx"),
-            (pl.col("n") * pl.col("sxy") - pl.col("sx") * pl.col("sy")).alias("_cxy"),
-        )
-        .select(
-            "window_id",
-            "security_id",
-            pl.when((pl.col("n") >= min_days) & (pl.col("_vx") > 0))
-            .then(pl.col("_cxy") / pl.col("_vx"))
-            .otherwise(None)
-            .alias("beta"),
-            pl.col("n").round(0).cast(pl.Int64).alias("beta_days"),
-        )
+    stats = at_end.join(at_start, on=["window_id", "security_id"], how="left").select(
+        "window_id", "security_id", **d)
+    out = stats.select(
+        "window_id",
+        "security_id",
+        pl.Series("beta", _slopes(*(stats[s].to_numpy() for s in sums), min_days=min_days),
+                  dtype=pl.Float64, nan_to_null=True),
+        pl.col("n").round(0).cast(pl.Int64).alias("beta_days"),
     )
     return out.select(schema.keys()).cast(schema)  # type: ignore[arg-type]
+
+
+def _slopes(n: np.ndarray, sx: np.ndarray, sy: np.ndarray, sxx: np.ndarray, sxy: np.ndarray,
+            *, min_days: int) -> np.ndarray:
+    """OLS slope of y on x and an intercept, one regression per element, from its sums
+    (n, sum x, sum y, sum xx, sum xy): the normal equations [[n, sx], [sx, sxx]] (a, b) =
+    (sy, sxy), solved by `np.linalg.solve` in one batch. NaN where there are fewer than
+    `min_days` pairs or x does not vary (n sxx - sx^2 = n * sum (x - mean x)^2 <= 0)."""
+    n, sx, sy, sxx, sxy = (np.asarray(v, dtype=float) for v in (n, sx, sy, sxx, sxy))
+    ok = (n >= min_days) & (n * sxx - sx * sx > 0)
+    normal = np.stack([np.stack([n, sx], axis=-1), np.stack([sx, sxx], axis=-1)], axis=-2)
+    rhs = np.stack([sy, sxy], axis=-1)[..., None]
+    beta = np.full(n.shape, np.nan)
+    if ok.any():
+        beta[ok] = np.linalg.solve(normal[ok], rhs[ok])[:, 1, 0]
+    return beta
 
 
 def factor_exposures(
@@ -780,7 +784,7 @@ def market_proxy_levels(market_cap: pl.DataFrame, markets: list[str]) -> pl.Data
     weighted = (
         market_cap.lazy()
         .select("security_id", "trade_date", "return_1d", "market_cap_usd")
-        .with_columns(pl.col("security_id").str.split(":").list.first().alias("market"))
+        .with_columns(market_of_expr("security_id").alias("market"))
         .filter(pl.col("market").is_in(markets))
         .sort("security_id", "trade_date")
         .with_columns(pl.col("market_cap_usd").shift(1).over("security_id").alias("w"))

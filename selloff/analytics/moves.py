@@ -42,6 +42,7 @@ import polars as pl
 
 from selloff.analytics.baskets import basket_markets, normalize_basket_members, valid_on
 from selloff.analytics.schemas import MOVES_SCHEMA, conform, empty, require_columns
+from selloff.markets import market_of_expr
 
 # A level series: one entity's sessions, with the level, the step of money between
 # consecutive sessions, and the price basis of each step (securities only).
@@ -57,10 +58,6 @@ LEVEL_SCHEMA: dict[str, pl.DataType] = {
 }
 
 ADJ, RAW, MIXED = "adj_close", "close", "adj_close where both ends have one, else close"
-
-
-def _market(column: str) -> pl.Expr:
-    return pl.col(column).str.split(":").list.first()
 
 
 def security_levels(market_cap: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -97,7 +94,7 @@ def security_levels(market_cap: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
              * pl.col("ratio").fill_null(1.0).cum_prod().over("security_id", order_by="trade_date"))
             .alias("level")
         )
-        .select(pl.col("security_id").alias("entity_id"), _market("security_id").alias("market"),
+        .select(pl.col("security_id").alias("entity_id"), market_of_expr("security_id").alias("market"),
                 "trade_date", "level", "step_usd", "step_local",
                 pl.lit(1, pl.Int64).alias("n_members"), "step_basis")
         .collect()
@@ -111,7 +108,7 @@ def index_levels(index_levels_daily: pl.DataFrame | pl.LazyFrame) -> pl.DataFram
     out = (
         index_levels_daily.lazy()
         .filter(pl.col("close").is_not_null() & (pl.col("close") > 0))
-        .select(pl.col("index_id").alias("entity_id"), _market("index_id").alias("market"),
+        .select(pl.col("index_id").alias("entity_id"), market_of_expr("index_id").alias("market"),
                 "trade_date", pl.col("close").cast(pl.Float64).alias("level"),
                 pl.lit(None, pl.Float64).alias("step_usd"),
                 pl.lit(None, pl.Float64).alias("step_local"),

@@ -34,6 +34,7 @@ import polars as pl
 
 from selloff.analytics.factors import security_window_returns
 from selloff.analytics.schemas import empty, require_columns
+from selloff.markets import market_of_expr
 
 DIMENSIONS: tuple[str, ...] = ("sector_group", "pe_quintile", "investor_type", "spread")
 SECTOR_GROUPS: tuple[str, ...] = (
@@ -215,7 +216,7 @@ def rotation(
         flows = fund_flows.lazy().select(
             *_FLOW_COLUMNS,
             (pl.col("period") if "period" in cols else pl.lit("day")).alias("period"),
-            pl.col("entity_id").str.split(":").list.first().alias("_market"),
+            market_of_expr("entity_id").alias("_market"),
         )
         bounds = ends.select(*wm, "t0_date", "t1_date").unique().lazy()
         in_window = (pl.col("trade_date") > pl.col("t0_date")) & (

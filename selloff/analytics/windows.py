@@ -31,6 +31,7 @@ from selloff.analytics.schemas import (
     empty,
     require_columns,
 )
+from selloff.markets import market_of_expr
 
 SERIES_SCHEMA: dict[str, pl.DataType] = {
     "entity_id": pl.Utf8(),
@@ -111,14 +112,6 @@ def named_windows_frame(
 # --------------------------------------------------------------------------- level series
 
 
-def _market_expr(frame: pl.DataFrame | pl.LazyFrame, id_column: str) -> pl.Expr:
-    # Every id carries its market as prefix (DESIGN §3); a market column wins when present.
-    prefix = pl.col(id_column).str.split(":").list.first()
-    if "market" in frame.collect_schema().names():
-        return pl.coalesce(pl.col("market"), prefix)
-    return prefix
-
-
 def index_level_series(index_levels: pl.DataFrame) -> pl.DataFrame:
     """`fct_index_levels_daily` -> level series of each index (its close)."""
     require_columns(index_levels, "fct_index_levels_daily", ("index_id", "trade_date", "close"))
@@ -127,7 +120,7 @@ def index_level_series(index_levels: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("close").is_not_null() & (pl.col("close") > 0))
         .select(
             pl.col("index_id").alias("entity_id"),
-            _market_expr(index_levels, "index_id").alias("market"),
+            market_of_expr("index_id", index_levels).alias("market"),
             pl.col("trade_date"),
             pl.col("close").cast(pl.Float64).alias("level"),
         )
@@ -402,7 +395,7 @@ def data_trading_days(market_cap: pl.DataFrame) -> pl.DataFrame:
     return (
         market_cap.lazy()
         .filter(pl.col("close").is_not_null())
-        .select(_market_expr(market_cap, "security_id").alias("market"), "trade_date")
+        .select(market_of_expr("security_id", market_cap).alias("market"), "trade_date")
         .unique()
         .sort("market", "trade_date")
         .collect()

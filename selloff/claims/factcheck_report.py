@@ -16,6 +16,7 @@ import jinja2
 import polars as pl
 
 from selloff.claims.verdicts import VERDICTS
+from selloff.markdown import markdown_table
 
 TITLE = "Fact check: the Oct-Nov 2025 AI sell-off commentary"
 ARTICLE = "000_a979d1da63498dff.txt"
@@ -157,10 +158,6 @@ def render_html(verdicts: pl.DataFrame, *, synthetic: bool | None = None, data_l
     )
 
 
-def _md_cell(text: object) -> str:
-    return str(text if text not in (None, "") else "-").replace("|", "\\|").replace("\n", " ")
-
-
 def render_markdown(verdicts: pl.DataFrame, *, synthetic: bool | None = None, data_label: str | None = None,
                     generated_at: str | None = None, title: str = TITLE) -> str:
     rows = _rows(verdicts)
@@ -172,11 +169,12 @@ def render_markdown(verdicts: pl.DataFrame, *, synthetic: bool | None = None, da
     lines += [f"Article `{ARTICLE}`; {len(rows)} claims; generated {gen}"
               + (f"; data: {data_label}" if data_label else "") + ".", ""]
     lines.append(" · ".join(f"{BADGE[v][1]}: {c}" for v, c in _counts(rows)))
-    lines += ["", "| id | claim | stated | computed | verdict | window |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['claim_id']} | {_md_cell(r['claim_text'])} | {_md_cell(r['stated_text'])} | "
-                     f"{_md_cell(r['computed_text'])} | **{BADGE[r['verdict']][1]}** | {_md_cell(r['window'])} |")
-    lines.append("")
+    cells = {"id": "claim_id", "claim": "claim_text", "stated": "stated_text",
+             "computed": "computed_text", "verdict": None, "window": "window"}
+    table = pl.DataFrame({h: [f"**{BADGE[r['verdict']][1]}**" if k is None
+                              else str(r[k] if r[k] not in (None, "") else "-") for r in rows]
+                          for h, k in cells.items()}, schema=dict.fromkeys(cells, pl.Utf8))
+    lines += ["", markdown_table(table, max_rows=None), ""]
     for r in rows:
         lines += [f"## {r['claim_id']} (§{r['section']}): {BADGE[r['verdict']][1]}", "",
                   f"> {r['quote']}", "", r["claim_text"], "",

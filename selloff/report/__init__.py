@@ -1,9 +1,8 @@
-"""The sell-off report: a self-contained HTML page, its charts, and table previews."""
+"""The sell-off report: a self-contained HTML page and its charts."""
 
 from selloff.report.html_report import (
     SECTION_IDS,
     chart_images,
-    markdown_table,
     render_selloff_report,
     resolve_main_window,
     write_selloff_report,
@@ -12,7 +11,6 @@ from selloff.report.html_report import (
 __all__ = [
     "SECTION_IDS",
     "chart_images",
-    "markdown_table",
     "render_selloff_report",
     "resolve_main_window",
     "write_selloff_report",

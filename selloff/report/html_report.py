@@ -32,6 +32,8 @@ import polars as pl
 from jinja2 import Environment
 from markupsafe import Markup
 
+from selloff.markdown import format_value
+from selloff.markets import market_of_expr
 from selloff.report import charts
 
 SECTION_IDS: tuple[str, ...] = (
@@ -51,24 +53,6 @@ CLAIM_COLUMNS: tuple[str, ...] = (
 # --------------------------------------------------------------------------- formatting
 
 
-def _fmt(v: object) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        if v != v:  # NaN
-            return "–"
-        if abs(v) >= 1e6:
-            return f"{v:,.0f}"
-        return f"{v:.4g}"
-    if isinstance(v, dt.date | dt.datetime):
-        return v.isoformat()
-    if isinstance(v, list | tuple):
-        return ", ".join(_fmt(x) for x in v)
-    return str(v)
-
-
 def fmt_bn(v: float | None) -> str:
     return "–" if v is None else f"{v / 1e9:+,.1f} bn"
 
@@ -83,26 +67,6 @@ def fmt_pct(v: float | None, digits: int = 2) -> str:
 
 def fmt_num(v: float | None, digits: int = 2) -> str:
     return "–" if v is None else f"{v:,.{digits}f}"
-
-
-def markdown_table(df: pl.DataFrame, max_rows: int = 20) -> str:
-    """A GitHub-flavoured Markdown table of the first `max_rows` rows (for previews,
-    e.g. Dagster metadata), with a line saying how many rows were left out."""
-    cols = df.columns
-    if not cols:
-        return "_(no columns)_"
-
-    def cell(v: object) -> str:
-        return _fmt(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in df.head(max_rows).iter_rows():
-        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
-    if df.height == 0:
-        lines.append("_(no rows)_")
-    elif df.height > max_rows:
-        lines.append(f"\n_… {df.height - max_rows} more rows ({df.height} in all)_")
-    return "\n".join(lines)
 
 
 def html_table(df: pl.DataFrame, formats: Mapping[str, Callable[[object], str]] | None = None,
@@ -120,7 +84,7 @@ def html_table(df: pl.DataFrame, formats: Mapping[str, Callable[[object], str]] 
         out.append("<tr>")
         for c in df.columns:
             v = row[c]
-            text = formats[c](v) if c in formats else _fmt(v)
+            text = formats[c](v) if c in formats else format_value(v)
             cls = [classes[c](v)] if c in classes and classes[c](v) else []
             if c in numeric:
                 cls.append("num")
@@ -394,7 +358,7 @@ def _flows(ctx: _Ctx) -> _Built:
             f.filter((pl.col("flow_scope") == "market")
                      & pl.col("trade_date").is_between(start, end)
                      & pl.col("net_buy_usd").is_not_null())
-            .group_by(pl.col("entity_id").str.split(":").list.first().alias("market"),
+            .group_by(market_of_expr("entity_id").alias("market"),
                       "investor_type")
             .agg(pl.col("net_buy_usd").sum().alias("net_flow_usd"),
                  pl.col("entity_id").unique().sort().str.join(", ").alias("note"))
@@ -546,7 +510,7 @@ def _claims(ctx: _Ctx) -> _Built:
         for c in ("stated_value", "computed_value"):
             if c in row:
                 row[c] = _fmt_claim_value(row[c], unit)
-        rows.append({k: (v if isinstance(v, str) or v is None else _fmt(v))
+        rows.append({k: (v if isinstance(v, str) or v is None else format_value(v))
                      for k, v in row.items()})
     table = pl.DataFrame(rows, schema=dict.fromkeys(cols, pl.Utf8))
     right = dict.fromkeys(("stated_value", "computed_value"), lambda v: "num")
@@ -582,7 +546,7 @@ def _fmt_claim_value(v: object, unit: object) -> str:
             return f"{v / 1e9:,.3f} bn {u}"
         if u.lower() in ("return", "fraction", "ratio_pct"):
             return fmt_pct(float(v))
-    return _fmt(v)
+    return format_value(v)
 
 
 _SECTIONS: tuple[tuple[str, str, Callable[[_Ctx], _Built]], ...] = (

@@ -39,6 +39,7 @@ import polars as pl
 
 from selloff.calendars import trading_days
 from selloff.contracts import DATASETS
+from selloff.markets import market_of
 from selloff.sources.base import Source
 from selloff.sources.demo_universe import (
     AI_SECTORS,
@@ -824,7 +825,7 @@ def _market_frames(plan: _Plan, market: str) -> dict[str, list[pl.DataFrame]]:
         flows.append(jp.filter(pl.col("trade_date") <= end))
     del sim
     if market != "CN":
-        flows = [f.with_columns(currency=pl.lit(CURRENCY[f["entity_id"][0].split(":")[0]]))
+        flows = [f.with_columns(currency=pl.lit(CURRENCY[market_of(f["entity_id"][0])]))
                  for f in flows]
     return {"prices_daily": [prices], "index_levels_daily": levels,
             "index_valuation_daily": valuations,

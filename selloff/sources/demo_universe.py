@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selloff.markets import MARKET_CURRENCY, market
+from selloff.markets import MARKET_CURRENCY, market, market_of
 
 SECTORS = ("AI Chips", "Hyperscalers", "AI Hardware", "Banks", "Coal", "Consumer", "Utilities")
 AI_SECTORS = frozenset(SECTORS[:3])
@@ -109,7 +109,7 @@ class SecuritySpec:
 
     @property
     def market(self) -> str:
-        return self.security_id.split(":", 1)[0]
+        return market_of(self.security_id)
 
     @property
     def code(self) -> str:

@@ -18,7 +18,7 @@ import polars as pl
 import yaml
 
 from selloff.contracts import CURRENCIES, MARKETS
-from selloff.markets import MARKETS_BY_CODE
+from selloff.markets import MARKETS_BY_CODE, market_of
 from selloff.sources.live.common import CURRENCY_OF_MARKET, MIC_OF_SUFFIX, split_id, typed_frame
 from selloff.sources.live.errors import LiveConfigError
 
@@ -150,7 +150,7 @@ _ID = re.compile(r"^[A-Z]{2}:\S+$")
 
 
 def _check_id(value: str, where: str, path: str) -> str:
-    if not _ID.match(value) or value.split(":", 1)[0] not in MARKETS:
+    if not _ID.match(value) or market_of(value) not in MARKETS:
         raise LiveConfigError("universe", path,
                               f"{where}: {value!r} is not '<MARKET>:<code>' with a market of "
                               f"{', '.join(MARKETS)}")

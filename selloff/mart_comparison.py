@@ -1,25 +1,13 @@
-"""Table-by-table comparison of the marts two engines built (DESIGN §8: portable models)."""
+"""Table-by-table comparison of the marts two engines built (DESIGN §8: portable models).
+
+Rows are matched on each mart's grain, `selloff.marts.MART_KEYS`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import polars as pl
-
-# The grain of every mart (docs/ARCHITECTURE.md): rows are matched on these columns.
-MART_KEYS: dict[str, tuple[str, ...]] = {
-    "dim_security": ("security_id",),
-    "dim_index": ("index_id",),
-    "dim_basket_member": ("basket_id", "security_id"),
-    "dim_trading_calendar": ("market", "calendar_date"),
-    "fct_market_cap_daily": ("security_id", "trade_date"),
-    "fct_fund_flows_daily": ("flow_scope", "entity_id", "trade_date", "investor_type"),
-    "fct_fundamentals_quarterly": ("security_id", "fiscal_year", "fiscal_period"),
-    "fct_valuation_multiples_daily": ("security_id", "trade_date"),
-    "fct_basket_valuation_daily": ("basket_id", "trade_date"),
-    "fct_index_levels_daily": ("index_id", "trade_date"),
-    "fct_index_valuation_daily": ("index_id", "trade_date"),
-}
 
 
 @dataclass(frozen=True)
