@@ -22,12 +22,14 @@ console = Console()
 
 
 def _settings(source: str | None = None, snapshot_dir: Path | None = None,
-              warehouse: Path | None = None) -> Settings:
+              warehouse: Path | None = None, episodes: list[Path] | None = None) -> Settings:
     """SELLOFF_* from the environment, with this command's options on top (read, never
     written back: the options reach the run as resource fields)."""
     overrides = {"SELLOFF_SOURCE": source,
                  "SELLOFF_SNAPSHOT_DIR": str(snapshot_dir.resolve()) if snapshot_dir else None,
-                 "SELLOFF_WAREHOUSE": str(warehouse.resolve()) if warehouse else None}
+                 "SELLOFF_WAREHOUSE": str(warehouse.resolve()) if warehouse else None,
+                 "SELLOFF_EPISODES": os.pathsep.join(str(p.resolve()) for p in episodes)
+                 if episodes else None}
     return settings_from_env({**os.environ, **{k: v for k, v in overrides.items() if v}})
 
 
@@ -55,8 +57,12 @@ def _report_failures(result) -> None:
         if ev.event_type == dg.DagsterEventType.STEP_FAILURE:
             data = ev.step_failure_data
             user = data.user_failure_data
+            error = data.error
+            # The step error wraps the user's: its innermost cause names what went wrong.
+            while error is not None and error.cause is not None:
+                error = error.cause
             text = user.description if user and user.description else (
-                data.error.message.strip() if data.error else "")
+                error.message.strip() if error else "")
             console.print(f"[red]step {ev.step_key} failed:[/] {text}", highlight=False)
     for ev in result.get_asset_check_evaluations():
         if not ev.passed:
@@ -73,10 +79,12 @@ def run(
     start: Annotated[str | None, typer.Option(help="refresh only from this day (YYYY-MM-DD); default: full refresh")] = None,
     end: Annotated[str | None, typer.Option(help="last day of the refresh window (default: --start)")] = None,
     market: Annotated[list[str] | None, typer.Option(help="refresh only this market's daily rows (repeatable)")] = None,
+    episode: Annotated[list[Path] | None, typer.Option(help="measure this episode folder (holding episode.yaml; repeatable); default: every bundled episode")] = None,
     log_level: Annotated[str, typer.Option(help="Dagster console log level (debug, info, warning, error, critical)")] = "critical",
 ) -> None:
     """Materialize the whole graph in one process and print where the warehouse is."""
-    settings = _settings(source, snapshot_dir, warehouse)
+    settings = _settings(source, snapshot_dir, warehouse, episode)
+    _check_episodes(settings)
     if settings.source == "live":
         # Reach every service before starting anything: without network this fails in
         # seconds, naming the first source that cannot be reached.
@@ -121,6 +129,40 @@ def run(
         path = settings.warehouse.parent.parent / "reports" / name
         if path.exists():
             console.print(f"Report: {path}")
+
+
+def _check_episodes(settings: Settings) -> None:
+    """Fail before any work when an episode file is invalid, listing every problem."""
+    from selloff.episode import EpisodeError, load_episodes
+
+    try:
+        load_episodes(settings.episodes)
+    except EpisodeError as exc:
+        console.print(f"[red]invalid episode:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def episodes(
+    path: Annotated[list[Path] | None, typer.Argument(help="episode folders to check and list (default: the bundled ones)")] = None,
+) -> None:
+    """List the bundled episodes (or check the given folders): id, title, markets, main
+    window, claims and folder."""
+    from rich.table import Table
+
+    from selloff.episode import EpisodeError, load_episodes
+
+    try:
+        found = load_episodes(path or [])
+    except EpisodeError as exc:
+        console.print(f"[red]invalid episode:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    table = Table("id", "title", "markets", "main window", "claims", "folder")
+    for e in found:
+        table.add_row(e.episode_id, e.title, " ".join(e.markets),
+                      f"{e.main.window_id} {e.main.start}..{e.main.end}", str(len(e.claims)),
+                      str(e.path))
+    console.print(table)
 
 
 def _published(warehouse: Path | None) -> Path:

@@ -59,7 +59,25 @@ def episode_moves(episode: Episode, index_daily: pl.DataFrame | None,
     moves = conform(pl.concat(parts, how="vertical_relaxed"), MOVES_SCHEMA) if parts else \
         pl.DataFrame(schema=MOVES_SCHEMA)
     found = episode_windows(episode.window_config, moves, idx, baskets, episode.markets)
+    moves = pl.concat([moves, drawdown_moves(found, idx, baskets)], how="vertical_relaxed")
     return tag_episode(moves, episode.episode_id), tag_episode(found, episode.episode_id)
+
+
+def drawdown_moves(windows: pl.DataFrame, index_series: pl.DataFrame,
+                   basket_series: pl.DataFrame) -> pl.DataFrame:
+    """Each detected drawdown as a `window` move of its own entity (window_id the
+    drawdown's), so its fall from peak to trough is read like any other move."""
+    out = [pl.DataFrame(schema=MOVES_SCHEMA)]
+    drawdowns = windows.filter(pl.col("kind") == "drawdown")
+    for kind, series in (("index", index_series), ("basket", basket_series)):
+        if series.height == 0:
+            continue
+        for row in drawdowns.filter(pl.col("entity_id").is_in(
+                series["entity_id"].unique().to_list())).iter_rows(named=True):
+            own = series.filter(pl.col("entity_id") == row["entity_id"])
+            out.append(level_moves(own, kind, (), [(row["window_id"], row["start_date"],
+                                                     row["end_date"])]))
+    return conform(pl.concat(out, how="vertical_relaxed"), MOVES_SCHEMA)
 
 
 @dg.multi_asset(

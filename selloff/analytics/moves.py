@@ -195,7 +195,7 @@ def level_moves(levels: pl.DataFrame, entity_kind: str,
     """
     require_columns(levels, "level series", tuple(LEVEL_SCHEMA))
     periods = list(periods)
-    if levels.height == 0 or not periods:
+    if levels.height == 0 or not (periods or windows):
         return empty(MOVES_SCHEMA)
     lf = (
         levels.lazy()
@@ -241,7 +241,7 @@ def level_moves(levels: pl.DataFrame, entity_kind: str,
         "start_date", "end_date", "t0_date", pl.col("end_date").alias("t1_date"),
         "level_t0", "level_t1", "change_usd", "change_local", "n_members", "basis",
     )
-    parts = [day_rows, week_rows]
+    parts = [day_rows, week_rows] if periods else []
     if windows:
         spans = pl.DataFrame({"window_id": [w[0] for w in windows],
                               "w_start": [w[1] for w in windows],
