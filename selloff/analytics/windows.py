@@ -16,16 +16,24 @@ index's close (`index_level_series`) or a chain-linked basket market cap
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
 from selloff.analytics.baskets import basket_markets, normalize_basket_members, valid_on
-from selloff.analytics.moves import level_moves, worst_moves
+from selloff.analytics.moves import (
+    basket_levels,
+    index_levels,
+    level_moves,
+    security_levels,
+    worst_moves,
+)
 from selloff.analytics.schemas import (
     ALL_MARKETS,
     BOUNDS_SCHEMA,
     MARKETS,
+    MOVES_SCHEMA,
     WINDOWS_SCHEMA,
     conform,
     empty,
@@ -384,6 +392,62 @@ def episode_windows(config: WindowConfig, moves: pl.DataFrame, index_series: pl.
             "(a named window id clashes with a detected one?)"
         )
     return out
+
+
+def _in_markets(frame: pl.DataFrame, markets: Sequence[str]) -> pl.DataFrame:
+    # A basket of several markets ("ALL") belongs to every episode holding one of them.
+    return frame.filter(pl.col("market").is_in([*markets, ALL_MARKETS]))
+
+
+def measure_moves(config: WindowConfig, periods: Sequence[tuple[dt.date, dt.date]],
+                  markets: Sequence[str], index_daily: pl.DataFrame | None,
+                  market_cap: pl.DataFrame | None, basket_members: pl.DataFrame | None,
+                  securities_since: dt.date | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(entity_moves, selloff_windows) of one episode, without episode_id.
+
+    Every index, security and basket of `markets` gets its day and week moves in
+    `periods` and its move over each named window of `config`; the worst day and week of
+    each index and basket are read off those moves, drawdowns off the level series, and
+    each drawdown is added as a window move of its entity. `securities_since` trims the
+    securities' history (the basket members keep theirs: a drawdown's peak may be early).
+    """
+    periods = list(periods)
+    named = [(w.window_id, w.start, w.end) for w in config.windows]
+    parts = []
+    idx = empty(SERIES_SCHEMA)
+    if index_daily is not None and index_daily.height:
+        idx = _in_markets(index_levels(index_daily), markets)
+        parts.append(level_moves(idx, "index", periods, named))
+    baskets = empty(SERIES_SCHEMA)
+    if market_cap is not None and market_cap.height:
+        recent = (market_cap if securities_since is None
+                  else market_cap.filter(pl.col("trade_date") >= securities_since))
+        sec = _in_markets(security_levels(recent), markets)
+        parts.append(level_moves(sec, "security", periods, named))
+        if basket_members is not None and basket_members.height:
+            baskets = _in_markets(basket_levels(market_cap, basket_members), markets)
+            parts.append(level_moves(baskets, "basket", periods, named))
+    moves = (conform(pl.concat(parts, how="vertical_relaxed"), MOVES_SCHEMA) if parts
+             else empty(MOVES_SCHEMA))
+    found = episode_windows(config, moves, idx, baskets, tuple(markets))
+    return pl.concat([moves, drawdown_moves(found, idx, baskets)], how="vertical_relaxed"), found
+
+
+def drawdown_moves(windows: pl.DataFrame, index_series: pl.DataFrame,
+                   basket_series: pl.DataFrame) -> pl.DataFrame:
+    """Each detected drawdown as a `window` move of its own entity (window_id the
+    drawdown's), so its fall from peak to trough is read like any other move."""
+    out = [empty(MOVES_SCHEMA)]
+    drawdowns = windows.filter(pl.col("kind") == "drawdown")
+    for kind, series in (("index", index_series), ("basket", basket_series)):
+        if series.height == 0:
+            continue
+        for row in drawdowns.filter(pl.col("entity_id").is_in(
+                series["entity_id"].unique().to_list())).iter_rows(named=True):
+            own = series.filter(pl.col("entity_id") == row["entity_id"])
+            out.append(level_moves(own, kind, (), [(row["window_id"], row["start_date"],
+                                                     row["end_date"])]))
+    return conform(pl.concat(out, how="vertical_relaxed"), MOVES_SCHEMA)
 
 
 # --------------------------------------------------------------------------- t0 / t1
