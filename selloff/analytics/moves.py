@@ -16,7 +16,7 @@ A move from close t0 to close t1 of one entity's *level series* (sessions in its
     change = sum over the sessions t in (t0, t1] of step_t
 
 - security: level is the price chained on daily returns r_t = adj_t / adj_{t-1} where both
-  days have an adjusted close, else close_t / close_{t-1} (so a raw-close stretch, like the
+  days have an adjusted close, else close_t / close_{t-1}, anchored at the last close (so a raw-close stretch, like the
   real snapshot's US prices before 2025-02-28, is kept and a split inside an adjusted
   stretch is not mistaken for a fall); `basis` says which closes a move used. step_t is
   the market-cap change M_t - M_{t-1} (USD and local), null when either cap is missing.
@@ -89,10 +89,13 @@ def security_levels(market_cap: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
             (pl.col("market_cap_usd") - prev["market_cap_usd"]).alias("step_usd"),
             (pl.col("mcap_local") - prev["mcap_local"]).alias("step_local"),
         )
+        .with_columns(pl.col("ratio").fill_null(1.0).cum_prod()
+                      .over("security_id", order_by="trade_date").alias("chain"))
         .with_columns(
-            (pl.col("close").first().over("security_id", order_by="trade_date")
-             * pl.col("ratio").fill_null(1.0).cum_prod().over("security_id", order_by="trade_date"))
-            .alias("level")
+            # Anchored at the last close, so the level is the close adjusted back from the
+            # last day (as a back-adjusted price series) whatever day the history starts.
+            (pl.col("chain") * (pl.col("close") / pl.col("chain")).last()
+             .over("security_id", order_by="trade_date")).alias("level")
         )
         .select(pl.col("security_id").alias("entity_id"), market_of_expr("security_id").alias("market"),
                 "trade_date", "level", "step_usd", "step_local",
@@ -126,8 +129,8 @@ def basket_levels(market_cap: pl.DataFrame | pl.LazyFrame,
 
     The level moves from each date to the next by sum(M_i,t) / sum(M_i,prev) over the
     members valid on t with a cap on t and an earlier cap (M_i,prev, the member's own last
-    value), the running product from 1 on the basket's first date; step_usd is the
-    numerator minus the denominator. A member's move across a gap in its own data (a
+    value), the running product anchored so the last date's level is that day's cap;
+    step_usd is the numerator minus the denominator. A member's move across a gap in its own data (a
     holiday of its market in a mixed basket) thus lands on the day its data resumes.
     n_members counts the members with a cap that day.
     """
@@ -149,6 +152,7 @@ def basket_levels(market_cap: pl.DataFrame | pl.LazyFrame,
         .group_by("basket_id", "trade_date")
         .agg(
             pl.len().cast(pl.Int64).alias("n_members"),
+            pl.col("market_cap_usd").sum().alias("cap"),
             pl.col("market_cap_usd").filter(linked).sum().alias("num"),
             pl.col("prev_mcap").filter(linked).sum().alias("den"),
         )
@@ -162,7 +166,11 @@ def basket_levels(market_cap: pl.DataFrame | pl.LazyFrame,
             .alias("step_usd"),
         )
         .with_columns(pl.col("factor").cum_prod().over("basket_id", order_by="trade_date")
-                      .alias("level"))
+                      .alias("chain"))
+        # Anchored at the last date's cap: the level is the basket's USD cap, chain-linked
+        # back from its last day, whatever day its history starts.
+        .with_columns((pl.col("chain") * (pl.col("cap") / pl.col("chain")).last()
+                       .over("basket_id", order_by="trade_date")).alias("level"))
         .join(basket_markets(basket_members).lazy(), on="basket_id", how="left")
         .select(pl.col("basket_id").alias("entity_id"), "market", "trade_date", "level",
                 "step_usd", pl.lit(None, pl.Float64).alias("step_local"), "n_members",
