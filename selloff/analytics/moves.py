@@ -149,12 +149,17 @@ def basket_levels(market_cap: pl.DataFrame | pl.LazyFrame,
     steps = (
         members.join(caps, on="security_id", how="inner")
         .filter(valid_on("trade_date"))
-        .group_by("basket_id", "trade_date")
+        # A fixed order within each group: float sums then do not vary from run to run.
+        .sort("basket_id", "trade_date", "security_id")
+        .group_by("basket_id", "trade_date", maintain_order=True)
         .agg(
             pl.len().cast(pl.Int64).alias("n_members"),
             pl.col("market_cap_usd").sum().alias("cap"),
             pl.col("market_cap_usd").filter(linked).sum().alias("num"),
             pl.col("prev_mcap").filter(linked).sum().alias("den"),
+            # Summed member by member: the difference of two sums of caps would lose the
+            # step's digits to cancellation (a 1e8 step of a 1e12 basket).
+            (pl.col("market_cap_usd") - pl.col("prev_mcap")).filter(linked).sum().alias("step"),
         )
         .sort("basket_id", "trade_date")
         .with_columns(first=pl.int_range(pl.len()).over("basket_id", order_by="trade_date") == 0)
@@ -162,8 +167,7 @@ def basket_levels(market_cap: pl.DataFrame | pl.LazyFrame,
             # The first date is the base: its step would reach before the basket's history.
             pl.when(pl.col("first") | (pl.col("den") <= 0)).then(1.0)
             .otherwise(pl.col("num") / pl.col("den")).alias("factor"),
-            pl.when(pl.col("first")).then(None).otherwise(pl.col("num") - pl.col("den"))
-            .alias("step_usd"),
+            pl.when(pl.col("first")).then(None).otherwise(pl.col("step")).alias("step_usd"),
         )
         .with_columns(pl.col("factor").cum_prod().over("basket_id", order_by="trade_date")
                       .alias("chain"))
