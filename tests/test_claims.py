@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 import yaml
 
-from selloff.analytics.windows import NamedWindow, WindowConfig, measure_moves
+from selloff.analytics.detection import measure_moves
+from selloff.analytics.windows import NamedWindow, WindowConfig
 from selloff.claims import (
     METRICS,
     VERDICT_SCHEMA,

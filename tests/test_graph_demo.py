@@ -217,9 +217,9 @@ def test_analytics_read_in_duckdb_equal_the_whole_table_computation(demo_run: Gr
     from assets.analytics.windows import T0_SLACK, first_move_day
     from selloff.analytics import decompose
     from selloff.analytics.baskets import with_episode_baskets
+    from selloff.analytics.detection import measure_moves
     from selloff.analytics.factors import compute_factors
     from selloff.analytics.rotation import rotation
-    from selloff.analytics.windows import measure_moves
     from selloff.claims import compute_claim_verdicts
     from selloff.episode import bundled_dir, load_episode
 
