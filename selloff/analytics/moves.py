@@ -77,25 +77,12 @@ def security_levels(market_cap: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         .sort("security_id", "trade_date")
     )
     prev = {c: pl.col(c).shift(1).over("security_id", order_by="trade_date")
-            for c in ("close", "adj_close", "market_cap_usd", "mcap_local")}
-    both_adj = pl.col("adj_close").is_not_null() & prev["adj_close"].is_not_null()
+            for c in ("market_cap_usd", "mcap_local")}
     out = (
-        lf.with_columns(
-            pl.when(prev["close"].is_null()).then(None)
-            .when(both_adj).then(pl.col("adj_close") / prev["adj_close"])
-            .otherwise(pl.col("close") / prev["close"]).alias("ratio"),
-            pl.when(prev["close"].is_null()).then(None)
-            .when(both_adj).then(pl.lit(ADJ)).otherwise(pl.lit(RAW)).alias("step_basis"),
+        chained_close(lf)
+        .with_columns(
             (pl.col("market_cap_usd") - prev["market_cap_usd"]).alias("step_usd"),
             (pl.col("mcap_local") - prev["mcap_local"]).alias("step_local"),
-        )
-        .with_columns(pl.col("ratio").fill_null(1.0).cum_prod()
-                      .over("security_id", order_by="trade_date").alias("chain"))
-        .with_columns(
-            # Anchored at the last close, so the level is the close adjusted back from the
-            # last day (as a back-adjusted price series) whatever day the history starts.
-            (pl.col("chain") * (pl.col("close") / pl.col("chain")).last()
-             .over("security_id", order_by="trade_date")).alias("level")
         )
         .select(pl.col("security_id").alias("entity_id"), market_of_expr("security_id").alias("market"),
                 "trade_date", "level", "step_usd", "step_local",
@@ -103,6 +90,32 @@ def security_levels(market_cap: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         .collect()
     )
     return conform(out, LEVEL_SCHEMA)
+
+
+def chained_close(frame: pl.LazyFrame, by: str = "security_id") -> pl.LazyFrame:
+    """`frame` (by, trade_date, close, adj_close; sorted) with `level`, the close chained on
+
+        r_t = adj_t / adj_{t-1} if both days have an adjusted close, else close_t / close_{t-1}
+
+    anchored at the last close (a back-adjusted price, whatever day the history starts),
+    and `step_basis`, the closes each day's return used. The one definition of a
+    security's return: moves, and the claims that read prices directly, use it."""
+    prev = {c: pl.col(c).shift(1).over(by, order_by="trade_date") for c in ("close", "adj_close")}
+    both_adj = pl.col("adj_close").is_not_null() & prev["adj_close"].is_not_null()
+    return (
+        frame.with_columns(
+            pl.when(prev["close"].is_null()).then(None)
+            .when(both_adj).then(pl.col("adj_close") / prev["adj_close"])
+            .otherwise(pl.col("close") / prev["close"]).alias("ratio"),
+            pl.when(prev["close"].is_null()).then(None)
+            .when(both_adj).then(pl.lit(ADJ)).otherwise(pl.lit(RAW)).alias("step_basis"),
+        )
+        .with_columns(pl.col("ratio").fill_null(1.0).cum_prod()
+                      .over(by, order_by="trade_date").alias("chain"))
+        .with_columns((pl.col("chain") * (pl.col("close") / pl.col("chain")).last()
+                       .over(by, order_by="trade_date")).alias("level"))
+        .drop("ratio", "chain")
+    )
 
 
 def index_levels(index_levels_daily: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:

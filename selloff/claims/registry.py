@@ -36,7 +36,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import selloff.claims.lookups  # noqa: F401  (registers the move metrics)
+# Importing the metric modules registers their metrics in METRICS.
+import selloff.claims.filing_metrics  # noqa: F401
+import selloff.claims.flow_metrics  # noqa: F401
+import selloff.claims.lookups  # noqa: F401
+import selloff.claims.market_metrics  # noqa: F401
 from selloff.claims.metrics import COMMON_PARAMS, METRICS, month_bounds, search_period
 from selloff.contracts import CURRENCIES
 
