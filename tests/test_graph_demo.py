@@ -166,7 +166,7 @@ def _worst_calendar_week(df: pl.DataFrame, value: str) -> float:
 
 def test_claim_verdicts_match_the_demo_market(demo_run: GraphRun, demo_frames) -> None:
     """Specific verdicts for specific claims, each recomputed from the demo source's own
-    frames with the claim's stated value and comparator (selloff/config/claims.yaml)."""
+    frames with the claim's stated value and comparator (the bundled ai_selloff_2025 episode)."""
     verdicts = dict(demo_run.table("analytics.claim_verdicts").filter(
         pl.col("episode_id") == "ai_selloff_2025").select("claim_id", "verdict").iter_rows())
     prices = demo_frames["prices_daily"].filter(pl.col("security_id") == "US:NVDA")

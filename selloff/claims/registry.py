@@ -1,9 +1,9 @@
-"""The claim registry: load `selloff/config/claims.yaml` and validate it up front.
+"""The claim registry: an episode's `claims:` (selloff.episode), validated up front.
 
 Every problem is collected and reported at once, each naming the claim (and part) and the
 rule, so a data engineer adding a claim sees all typos in one go instead of one per run.
 
-YAML shape (see the file itself for the full set):
+YAML shape (inside episode.yaml; see selloff/config/episodes/*/episode.yaml):
 
     defaults:                      # params merged into every claim (claim params win)
       search_period: {start: 2025-10-27, end: 2025-11-28}
