@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from selloff.episode import Episode
 from selloff.warehouse import connect
 
 SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA: every figure below is made up by the demo market generator."
+
+
+@dataclass
+class EpisodeSummary:
+    episode_id: str
+    title: str
+    main_window: dict
+    headline: dict | None = None
+    by_market: pl.DataFrame | None = None
+    by_basket: pl.DataFrame | None = None
+    verdicts: pl.DataFrame | None = None
 
 
 @dataclass
@@ -17,10 +30,7 @@ class RunSummary:
     warehouse: Path
     synthetic: bool
     table_rows: dict[str, int] = field(default_factory=dict)
-    main_window: dict | None = None
-    by_market: pl.DataFrame | None = None
-    by_basket: pl.DataFrame | None = None
-    verdicts: pl.DataFrame | None = None
+    episodes: list[EpisodeSummary] = field(default_factory=list)
 
 
 def _tables(con, schema: str) -> list[str]:
@@ -31,8 +41,26 @@ def _tables(con, schema: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def summarize(warehouse: Path, synthetic: bool, top: int = 8) -> RunSummary:
-    """Read the published warehouse (read-only) and collect the figures to print."""
+def _headline(con, episode: Episode) -> dict | None:
+    """The episode's headline fall: its `headline` entity's drawdown move, if detected."""
+    if not episode.headline:
+        return None
+    rows = con.execute(
+        "SELECT entity_kind, t0_date, t1_date, \"return\", change_usd FROM analytics.entity_moves "
+        "WHERE episode_id = ? AND period = 'window' AND entity_id = ? AND window_id IN (?, ?)",
+        [episode.episode_id, episode.headline, f"drawdown:{episode.headline}",
+         f"drawdown:basket:{episode.headline}"]).fetchall()
+    if not rows:
+        return None
+    kind, t0, t1, ret, change = rows[0]
+    return {"entity": episode.headline, "kind": kind, "peak": str(t0), "trough": str(t1),
+            "return": ret, "change_usd": change}
+
+
+def summarize(warehouse: Path, synthetic: bool, episodes: Sequence[Episode] = (),
+              top: int = 8) -> RunSummary:
+    """Read the published warehouse (read-only) and collect the figures to print, per
+    episode: its headline fall, its main window by market and basket, its verdicts."""
     out = RunSummary(warehouse=warehouse, synthetic=synthetic)
     with connect(warehouse, read_only=True) as con:
         for schema in ("marts", "analytics"):
@@ -41,33 +69,27 @@ def summarize(warehouse: Path, synthetic: bool, top: int = 8) -> RunSummary:
                 out.table_rows[f"{schema}.{table}"] = int(n)
         if "analytics.selloff_rollup" not in out.table_rows:
             return out
-        windows = con.sql("SELECT * FROM analytics.selloff_windows").pl()
-        main = windows.filter(pl.col("kind") == "named")
-        if "is_main" in windows.columns:
-            main = windows.filter(pl.col("is_main"))
-        if main.height == 0:
-            return out
-        window_id = main["window_id"][0]
-        out.main_window = {
-            "window_id": window_id,
-            "start": str(main["start_date"].min()),
-            "end": str(main["end_date"].max()),
-        }
-        rollup = con.sql(
-            "SELECT * FROM analytics.selloff_rollup WHERE window_id = ?", params=[window_id]
-        ).pl()
         cols = ["group_id", "n_securities", "mcap_usd_start", "change_usd", "price_usd",
                 "shares_usd", "fx_usd", "share_of_total"]
-        out.by_market = (rollup.filter(pl.col("group_kind") == "market")
-                         .sort("change_usd").select(cols).head(top))
-        out.by_basket = (rollup.filter(pl.col("group_kind") == "basket")
-                         .sort("change_usd").select(cols).head(top))
-        if "analytics.claim_verdicts" in out.table_rows:
-            out.verdicts = con.sql(
-                "SELECT claim_id, verdict, stated_text AS stated, computed_text AS computed, "
-                "CAST(window_start AS VARCHAR) || ' .. ' || CAST(window_end AS VARCHAR) AS window "
-                "FROM analytics.claim_verdicts ORDER BY claim_id"
-            ).pl()
+        for e in episodes:
+            main = e.main
+            rollup = con.sql("SELECT * FROM analytics.selloff_rollup WHERE episode_id = ? "
+                             "AND window_id = ?", params=[e.episode_id, main.window_id]).pl()
+            item = EpisodeSummary(
+                e.episode_id, e.title,
+                {"window_id": main.window_id, "start": str(main.start), "end": str(main.end)},
+                headline=_headline(con, e) if "analytics.entity_moves" in out.table_rows else None,
+                by_market=rollup.filter(pl.col("group_kind") == "market").sort("change_usd")
+                .select(cols).head(top),
+                by_basket=rollup.filter(pl.col("group_kind") == "basket").sort("change_usd")
+                .select(cols).head(top))
+            if "analytics.claim_verdicts" in out.table_rows:
+                item.verdicts = con.sql(
+                    "SELECT claim_id, verdict, stated_text AS stated, computed_text AS computed, "
+                    "CAST(window_start AS VARCHAR) || ' .. ' || CAST(window_end AS VARCHAR) "
+                    "AS window FROM analytics.claim_verdicts WHERE episode_id = ?",
+                    params=[e.episode_id]).pl()
+            out.episodes.append(item)
     return out
 
 
@@ -84,10 +106,22 @@ def render(summary: RunSummary, console) -> None:
     for name, n in summary.table_rows.items():
         t.add_row(name, f"{n:,}")
     console.print(t)
-    if summary.main_window:
-        w = summary.main_window
-        tag = " [synthetic]" if summary.synthetic else ""
-        for title, df in (("by market", summary.by_market), ("by basket", summary.by_basket)):
+    tag = " [synthetic]" if summary.synthetic else ""
+    for e in summary.episodes:
+        w = e.main_window
+        console.rule(f"[bold]{e.title}[/] ({e.episode_id}){tag}")
+        if e.headline:
+            h = e.headline
+            cap = ("" if h["change_usd"] is None
+                   else f", {h['change_usd'] / 1e9:+,.1f} bn USD")
+            total = (e.by_market["change_usd"].sum() if e.by_market is not None
+                     and e.by_market.height else None)
+            beside = "" if total is None else f": {total / 1e9:+,.1f} bn USD over its markets"
+            verb = "fell" if h["return"] < 0 else "rose"
+            console.print(f"Headline: {h['entity']} {verb} {abs(h['return']):.2%}{cap} from its "
+                          f"peak close {h['peak']} to its trough {h['trough']}. Main window "
+                          f"{w['window_id']} {w['start']} .. {w['end']}{beside}")
+        for title, df in (("by market", e.by_market), ("by basket", e.by_basket)):
             if df is None or df.height == 0:
                 continue
             table = Table(title=f"Market-cap change {title}, window {w['window_id']} "
@@ -102,12 +136,12 @@ def render(summary: RunSummary, console) -> None:
                     "" if r["share_of_total"] is None else f"{r['share_of_total']:.1%}",
                 )
             console.print(table)
-    if summary.verdicts is not None:
-        table = Table(title="Claim verdicts" + (" [synthetic]" if summary.synthetic else "")
-                      + " (details: selloff claims, reports/fact_check.html)")
-        for c in summary.verdicts.columns:
-            table.add_column(c, overflow="fold")
-        for r in summary.verdicts.iter_rows():
-            table.add_row(*("" if v is None else (f"{v:,.4g}" if isinstance(v, float) else str(v))
-                            for v in r))
-        console.print(table)
+        if e.verdicts is not None:
+            table = Table(title=f"Claim verdicts, {e.episode_id}{tag} (details: selloff claims, "
+                                "reports/fact_check.html)")
+            for c in e.verdicts.columns:
+                table.add_column(c, overflow="fold")
+            for r in e.verdicts.iter_rows():
+                table.add_row(*("" if v is None else (f"{v:,.4g}" if isinstance(v, float)
+                                                      else str(v)) for v in r))
+            console.print(table)
