@@ -21,7 +21,7 @@ from selloff.analytics import (
     window_t1,
 )
 from selloff.analytics.baskets import basket_markets
-from selloff.analytics.schemas import WINDOWS_SCHEMA
+from selloff.analytics.tables import WINDOWS_SCHEMA
 from selloff.calendars import trading_days
 from selloff.episode import bundled_dir, load_episode
 from selloff.markets import MARKETS

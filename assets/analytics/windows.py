@@ -9,7 +9,7 @@ from assets import WRITER_POOL
 from assets.analytics.table_reads import Inputs, Select, analytics_key, analytics_spec
 from selloff.analytics.baskets import with_episode_baskets
 from selloff.analytics.detection import measure_moves
-from selloff.analytics.schemas import MOVES_SCHEMA, conform, tag_episode
+from selloff.analytics.tables import MOVES_SCHEMA, conform, tag_episode
 from selloff.episode import Episode
 from selloff.markdown import markdown_table
 from selloff.resources import EpisodesResource, WarehouseResource

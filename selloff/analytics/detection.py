@@ -20,7 +20,7 @@ from selloff.analytics.moves import (
     security_levels,
     worst_moves,
 )
-from selloff.analytics.schemas import (
+from selloff.analytics.tables import (
     ALL_MARKETS,
     MARKETS,
     MOVES_SCHEMA,

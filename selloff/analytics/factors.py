@@ -42,7 +42,15 @@ import numpy as np
 import polars as pl
 
 from selloff.analytics.baskets import normalize_basket_members, valid_on
-from selloff.analytics.schemas import ALL_MARKETS, conform, empty, require_columns
+from selloff.analytics.tables import (
+    ALL_MARKETS,
+    BASKET_FACTOR_SPLIT_SCHEMA,
+    FACTOR_ATTRIBUTION_SCHEMA,
+    SPLIT_COMPONENTS,
+    conform,
+    empty,
+    require_columns,
+)
 from selloff.analytics.windows import data_trading_days, window_bounds
 from selloff.markets import REGISTRY, market_of_expr
 
@@ -70,40 +78,8 @@ EXPOSURES_SCHEMA: dict[str, pl.DataType] = {
     "exclusion": pl.Utf8(),
 }
 
-FACTOR_ATTRIBUTION_SCHEMA: dict[str, pl.DataType] = {
-    "window_id": pl.Utf8(),
-    "market": pl.Utf8(),
-    "index_id": pl.Utf8(),
-    "t0_date": pl.Date(),
-    "t1_date": pl.Date(),
-    "term": pl.Utf8(),
-    "coefficient": pl.Float64(),
-    "std_error": pl.Float64(),
-    "t_stat": pl.Float64(),
-    "r2": pl.Float64(),
-    "n": pl.Int64(),
-    "beta_days_used": pl.Int64(),
-    "note": pl.Utf8(),
-}
 
-SPLIT_COMPONENTS: tuple[str, ...] = (
-    "market_part",
-    "valuation_part",
-    "ai_theme_part",
-    "idiosyncratic_part",
-)
 
-BASKET_FACTOR_SPLIT_SCHEMA: dict[str, pl.DataType] = {
-    "window_id": pl.Utf8(),
-    "basket_id": pl.Utf8(),
-    "market": pl.Utf8(),
-    "n_members": pl.Int64(),
-    "n_used": pl.Int64(),
-    "cap_coverage": pl.Float64(),
-    "basket_return": pl.Float64(),
-    **{c: pl.Float64() for c in SPLIT_COMPONENTS},
-    "note": pl.Utf8(),
-}
 
 EXCLUDE_NO_RETURN = "no price at t0 or t1"
 EXCLUDE_NO_PE = "P/E missing or <= 0 at t0"

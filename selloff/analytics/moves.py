@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 import polars as pl
 
 from selloff.analytics.baskets import basket_markets, normalize_basket_members, valid_on
-from selloff.analytics.schemas import MOVES_SCHEMA, conform, empty, require_columns
+from selloff.analytics.tables import MOVES_SCHEMA, conform, empty, require_columns
 from selloff.markets import market_of_expr
 
 # A level series: one entity's sessions, with the level, the step of money between

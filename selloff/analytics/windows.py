@@ -24,7 +24,7 @@ from selloff.analytics.moves import (
     basket_levels,
     index_levels,
 )
-from selloff.analytics.schemas import (
+from selloff.analytics.tables import (
     ALL_MARKETS,
     BOUNDS_SCHEMA,
     MARKETS,
