@@ -10,9 +10,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from selloff.analytics.factors import BASKET_FACTOR_SPLIT_SCHEMA, FACTOR_ATTRIBUTION_SCHEMA
 from selloff.analytics.rotation import ROTATION_SCHEMA
-from selloff.analytics.tables import ROLLUP_SCHEMA, WINDOWS_SCHEMA
+from selloff.analytics.tables import (
+    BASKET_FACTOR_SPLIT_SCHEMA,
+    FACTOR_ATTRIBUTION_SCHEMA,
+    ROLLUP_SCHEMA,
+    WINDOWS_SCHEMA,
+)
 from selloff.analytics.valuation_spread import VALUATION_SPREAD_SCHEMA
 from selloff.report import SECTION_IDS, chart_images, write_selloff_report
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from selloff.analytics.factors import security_window_returns
+from selloff.analytics.factor_exposures import security_window_returns
 from selloff.analytics.tables import ROTATION_SCHEMA, empty, require_columns
 from selloff.markets import market_of_expr
 
