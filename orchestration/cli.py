@@ -183,8 +183,10 @@ def claims(
     from selloff.warehouse import connect
 
     with connect(_published(warehouse), read_only=True) as con:
-        df = con.sql("SELECT claim_id, verdict, stated_text, computed_text, window_start, "
-                     "window_end, note FROM analytics.claim_verdicts ORDER BY claim_id").pl()
+        # Episode order as built (rowid), claims in their file's order within each.
+        df = con.sql("SELECT episode_id, claim_id, verdict, stated_text, computed_text, "
+                     "window_start, window_end, note FROM analytics.claim_verdicts "
+                     "ORDER BY rowid").pl()
     from rich.table import Table
 
     table = Table(title="Claim verdicts", show_lines=True)
