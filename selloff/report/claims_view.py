@@ -1,0 +1,117 @@
+"""Claims at a glance: one row a claim (badge, stated vs computed, window, entities and a
+one-line note), the full note and the parts one click away in a <details>.
+
+Used by the sell-off report's claims section and by the fact-check page alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import polars as pl
+from markupsafe import Markup
+
+from selloff.report.html import VERDICT_LABELS, badge, fmt_dates
+
+NOTE_CHARS = 120
+EPISODE_COLUMN = "episode_id"
+
+
+def note_clauses(note: str | None) -> list[str]:
+    """The clauses of a verdict's note (they are joined with ' | ')."""
+    return [x.strip() for x in (note or "").split(" | ") if x.strip()]
+
+
+def one_line(note: str | None, limit: int = NOTE_CHARS) -> str:
+    """The note's first clause, cut to `limit` characters."""
+    clauses = note_clauses(note)
+    if not clauses:
+        return ""
+    first = clauses[0]
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
+
+
+def claim_rows(verdicts: pl.DataFrame) -> list[dict]:
+    """The verdict rows as dicts, sorted by claim id, with `window`, `note_line`,
+    `note_lines` and `parts` (the parsed parts_json, [] without) added."""
+    out = []
+    for r in verdicts.sort("claim_id").iter_rows(named=True):
+        r = dict(r)
+        if r.get("verdict") not in VERDICT_LABELS:
+            r["verdict"] = "insufficient_data"
+        r["window"] = fmt_dates(r.get("window_start"), r.get("window_end"))
+        r["note_line"] = one_line(r.get("note"))
+        r["note_lines"] = note_clauses(r.get("note"))
+        r["parts"] = json.loads(r["parts_json"]) if r.get("parts_json") else []
+        out.append(r)
+    return out
+
+
+def verdict_counts(rows: Sequence[dict]) -> list[tuple[str, int]]:
+    return [(v, sum(1 for r in rows if r["verdict"] == v)) for v in VERDICT_LABELS]
+
+
+def counts_markup(rows: Sequence[dict]) -> Markup:
+    cells = Markup("").join(Markup('{} <span class="n">{}</span>').format(badge(v), n)
+                            for v, n in verdict_counts(rows))
+    return Markup('<p class="counts">{} claims: {}</p>').format(len(rows), cells)
+
+
+def _parts_table(parts: Sequence[dict]) -> Markup:
+    cols = ("name", "metric", "field", "comparator", "stated_value", "computed_value", "unit",
+            "verdict", "required", "window_start", "window_end")
+    head = Markup("").join(Markup("<th>{}</th>").format(c) for c in cols)
+    body = Markup("").join(
+        Markup("<tr>{}</tr>").format(Markup("").join(
+            Markup("<td>{}</td>").format("–" if p.get(c) is None else p.get(c)) for c in cols))
+        for p in parts)
+    return Markup("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>").format(head, body)
+
+
+def _details(r: dict, with_quote: bool) -> Markup:
+    inner = Markup("")
+    if with_quote and r.get("quote"):
+        inner += Markup('<blockquote lang="zh-Hans">{}</blockquote>').format(r["quote"])
+    if r.get("metric"):
+        inner += Markup("<p class=\"small\">metric <code>{}</code></p>").format(r["metric"])
+    if r["note_lines"]:
+        inner += Markup("<ul>{}</ul>").format(
+            Markup("").join(Markup("<li>{}</li>").format(x) for x in r["note_lines"]))
+    if r["parts"]:
+        inner += _parts_table(r["parts"])
+    if not inner:
+        return Markup("")
+    return Markup("<details><summary>full note and parts</summary>{}</details>").format(inner)
+
+
+def claims_table(rows: Sequence[dict], *, anchors: bool = False,
+                 with_quote: bool = True) -> Markup:
+    """The claims table: id and claim, verdict badge, stated, computed, window, entities,
+    one-line note (details below it). `anchors` gives every row id="<claim_id>"."""
+    out = [Markup("<table class=\"claims\"><thead><tr><th>claim</th><th>verdict</th>"
+                  "<th class=\"num\">stated</th><th class=\"num\">computed</th><th>window</th>"
+                  "<th>entities</th><th>note</th></tr></thead><tbody>")]
+    for r in rows:
+        row_id = Markup(' id="{}"').format(r["claim_id"]) if anchors else Markup("")
+        out.append(Markup(
+            "<tr{}><td><b>{}</b> {}</td><td>{}</td><td class=\"num\">{}</td>"
+            "<td class=\"num\">{}</td><td class=\"nowrap\">{}</td><td>{}</td>"
+            "<td>{}{}</td></tr>").format(
+            row_id, r["claim_id"], r.get("claim_text") or "", badge(r["verdict"]),
+            r.get("stated_text") or "–", r.get("computed_text") or "–", r["window"],
+            r.get("entities") or "–", r["note_line"], _details(r, with_quote)))
+    out.append(Markup("</tbody></table>"))
+    return Markup("").join(out)
+
+
+def by_episode(verdicts: pl.DataFrame, episode_ids: Sequence[str]) -> list[tuple[str | None,
+                                                                                 pl.DataFrame]]:
+    """(episode_id, its verdicts) in the order of `episode_ids`, then any other episode of
+    the table; one (None, all) group when the table has no episode_id column."""
+    if EPISODE_COLUMN not in verdicts.columns:
+        return [(None, verdicts)]
+    present = verdicts[EPISODE_COLUMN].unique().sort().to_list()
+    order = [e for e in episode_ids] + [e for e in present if e not in episode_ids]
+    return [(e, verdicts.filter(pl.col(EPISODE_COLUMN) == e).drop(EPISODE_COLUMN))
+            for e in order]
