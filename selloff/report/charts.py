@@ -181,7 +181,7 @@ def basket_level_chart(levels: pl.DataFrame, window: tuple[dt.date, dt.date] | N
     ax.set_title(title, fontweight="bold")
     ax.set_ylabel("level (first day = 100)")
     ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-    ax.legend(fontsize=7, ncols=min(4, len(baskets) + 1), loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 

@@ -32,6 +32,15 @@ def one_line(note: str | None, limit: int = NOTE_CHARS) -> str:
     return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
 
 
+def short_entities(entities: str | None, keep: int = 3) -> str:
+    """The first `keep` entities of a comma-separated list, and how many more."""
+    items = [x.strip() for x in (entities or "").split(",") if x.strip()]
+    if not items:
+        return "–"
+    more = len(items) - keep
+    return ", ".join(items[:keep]) + (f" (+{more} more)" if more > 0 else "")
+
+
 def claim_rows(verdicts: pl.DataFrame) -> list[dict]:
     """The verdict rows as dicts, sorted by claim id, with `window`, `note_line`,
     `note_lines` and `parts` (the parsed parts_json, [] without) added."""
@@ -75,6 +84,8 @@ def _details(r: dict, with_quote: bool) -> Markup:
         inner += Markup('<blockquote lang="zh-Hans">{}</blockquote>').format(r["quote"])
     if r.get("metric"):
         inner += Markup("<p class=\"small\">metric <code>{}</code></p>").format(r["metric"])
+    if len((r.get("entities") or "").split(",")) > 3:
+        inner += Markup("<p class=\"small\">entities: {}</p>").format(r["entities"])
     if r["note_lines"]:
         inner += Markup("<ul>{}</ul>").format(
             Markup("").join(Markup("<li>{}</li>").format(x) for x in r["note_lines"]))
@@ -89,18 +100,20 @@ def claims_table(rows: Sequence[dict], *, anchors: bool = False,
                  with_quote: bool = True) -> Markup:
     """The claims table: id and claim, verdict badge, stated, computed, window, entities,
     one-line note (details below it). `anchors` gives every row id="<claim_id>"."""
-    out = [Markup("<table class=\"claims\"><thead><tr><th>claim</th><th>verdict</th>"
-                  "<th class=\"num\">stated</th><th class=\"num\">computed</th><th>window</th>"
-                  "<th>entities</th><th>note</th></tr></thead><tbody>")]
+    out = [Markup('<table class="claims"><colgroup><col style="width:27%"><col style="width:9%">'
+                  '<col style="width:11%"><col style="width:11%"><col style="width:9%">'
+                  '<col style="width:10%"><col style="width:23%"></colgroup><thead><tr>'
+                  '<th>claim</th><th>verdict</th><th class="num">stated</th>'
+                  '<th class="num">computed</th><th>window</th><th>entities</th><th>note</th>'
+                  "</tr></thead><tbody>")]
     for r in rows:
         row_id = Markup(' id="{}"').format(r["claim_id"]) if anchors else Markup("")
         out.append(Markup(
-            "<tr{}><td><b>{}</b> {}</td><td>{}</td><td class=\"num\">{}</td>"
-            "<td class=\"num\">{}</td><td class=\"nowrap\">{}</td><td>{}</td>"
-            "<td>{}{}</td></tr>").format(
+            "<tr{}><td><b>{}</b> {}</td><td>{}</td><td class=\"fig\">{}</td>"
+            "<td class=\"fig\">{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>").format(
             row_id, r["claim_id"], r.get("claim_text") or "", badge(r["verdict"]),
             r.get("stated_text") or "–", r.get("computed_text") or "–", r["window"],
-            r.get("entities") or "–", r["note_line"], _details(r, with_quote)))
+            short_entities(r.get("entities")), r["note_line"], _details(r, with_quote)))
     out.append(Markup("</tbody></table>"))
     return Markup("").join(out)
 

@@ -27,7 +27,7 @@ from selloff.report.html import (
     render_page,
     write_atomic,
 )
-from selloff.report.lead import comparison, lead
+from selloff.report.lead import comparison, lead, top_line
 from selloff.report.sections import SECTIONS, EpisodeData
 
 REPORT_TABLES: tuple[str, ...] = (
@@ -67,6 +67,7 @@ class Report:
     title: str
     blocks: list[Block]
     figures: dict[str, object]  # "<episode_id>: <section id>" -> matplotlib Figure
+    leads: list[Markup]  # one line an episode: its headline fall
 
 
 def report_title(episodes: Sequence[Episode]) -> str:
@@ -104,13 +105,14 @@ def build_report(frames: Mapping[str, pl.DataFrame | None],
                 chart = Markup(charts.to_svg(built.figure, id_prefix=f"{eid}-{sid}-"))
             sections.append(Section(f"{eid}-{sid}", title, built.parts, chart))
         blocks.append(Block(eid, d.episode.title, intro=lead(d), sections=sections))
-    return Report(report_title(episodes), blocks, figures)
+    return Report(report_title(episodes), blocks, figures, [top_line(d) for d in data])
 
 
 def page_html(report: Report, episodes: Sequence[Episode], synthetic: bool) -> str:
     meta = [f"{len(episodes)} episode(s): " + ", ".join(e.episode_id for e in episodes)
             + f" · generated {generated_now()}"]
-    return render_page(report.title, report.blocks, synthetic=synthetic, meta=meta)
+    return render_page(report.title, report.blocks, synthetic=synthetic, meta=meta,
+                       leads=report.leads)
 
 
 def render_selloff_report(frames: Mapping[str, pl.DataFrame | None], synthetic: bool,

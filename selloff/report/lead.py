@@ -82,6 +82,15 @@ def lead(d: EpisodeData) -> list[Markup]:
     return out
 
 
+def top_line(d: EpisodeData) -> Markup:
+    """The episode's line at the top of the page: its title and its headline fall."""
+    try:
+        text = headline_sentence(headline_move(d)) + "."
+    except NoData as e:
+        text = str(e)
+    return Markup('<p class="lead"><small>{}</small>{}</p>').format(d.episode.title, text)
+
+
 def worst(d: EpisodeData, kind: str) -> dict | None:
     """The headline entity's worst day or week (kind 'day' or 'week'): the selloff_windows
     row and the entity_moves row of that period ending on its end date, merged."""
