@@ -173,7 +173,7 @@ def report_frames() -> dict[str, pl.DataFrame]:
          "verdict": "supported", "window_start": D(2025, 11, 3), "window_end": D(2025, 11, 7),
          "entities": "US_AI_BIG8", "note": LONG_NOTE, "quote": "美股 AI 八巨头",
          "parts_json": '[{"name": "figure", "metric": "m", "verdict": "supported", '
-                       '"computed_value": -812000000000.0}]'},
+                       '"computed_value": -812000000000.0, "unit": "USD"}]'},
         {"claim_id": "C08", "claim_text": "ChiNext fell 7.16% in a single week",
          "stated_value": -7.16, "computed_value": -5.31, "unit": "pct",
          "stated_text": "≈ -7.16 %", "computed_text": "-5.31 %", "verdict": "contradicted",
@@ -282,7 +282,7 @@ def test_claims_one_line_notes_with_details(report: Path) -> None:
     # The full note and the parts one click away.
     details = row[row.index("<details>"):row.index("</details>")]
     assert "x" * 300 in details and "worst calendar week" in details
-    assert "<th>computed_value</th>" in details and "-812000000000.0" in details
+    assert "<b>figure</b>: <code>m</code>" in details and "computed -812.00 bn" in details
 
 
 def test_comparison_puts_episodes_side_by_side(tmp_path: Path) -> None:

@@ -7,11 +7,13 @@ Used by the sell-off report's claims section and by the fact-check page alike.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 import polars as pl
 from markupsafe import Markup
 
+from selloff.markdown import format_value
 from selloff.report.html import VERDICT_LABELS, badge, fmt_dates
 
 NOTE_CHARS = 120
@@ -67,15 +69,29 @@ def counts_markup(rows: Sequence[dict]) -> Markup:
     return Markup('<p class="counts">{} claims: {}</p>').format(len(rows), cells)
 
 
-def _parts_table(parts: Sequence[dict]) -> Markup:
-    cols = ("name", "metric", "field", "comparator", "stated_value", "computed_value", "unit",
-            "verdict", "required", "window_start", "window_end")
-    head = Markup("").join(Markup("<th>{}</th>").format(c) for c in cols)
-    body = Markup("").join(
-        Markup("<tr>{}</tr>").format(Markup("").join(
-            Markup("<td>{}</td>").format("–" if p.get(c) is None else p.get(c)) for c in cols))
-        for p in parts)
-    return Markup("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>").format(head, body)
+def _part_line(p: dict) -> Markup:
+    """One part of a claim on one line: name, metric and field, stated vs computed, verdict."""
+    def num(v: object) -> str:
+        # Amounts in billions of their currency, as the stated and computed texts have them.
+        currency = re.fullmatch(r"[A-Z]{3}", str(p.get("unit") or ""))
+        if currency and isinstance(v, int | float) and abs(v) >= 1e6:
+            return f"{v / 1e9:,.2f} bn"
+        return "–" if v is None else format_value(v)
+
+    metric = p.get("metric") or ""
+    if p.get("field"):
+        metric += f".{p['field']}"
+    optional = "" if p.get("required", True) else " (optional)"
+    window = fmt_dates(p.get("window_start"), p.get("window_end"))
+    return Markup("<li><b>{}</b>{}: <code>{}</code> {} {} vs computed {} {} → {} {}</li>").format(
+        p.get("name") or "part", optional, metric, p.get("comparator") or "",
+        num(p.get("stated_value")), num(p.get("computed_value")), p.get("unit") or "",
+        badge(p.get("verdict")), window)
+
+
+def _parts_list(parts: Sequence[dict]) -> Markup:
+    return Markup('<p class="small">parts:</p><ul>{}</ul>').format(
+        Markup("").join(_part_line(p) for p in parts))
 
 
 def _details(r: dict, with_quote: bool) -> Markup:
@@ -90,7 +106,7 @@ def _details(r: dict, with_quote: bool) -> Markup:
         inner += Markup("<ul>{}</ul>").format(
             Markup("").join(Markup("<li>{}</li>").format(x) for x in r["note_lines"]))
     if r["parts"]:
-        inner += _parts_table(r["parts"])
+        inner += _parts_list(r["parts"])
     if not inner:
         return Markup("")
     return Markup("<details><summary>full note and parts</summary>{}</details>").format(inner)
