@@ -222,7 +222,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_section_is_present(report: Path) -> None:
     text = report.read_text(encoding="utf-8")
-    assert _h3_ids(text) == [f"{EP}-{s}" for s in SECTION_IDS]
+    assert _h3_ids(text) == ["comparison-table", *(f"{EP}-{s}" for s in SECTION_IDS)]
     assert "no data" not in text
     assert "SYNTHETIC DEMO DATA" in text
     # Every section but the claims and data-quality tables has its chart inline.
@@ -377,7 +377,7 @@ def test_screenshot_in_headless_chromium(report: Path, tmp_path_factory: pytest.
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
-    assert h3s == [f"{EP}-{s}" for s in SECTION_IDS]
+    assert h3s == ["comparison-table", *(f"{EP}-{s}" for s in SECTION_IDS)]
     assert len(svg_boxes) == 6 and all(h > 150 for h in svg_boxes)
     assert details_open == 0  # the full notes are one click away, not open
     assert [u for u in requests if not u.startswith("file://")] == []

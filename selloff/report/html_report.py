@@ -82,14 +82,11 @@ def build_report(frames: Mapping[str, pl.DataFrame | None],
     data = episode_data(frames, episodes)
     blocks: list[Block] = []
     figures: dict[str, object] = {}
-    if len(data) > 1:
-        try:
-            parts, missing = comparison(data), None
-        except NoData as e:
-            parts, missing = [], str(e)
-        blocks.append(Block(COMPARISON_ID, "The episodes side by side", sections=[
-            Section(f"{COMPARISON_ID}-table", "Headline, worst day and week, main window",
-                    parts, missing=missing)]))
+    if data:
+        title = "The episodes side by side" if len(data) > 1 else "At a glance"
+        blocks.append(Block(COMPARISON_ID, title, sections=[Section(
+            f"{COMPARISON_ID}-table", "Headline, worst day and week, main window",
+            comparison(data))]))
     for d in data:
         eid = d.episode.episode_id
         sections = []

@@ -125,8 +125,6 @@ def _try(fn, *args) -> object:
 
 def comparison(episodes: Sequence[EpisodeData]) -> list[Markup]:
     """The episodes side by side: one column an episode, one row a figure."""
-    if not episodes:
-        raise NoData("no episodes")
     rows: list[tuple[str, list[str]]] = []
     moves = [_try(headline_move, d) for d in episodes]
     totals = [_try(main_total, d) for d in episodes]
