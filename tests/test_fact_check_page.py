@@ -70,3 +70,12 @@ def test_verdicts_without_episode_id_are_one_group() -> None:
     v = compute_claim_verdicts({}, EPISODES[0].registry)
     text = fact_check.render_html(v)
     assert '<h2 id="fc-claims">Claims</h2>' in text and "<title>Fact check</title>" in text
+
+
+def test_claim_ids_shared_by_two_episodes_get_distinct_anchors() -> None:
+    one = compute_claim_verdicts({}, EPISODES[0].registry)
+    v = pl.concat([tag_episode(one, "a"), tag_episode(one, "b")])
+    text = fact_check.render_html(v)
+    assert 'id="fc-a-C01"' in text and 'id="fc-b-C01"' in text
+    ids = re.findall(r'\sid="([^"]+)"', text)
+    assert len(ids) == len(set(ids))

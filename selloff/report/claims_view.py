@@ -112,10 +112,11 @@ def _details(r: dict, with_quote: bool) -> Markup:
     return Markup("<details><summary>full note and parts</summary>{}</details>").format(inner)
 
 
-def claims_table(rows: Sequence[dict], *, anchors: bool = False,
+def claims_table(rows: Sequence[dict], *, anchors: bool = False, anchor_prefix: str = "",
                  with_quote: bool = True) -> Markup:
     """The claims table: id and claim, verdict badge, stated, computed, window, entities,
-    one-line note (details below it). `anchors` gives every row id="<claim_id>"."""
+    one-line note (details below it). `anchors` gives every row
+    id="<anchor_prefix><claim_id>"."""
     out = [Markup('<table class="claims"><colgroup><col style="width:27%"><col style="width:9%">'
                   '<col style="width:11%"><col style="width:11%"><col style="width:9%">'
                   '<col style="width:10%"><col style="width:23%"></colgroup><thead><tr>'
@@ -123,7 +124,8 @@ def claims_table(rows: Sequence[dict], *, anchors: bool = False,
                   '<th class="num">computed</th><th>window</th><th>entities</th><th>note</th>'
                   "</tr></thead><tbody>")]
     for r in rows:
-        row_id = Markup(' id="{}"').format(r["claim_id"]) if anchors else Markup("")
+        row_id = (Markup(' id="{}{}"').format(anchor_prefix, r["claim_id"]) if anchors
+                  else Markup(""))
         out.append(Markup(
             "<tr{}><td><b>{}</b> {}</td><td>{}</td><td class=\"fig\">{}</td>"
             "<td class=\"fig\">{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>").format(

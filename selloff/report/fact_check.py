@@ -64,10 +64,14 @@ def render_html(verdicts: pl.DataFrame, *, synthetic: bool | None = None,
                 title: str | None = None, episodes: Sequence[Episode] = ()) -> str:
     """The self-contained HTML page (inline CSS only; no scripts, fonts or images fetched)."""
     blocks = []
-    for anchor, heading, rows in _groups(verdicts, episodes):
+    groups = _groups(verdicts, episodes)
+    ids = [r["claim_id"] for _, _, rows in groups for r in rows]
+    shared = len(ids) != len(set(ids))  # two episodes use one claim id: prefix the anchors
+    for anchor, heading, rows in groups:
+        table = claims_table(rows, anchors=True, anchor_prefix=f"{anchor}-" if shared else "")
         blocks.append(Block(anchor, heading, sections=[Section(
             f"{anchor}-claims", "Claims checked against the data",
-            [counts_markup(rows), claims_table(rows, anchors=True)])]))
+            [counts_markup(rows), table])]))
     meta = [f"{verdicts.height} claims · generated {generated_at or generated_now()}"
             + (f" · data: {data_label}" if data_label else "")]
     return render_page(title or page_title(episodes), blocks,

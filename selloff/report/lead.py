@@ -29,7 +29,7 @@ def _pct_abs(v: float) -> str:
 
 
 def _bn_text(v: float | None) -> str:
-    return "–" if v is None else f"{v / 1e9:+,.0f} bn USD".replace("+-", "-")
+    return "–" if v is None else f"{v / 1e9:+,.0f} bn USD"
 
 
 def headline_move(d: EpisodeData) -> dict:
