@@ -122,9 +122,11 @@ def run(
                       f"{settings.warehouse} was not changed[/] (dbt output: {log_path})")
         raise typer.Exit(1)
     console.print(f"[green]refresh succeeded in {elapsed:.1f}s[/] (run {result.run_id})")
+    from selloff.episode import load_episodes
     from selloff.summary import render, summarize
 
-    render(summarize(settings.warehouse, settings.is_synthetic), console)
+    render(summarize(settings.warehouse, settings.is_synthetic,
+                     load_episodes(settings.episodes)), console)
     for name in ("fact_check.md", "fact_check.html", "selloff_report.html"):
         path = settings.warehouse.parent.parent / "reports" / name
         if path.exists():

@@ -241,16 +241,22 @@ def _baskets(raw: Any, markets: Sequence[str], problems: list[str]) -> dict[str,
     return out
 
 
-def _window_refs(registry: Registry, windows: tuple[NamedWindow, ...],
-                 problems: list[str]) -> None:
-    """A claim's `window:` names one of the episode's windows."""
+def _window_refs(claims: Any, windows: tuple[NamedWindow, ...], problems: list[str]) -> None:
+    """A claim's (or part's) `window:` names one of the episode's windows. Checked on the
+    raw entries, so it is reported even when other rules of the claim fail too."""
+    if not isinstance(claims, list):
+        return
     known = {w.window_id for w in windows}
-    for claim in registry.claims:
-        for part in claim.parts:
-            wid = part.params.get("window")
+    for claim in claims:
+        if not isinstance(claim, Mapping):
+            continue
+        scopes = [claim.get("params")]
+        scopes += [p.get("params") for p in claim.get("parts") or [] if isinstance(p, Mapping)]
+        for params in scopes:
+            wid = params.get("window") if isinstance(params, Mapping) else None
             if wid is not None and str(wid) not in known:
-                problems.append(f"claim {claim.id}: window {wid!r} is not a window of this "
-                                f"episode ({', '.join(sorted(known))})")
+                problems.append(f"claim {claim.get('id')}: window {wid!r} is not a window of "
+                                f"this episode ({', '.join(sorted(known))})")
 
 
 def parse_episode(data: Any, source: str, path: Path | None = None) -> Episode:
@@ -295,8 +301,7 @@ def parse_episode(data: Any, source: str, path: Path | None = None) -> Episode:
             registry = parse_registry({"claims": data.get("claims"), "defaults": defaults}, source)
         except RegistryError as exc:
             problems.extend(f"claims: {p}" for p in exc.problems)
-    if registry is not None:
-        _window_refs(registry, windows, problems)
+    _window_refs(data.get("claims"), windows, problems)
     if problems or detection is None or registry is None:
         raise EpisodeError(problems or ["the file is incomplete"], source)
     return Episode(eid, title, markets, detection, windows, baskets, registry,

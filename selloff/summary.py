@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from selloff.episode import Episode, load_episodes
+from selloff.episode import Episode
 from selloff.warehouse import connect
 
 SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA: every figure below is made up by the demo market generator."
@@ -18,10 +18,11 @@ SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA: every figure below is made up by the de
 class EpisodeSummary:
     episode_id: str
     title: str
-    headline: str | None = None  # e.g. "US_AI_BIG8 fell 8.1 % (-1,950 bn USD) from ..."
-    main_window: dict | None = None
+    main_window: dict
+    headline: dict | None = None
     by_market: pl.DataFrame | None = None
     by_basket: pl.DataFrame | None = None
+    verdicts: pl.DataFrame | None = None
 
 
 @dataclass
@@ -30,7 +31,6 @@ class RunSummary:
     synthetic: bool
     table_rows: dict[str, int] = field(default_factory=dict)
     episodes: list[EpisodeSummary] = field(default_factory=list)
-    verdicts: pl.DataFrame | None = None
 
 
 def _tables(con, schema: str) -> list[str]:
@@ -41,59 +41,55 @@ def _tables(con, schema: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _episode(con, episode: Episode, top: int) -> EpisodeSummary:
-    """One episode's headline fall (entity_moves) and its main window's rollup."""
-    from selloff.report.lead import headline_sentence
-
-    eid = episode.episode_id
-    out = EpisodeSummary(eid, episode.title)
-    if episode.headline is not None:
-        move = con.sql(
-            "SELECT * FROM analytics.entity_moves WHERE episode_id = ? AND period = 'window' "
-            "AND window_id IN (?, ?)",
-            params=[eid, f"drawdown:basket:{episode.headline}", f"drawdown:{episode.headline}"],
-        ).pl()
-        if move.height:
-            out.headline = headline_sentence(move.row(0, named=True))
-    wid = episode.main.window_id
-    main = con.sql("SELECT min(start_date) AS s, max(end_date) AS e FROM analytics.selloff_windows "
-                   "WHERE episode_id = ? AND window_id = ?", params=[eid, wid]).fetchall()[0]
-    out.main_window = {"window_id": wid, "start": str(main[0]), "end": str(main[1])}
-    rollup = con.sql("SELECT * FROM analytics.selloff_rollup WHERE episode_id = ? AND window_id = ?",
-                     params=[eid, wid]).pl()
-    cols = ["group_id", "n_securities", "mcap_usd_start", "change_usd", "price_usd",
-            "shares_usd", "fx_usd", "share_of_total"]
-    out.by_market = (rollup.filter(pl.col("group_kind") == "market")
-                     .sort("change_usd").select(cols).head(top))
-    out.by_basket = (rollup.filter(pl.col("group_kind") == "basket")
-                     .sort("change_usd").select(cols).head(top))
-    return out
+def _headline(con, episode: Episode) -> dict | None:
+    """The episode's headline fall: its `headline` entity's drawdown move, if detected."""
+    if not episode.headline:
+        return None
+    rows = con.execute(
+        "SELECT entity_kind, t0_date, t1_date, \"return\", change_usd FROM analytics.entity_moves "
+        "WHERE episode_id = ? AND period = 'window' AND entity_id = ? AND window_id IN (?, ?)",
+        [episode.episode_id, episode.headline, f"drawdown:{episode.headline}",
+         f"drawdown:basket:{episode.headline}"]).fetchall()
+    if not rows:
+        return None
+    kind, t0, t1, ret, change = rows[0]
+    return {"entity": episode.headline, "kind": kind, "peak": str(t0), "trough": str(t1),
+            "return": ret, "change_usd": change}
 
 
-def summarize(warehouse: Path, synthetic: bool, top: int = 8,
-              episodes: Sequence[Episode] | None = None) -> RunSummary:
+def summarize(warehouse: Path, synthetic: bool, episodes: Sequence[Episode] = (),
+              top: int = 8) -> RunSummary:
     """Read the published warehouse (read-only) and collect the figures to print, per
-    episode of `episodes` (default: the bundled ones) that the warehouse has."""
+    episode: its headline fall, its main window by market and basket, its verdicts."""
     out = RunSummary(warehouse=warehouse, synthetic=synthetic)
-    eps = tuple(episodes) if episodes is not None else load_episodes()
     with connect(warehouse, read_only=True) as con:
         for schema in ("marts", "analytics"):
             for table in _tables(con, schema):
                 n = con.execute(f"SELECT count(*) FROM {schema}.{table}").fetchall()[0][0]
                 out.table_rows[f"{schema}.{table}"] = int(n)
-        needed = ("analytics.selloff_rollup", "analytics.selloff_windows", "analytics.entity_moves")
-        if not all(t in out.table_rows for t in needed):
+        if "analytics.selloff_rollup" not in out.table_rows:
             return out
-        present = {r[0] for r in con.sql(
-            "SELECT DISTINCT episode_id FROM analytics.selloff_rollup").fetchall()}
-        out.episodes = [_episode(con, e, top) for e in eps if e.episode_id in present]
-        if "analytics.claim_verdicts" in out.table_rows:
-            out.verdicts = con.sql(
-                "SELECT episode_id, claim_id, verdict, stated_text AS stated, "
-                "computed_text AS computed, "
-                "CAST(window_start AS VARCHAR) || ' .. ' || CAST(window_end AS VARCHAR) AS window "
-                "FROM analytics.claim_verdicts ORDER BY episode_id, claim_id"
-            ).pl()
+        cols = ["group_id", "n_securities", "mcap_usd_start", "change_usd", "price_usd",
+                "shares_usd", "fx_usd", "share_of_total"]
+        for e in episodes:
+            main = e.main
+            rollup = con.sql("SELECT * FROM analytics.selloff_rollup WHERE episode_id = ? "
+                             "AND window_id = ?", params=[e.episode_id, main.window_id]).pl()
+            item = EpisodeSummary(
+                e.episode_id, e.title,
+                {"window_id": main.window_id, "start": str(main.start), "end": str(main.end)},
+                headline=_headline(con, e) if "analytics.entity_moves" in out.table_rows else None,
+                by_market=rollup.filter(pl.col("group_kind") == "market").sort("change_usd")
+                .select(cols).head(top),
+                by_basket=rollup.filter(pl.col("group_kind") == "basket").sort("change_usd")
+                .select(cols).head(top))
+            if "analytics.claim_verdicts" in out.table_rows:
+                item.verdicts = con.sql(
+                    "SELECT claim_id, verdict, stated_text AS stated, computed_text AS computed, "
+                    "CAST(window_start AS VARCHAR) || ' .. ' || CAST(window_end AS VARCHAR) "
+                    "AS window FROM analytics.claim_verdicts WHERE episode_id = ?",
+                    params=[e.episode_id]).pl()
+            out.episodes.append(item)
     return out
 
 
@@ -111,11 +107,21 @@ def render(summary: RunSummary, console) -> None:
         t.add_row(name, f"{n:,}")
     console.print(t)
     tag = " [synthetic]" if summary.synthetic else ""
-    for ep in summary.episodes:
-        console.print(f"[bold]{ep.title}[/] ({ep.episode_id}): "
-                      + (f"[bold red]{ep.headline}[/]" if ep.headline else "no headline fall"))
-        w = ep.main_window or {}
-        for title, df in (("by market", ep.by_market), ("by basket", ep.by_basket)):
+    for e in summary.episodes:
+        w = e.main_window
+        console.rule(f"[bold]{e.title}[/] ({e.episode_id}){tag}")
+        if e.headline:
+            h = e.headline
+            cap = ("" if h["change_usd"] is None
+                   else f", {h['change_usd'] / 1e9:+,.1f} bn USD")
+            total = (e.by_market["change_usd"].sum() if e.by_market is not None
+                     and e.by_market.height else None)
+            beside = "" if total is None else f": {total / 1e9:+,.1f} bn USD over its markets"
+            verb = "fell" if h["return"] < 0 else "rose"
+            console.print(f"Headline: {h['entity']} {verb} {abs(h['return']):.2%}{cap} from its "
+                          f"peak close {h['peak']} to its trough {h['trough']}. Main window "
+                          f"{w['window_id']} {w['start']} .. {w['end']}{beside}")
+        for title, df in (("by market", e.by_market), ("by basket", e.by_basket)):
             if df is None or df.height == 0:
                 continue
             table = Table(title=f"Market-cap change {title}, window {w['window_id']} "
@@ -130,12 +136,12 @@ def render(summary: RunSummary, console) -> None:
                     "" if r["share_of_total"] is None else f"{r['share_of_total']:.1%}",
                 )
             console.print(table)
-    if summary.verdicts is not None:
-        table = Table(title="Claim verdicts" + (" [synthetic]" if summary.synthetic else "")
-                      + " (details: selloff claims, reports/fact_check.html)")
-        for c in summary.verdicts.columns:
-            table.add_column(c, overflow="fold")
-        for r in summary.verdicts.iter_rows():
-            table.add_row(*("" if v is None else (f"{v:,.4g}" if isinstance(v, float) else str(v))
-                            for v in r))
-        console.print(table)
+        if e.verdicts is not None:
+            table = Table(title=f"Claim verdicts, {e.episode_id}{tag} (details: selloff claims, "
+                                "reports/fact_check.html)")
+            for c in e.verdicts.columns:
+                table.add_column(c, overflow="fold")
+            for r in e.verdicts.iter_rows():
+                table.add_row(*("" if v is None else (f"{v:,.4g}" if isinstance(v, float)
+                                                      else str(v)) for v in r))
+            console.print(table)

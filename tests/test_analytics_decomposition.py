@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selloff.analytics import decompose, decompose_amounts
-from selloff.analytics.schemas import DECOMPOSITION_SCHEMA, EXCLUDED_SCHEMA
+from selloff.analytics.tables import DECOMPOSITION_SCHEMA, EXCLUDED_SCHEMA
 from selloff.markets import market_of
 
 D = dt.date

@@ -10,14 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selloff.analytics.factors import (
+from selloff.analytics.factor_exposures import TERMS, _slopes
+from selloff.analytics.factors import compute_factors, ols
+from selloff.analytics.tables import (
     BASKET_FACTOR_SPLIT_SCHEMA,
     FACTOR_ATTRIBUTION_SCHEMA,
     SPLIT_COMPONENTS,
-    TERMS,
-    _slopes,
-    compute_factors,
-    ols,
 )
 
 TRUE = {"intercept": -0.03, "beta": -0.05, "log_pe_z": -0.02, "is_ai": -0.04}
@@ -264,7 +262,7 @@ def test_missing_index_is_replaced_by_the_cap_weighted_market() -> None:
 def test_market_proxy_is_the_cap_weighted_mean_return() -> None:
     import datetime as dt
 
-    from selloff.analytics.factors import market_proxy_levels
+    from selloff.analytics.factor_exposures import market_proxy_levels
 
     d0, d1 = dt.date(2025, 11, 3), dt.date(2025, 11, 4)
     mc = pl.DataFrame({

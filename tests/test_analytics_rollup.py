@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selloff.analytics import decompose_amounts, reconcile, rollup
-from selloff.analytics.schemas import AMOUNT_COLUMNS, DECOMPOSITION_SCHEMA, ROLLUP_SCHEMA
+from selloff.analytics.tables import AMOUNT_COLUMNS, DECOMPOSITION_SCHEMA, ROLLUP_SCHEMA
 from selloff.markets import market_of
 
 D = dt.date

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -15,8 +14,6 @@ from selloff.analytics import (
     detect_drawdown_windows,
     detect_worst_windows,
     index_level_series,
-    load_named_windows,
-    load_window_config,
     named_windows_frame,
     selloff_windows,
     window_bounds,
@@ -24,17 +21,20 @@ from selloff.analytics import (
     window_t1,
 )
 from selloff.analytics.baskets import basket_markets
-from selloff.analytics.schemas import WINDOWS_SCHEMA
+from selloff.analytics.tables import WINDOWS_SCHEMA
 from selloff.calendars import trading_days
+from selloff.episode import bundled_dir, load_episode
 from selloff.markets import MARKETS
 
 D = dt.date
 
 # --------------------------------------------------------------------------- config
 
+AI = load_episode(bundled_dir() / "ai_selloff_2025")
 
-def test_packaged_config() -> None:
-    cfg = load_window_config()
+
+def test_bundled_ai_episode_windows() -> None:
+    cfg = AI.window_config
     assert cfg.main.window_id == "selloff_period"
     assert (cfg.main.start, cfg.main.end) == (D(2025, 10, 27), D(2025, 11, 28))
     by_id = {w.window_id: w for w in cfg.windows}
@@ -45,44 +45,18 @@ def test_packaged_config() -> None:
     assert by_id["day_2025_11_20"].start == by_id["day_2025_11_20"].end == D(2025, 11, 20)
     assert (cfg.search_start, cfg.search_end) == (D(2025, 10, 27), D(2025, 11, 28))
     assert cfg.drawdown_lookback_start == D(2025, 1, 1)
-    assert [w.window_id for w in load_named_windows()] == [w.window_id for w in cfg.windows]
 
 
 def test_named_windows_frame_one_row_per_market() -> None:
-    frame = named_windows_frame(load_named_windows())
+    frame = named_windows_frame(AI.windows)
     assert frame.schema == pl.Schema(WINDOWS_SCHEMA)
     per_window = frame.group_by("window_id").agg(pl.col("market").sort())
-    # Laid over every market of the registry (selloff/markets.py).
+    # Laid over every market of the registry (selloff/markets.py) unless told otherwise.
     assert all(m == sorted(MARKETS) for m in per_window["market"].to_list())
     assert set(frame["kind"]) == {"named"} and set(frame["basis"]) == {"config"}
     assert frame["entity_id"].null_count() == frame.height
-
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        ("windows:\n  - {id: a, start: 2025-11-02, end: 2025-11-01, main: true}\n", "after end"),
-        ("windows:\n  - {id: a, start: 2025-11-01, end: 2025-11-02}\n", "exactly one"),
-        ("windows:\n  - {id: a, start: 2025-11-01, end: 2025-11-02, main: true}\n"
-         "  - {id: a, start: 2025-11-01, end: 2025-11-02}\n", "duplicate"),
-        ("windows:\n  - {id: a, start: 'soon', end: 2025-11-02, main: true}\n", "ISO date"),
-        ("windows:\n  - {start: 2025-11-01, end: 2025-11-02, main: true}\n", "missing 'id'"),
-        ("nothing: here\n", "'windows' list"),
-    ],
-)
-def test_config_errors(tmp_path: Path, body: str, message: str) -> None:
-    path = tmp_path / "windows.yaml"
-    path.write_text(body)
-    with pytest.raises(ValueError, match=message):
-        load_window_config(path)
-
-
-def test_config_quoted_dates_and_defaults(tmp_path: Path) -> None:
-    path = tmp_path / "w.yaml"
-    path.write_text("windows:\n  - {id: a, start: '2025-11-03', end: '2025-11-07', main: true}\n")
-    cfg = load_window_config(path)
-    assert cfg.main.start == D(2025, 11, 3)
-    assert cfg.search_start == D(2025, 10, 27) and cfg.search_end == D(2025, 11, 28)
+    only = named_windows_frame(AI.windows, AI.markets)
+    assert set(only["market"]) == set(AI.markets)
 
 
 # --------------------------------------------------------------------------- detection
@@ -219,13 +193,16 @@ def test_basket_level_chain_links_over_missing_members() -> None:
     ])
     members = pl.DataFrame({"basket_id": ["X", "X"], "security_id": ["US:A", "US:B"]})
     s = basket_level_series(caps, members)
-    levels = dict(zip(s["trade_date"].to_list(), s["level"].to_list(), strict=True))
+    # The level is the chain-linked cap anchored at the last day (220 on d4); relative to
+    # the first day it is the chain of steps.
+    levels = dict(zip(s["trade_date"].to_list(), (s["level"] / s["level"][0]).to_list(),
+                      strict=True))
+    assert s["level"][-1] == pytest.approx(220.0)
     # B has no value on d3: the basket does not drop by half, it stays flat ...
     assert levels[d3] == pytest.approx(1.0)
     # ... and B's move from d2 to d4 lands on d4: (100 + 120) / (100 + 100).
     assert levels[d4] == pytest.approx(1.1)
     assert s.filter(pl.col("trade_date") == d3)["n_members"].item() == 1
-    assert s.filter(pl.col("trade_date") == d4)["market_cap_usd"].item() == 220
 
 
 def test_basket_member_joining_later_causes_no_jump() -> None:
@@ -238,7 +215,7 @@ def test_basket_member_joining_later_causes_no_jump() -> None:
                             "valid_from": [None, d2], "valid_to": [None, None]},
                            schema_overrides={"valid_from": pl.Date, "valid_to": pl.Date})
     s = basket_level_series(caps, members)
-    levels = s["level"].to_list()
+    levels = (s["level"] / s["level"][0]).to_list()
     # d2: B joins; the step counts its move from d1 (flat), A +10 %: (110+900)/(100+900).
     assert levels[1] == pytest.approx(1010 / 1000)
     # d3: B halves: (110 + 450) / (110 + 900).
@@ -260,7 +237,7 @@ def test_basket_validity_columns_read_as_null_type() -> None:
 
 
 def test_selloff_windows_end_to_end() -> None:
-    cfg = load_window_config()
+    cfg = AI.window_config
     idx_days = trading_days("KR", D(2025, 10, 1), D(2025, 11, 28))
     kospi = series_from_returns("KR:KOSPI", "KR", idx_days, {D(2025, 11, 5): -0.04})
     index_levels = kospi.select(pl.col("entity_id").alias("index_id"), "trade_date",

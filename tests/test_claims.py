@@ -10,7 +10,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 
+from selloff.analytics.detection import measure_moves
+from selloff.analytics.windows import NamedWindow, WindowConfig
 from selloff.claims import (
     METRICS,
     VERDICT_SCHEMA,
@@ -20,12 +23,13 @@ from selloff.claims import (
     combine_verdicts,
     compare,
     compute_claim_verdicts,
-    load_registry,
     render_html,
     write_factcheck_report,
 )
-from selloff.claims.metrics import Frames, MetricContext, MetricSpec, calendar_weeks
-from selloff.claims.registry import parse_registry
+from selloff.claims.metrics import Frames, MetricContext, MetricSpec
+from selloff.claims.registry import Registry, parse_registry
+from selloff.episode import bundled_dir, load_episode
+from selloff.markets import MARKETS
 
 D = dt.date
 REPO = Path(__file__).resolve().parent.parent
@@ -35,8 +39,33 @@ REAL = SHARED / "data" / "real_2025"
 PERIOD = {"start": D(2025, 10, 27), "end": D(2025, 11, 28)}
 
 
+AI = load_episode(bundled_dir() / "ai_selloff_2025")
+
+
+def load_registry() -> Registry:
+    return AI.registry
+
+
+def with_moves(frames: dict, period: dict = PERIOD) -> dict:
+    """`frames` plus the `entity_moves` the claims look up, computed by the analytics
+    engine over `period` (as the claim_verdicts asset reads them from the warehouse)."""
+    if "entity_moves" in frames:
+        return frames
+    config = WindowConfig((NamedWindow("period", period["start"], period["end"], True),),
+                          period["start"], period["end"], D(2025, 1, 1))
+    moves, _ = measure_moves(config, [(period["start"], period["end"])], MARKETS,
+                             frames.get("fct_index_levels_daily"),
+                             frames.get("fct_market_cap_daily"), frames.get("dim_basket_member"))
+    return {**frames, "entity_moves": moves}
+
+
+def verdicts(frames: dict, registry: Registry | None = None, synthetic: bool = False) -> pl.DataFrame:
+    return compute_claim_verdicts(with_moves(frames), registry or AI.registry, synthetic)
+
+
 def run(metric: str, frames: dict, ctx: MetricContext | None = None, **params) -> MetricResult:
-    return METRICS[metric].fn(Frames(frames), {"search_period": PERIOD, **params}, ctx or MetricContext())
+    return METRICS[metric].fn(Frames(with_moves(frames)), {"search_period": PERIOD, **params},
+                              ctx or MetricContext())
 
 
 def mcap_frame(rows: dict[str, dict[D, tuple[float, float]]], currency: str = "USD",
@@ -132,15 +161,6 @@ def test_registry_default_tolerances_follow_the_conventions() -> None:
     assert (part.tolerance, part.tolerance_kind, part.stated_value) == (0.10, "relative", -800e9)
 
 
-def test_registry_file_errors(tmp_path: Path) -> None:
-    with pytest.raises(RegistryError, match="file not found"):
-        load_registry(tmp_path / "missing.yaml")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("claims: [\n", encoding="utf-8")
-    with pytest.raises(RegistryError, match="not valid YAML"):
-        load_registry(bad)
-
-
 # --------------------------------------------------------------------------- comparators
 
 
@@ -195,10 +215,17 @@ def _holiday_series() -> dict[D, float]:
     return closes
 
 
-def test_calendar_weeks_skip_closed_weeks() -> None:
-    weeks = calendar_weeks(_holiday_series(), D(2025, 9, 22), D(2025, 10, 17))
-    assert weeks == [(D(2025, 9, 22), D(2025, 9, 28)), (D(2025, 10, 6), D(2025, 10, 12)),
-                     (D(2025, 10, 13), D(2025, 10, 19))]
+def test_weeks_skip_closed_weeks() -> None:
+    closes = _holiday_series()
+    frames = {"fct_market_cap_daily": mcap_frame({"CN:X": {d: (c, 10.0) for d, c in closes.items()}})}
+    period = {"start": D(2025, 9, 22), "end": D(2025, 10, 17)}
+    moves = with_moves(frames, period)["entity_moves"]
+    weeks = moves.filter(pl.col("period") == "week").sort("start_date")
+    # A calendar week without a session is no week; the next starts from the last close.
+    assert weeks.select("start_date", "end_date", "t0_date").rows() == [
+        (D(2025, 9, 22), D(2025, 9, 26), D(2025, 9, 19)),
+        (D(2025, 10, 9), D(2025, 10, 10), D(2025, 9, 26)),
+        (D(2025, 10, 14), D(2025, 10, 17), D(2025, 10, 10))]
 
 
 def test_security_worst_week_return_with_holiday_weeks() -> None:
@@ -206,7 +233,8 @@ def test_security_worst_week_return_with_holiday_weeks() -> None:
     frames = {"fct_market_cap_daily": mcap_frame({"CN:X": {d: (c, 10.0) for d, c in closes.items()}})}
     period = {"start": D(2025, 9, 22), "end": D(2025, 10, 17)}
     res = METRICS["security_worst_week_return"].fn(
-        Frames(frames), {"security_id": "CN:X", "search_period": period}, MetricContext())
+        Frames(with_moves(frames, period)), {"security_id": "CN:X", "search_period": period},
+        MetricContext())
     # The week of Oct 6 runs from the last close before it (Fri Sep 26, 105) to Fri Oct 10 (94.5).
     assert res.value == pytest.approx((94.5 / 105 - 1) * 100)   # -10.0 %
     assert (res.window_start, res.window_end) == (D(2025, 9, 26), D(2025, 10, 10))
@@ -226,7 +254,7 @@ def test_basket_worst_week_mcap_change_sums_members() -> None:
     # week of Nov 24: A (97-90)*10 = +70, B (41-55)*2 = -28 -> +42
     assert res.value == pytest.approx(-90.0)
     assert (res.window_start, res.window_end) == (D(2025, 11, 14), D(2025, 11, 21))
-    assert res.entities == ("US:A", "US:B")
+    assert res.entities == ("BIG",)
     assert res.get("change_pct") == pytest.approx(-90 / (1000 + 100) * 100)
 
 
@@ -235,16 +263,23 @@ def test_basket_member_without_market_cap_is_insufficient() -> None:
                                                   "US:B": {D(2025, 11, 14): (1.0, None), D(2025, 11, 21): (2.0, None)}}),
               "dim_basket_member": baskets(BIG=["US:A", "US:B"])}
     res = run("basket_worst_week_mcap_change", frames, basket_id="BIG")
-    assert res.value is None and "US:B" in res.missing_dataset
+    assert res.value is None and "1 of its 2 members" in res.missing_dataset
 
 
-def test_basket_default_members_when_basket_absent() -> None:
-    frames = {"fct_market_cap_daily": mcap_frame({"US:A": {D(2025, 11, 14): (1.0, 1.0), D(2025, 11, 21): (3.0, 1.0)}}),
-              "dim_basket_member": baskets(OTHER=["US:Z"])}
-    res = run("basket_worst_week_mcap_change", frames, basket_id="BIG", default_members=["US:A"])
-    assert res.value == pytest.approx(2.0) and "default members" in res.note
-    with pytest.raises(MissingData, match="no basket BIG"):
-        run("basket_worst_week_mcap_change", frames, basket_id="BIG")
+def test_episode_basket_when_the_data_lacks_it() -> None:
+    from selloff.analytics.baskets import with_episode_baskets
+
+    caps = mcap_frame({"US:A": {D(2025, 11, 14): (1.0, 1.0), D(2025, 11, 21): (3.0, 1.0)}})
+    members = with_episode_baskets(baskets(OTHER=["US:Z"]), {"BIG": ["US:A"], "OTHER": ["US:A"]})
+    # The data's own OTHER wins; BIG comes from the episode.
+    assert sorted(members.select("basket_id", "security_id").rows()) == [
+        ("BIG", "US:A"), ("OTHER", "US:Z")]
+    res = run("basket_worst_week_mcap_change",
+              {"fct_market_cap_daily": caps, "dim_basket_member": members}, basket_id="BIG")
+    assert res.value == pytest.approx(2.0)
+    with pytest.raises(MissingData, match="no moves of basket NONE"):
+        run("basket_worst_week_mcap_change",
+            {"fct_market_cap_daily": caps, "dim_basket_member": members}, basket_id="NONE")
 
 
 # --------------------------------------------------------------------------- days
@@ -354,11 +389,9 @@ def test_flow_month_total_market_proxy_for_a_basket() -> None:
 # --------------------------------------------------------------------------- indexes
 
 
-def _mini_registry(tmp_path: Path, claims: str) -> Path:
-    path = tmp_path / "claims.yaml"
-    path.write_text("defaults:\n  search_period: {start: 2025-10-27, end: 2025-11-28}\nclaims:\n" + claims,
-                    encoding="utf-8")
-    return path
+def _mini_registry(tmp_path: Path, claims: str) -> Registry:
+    text = "defaults:\n  search_period: {start: 2025-10-27, end: 2025-11-28}\nclaims:\n" + claims
+    return parse_registry(yaml.safe_load(text), "mini.yaml")
 
 
 def test_index_worst_week_and_same_week_reuse(tmp_path: Path) -> None:
@@ -373,7 +406,7 @@ def test_index_worst_week_and_same_week_reuse(tmp_path: Path) -> None:
   - {id: C09, section: "1.2", quote: q, text: t, metric: index_window_return,
      params: {index_id: "CN:000016.SH", window_from: C08}, stated_value: -1.32, comparator: approx, unit: pct}
 """)
-    v = compute_claim_verdicts(frames, reg)
+    v = verdicts(frames, reg)
     c08, c09 = v.row(0, named=True), v.row(1, named=True)
     assert c08["computed_value"] == pytest.approx(-7.0)            # 93/100 - 1
     assert (c08["window_start"], c08["window_end"]) == (D(2025, 11, 14), D(2025, 11, 21))
@@ -391,7 +424,7 @@ def test_same_week_reuse_when_source_has_no_window(tmp_path: Path) -> None:
   - {id: C09, section: "1.2", quote: q, text: t, metric: index_window_return,
      params: {index_id: "CN:000016.SH", window_from: C08}, stated_value: -1.32, comparator: approx, unit: pct}
 """)
-    v = compute_claim_verdicts({}, reg)
+    v = verdicts({}, reg)
     assert v["verdict"].to_list() == ["insufficient_data", "insufficient_data"]
     assert "window of C08" in v["note"][1] and "fct_index_levels_daily" in v["note"][0]
 
@@ -519,7 +552,7 @@ def test_sector_rotation(tmp_path: Path) -> None:
       - {name: out, field: from_flow_usd, stated_value: 0, comparator: lt, unit: USD, required: false}
       - {name: in, field: to_flow_usd, stated_value: 0, comparator: gt, unit: USD, required: false}
 """)
-    v = compute_claim_verdicts(frames, reg).row(1, named=True)
+    v = verdicts(frames, reg).row(1, named=True)
     # ai_tech cap-weighted: AI1 -10 % on 3000, AI2 -5 % on 100 -> (-10*3000 - 5*100)/3100
     ai = (-10 * 3000 - 5 * 100) / 3100
     weakest = (49 / 50 - 1) * 100                       # consumer -2 %
@@ -534,7 +567,7 @@ def test_sector_rotation(tmp_path: Path) -> None:
         ("security", "CN:CS", D(2025, 11, 20), "main_force", "day", -4e9, 0.14),
         ("security", "CN:CS", D(2025, 11, 14), "main_force", "day", 9e9, 0.14),   # t0 day: outside
     ], schema=FLOW_SCHEMA, orient="row")
-    v = compute_claim_verdicts({**frames, "fct_fund_flows_daily": flows}, reg).row(1, named=True)
+    v = verdicts({**frames, "fct_fund_flows_daily": flows}, reg).row(1, named=True)
     parts = json.loads(v["parts_json"])
     assert parts[1]["computed_value"] == pytest.approx(-5e9 * 0.14) and parts[1]["verdict"] == "supported"
     assert parts[2]["computed_value"] == pytest.approx(-1e9 * 0.14) and parts[2]["verdict"] == "contradicted"
@@ -542,7 +575,7 @@ def test_sector_rotation(tmp_path: Path) -> None:
     # consumer only -0.5 bn: combined +2.5 bn CNY flows in -> all parts supported
     flows = flows.with_columns(pl.when(pl.col("net_buy_local") == -4e9).then(-0.5e9)
                                .otherwise(pl.col("net_buy_local")).alias("net_buy_local"))
-    v = compute_claim_verdicts({**frames, "fct_fund_flows_daily": flows}, reg).row(1, named=True)
+    v = verdicts({**frames, "fct_fund_flows_daily": flows}, reg).row(1, named=True)
     assert v["verdict"] == "supported"
     assert json.loads(v["parts_json"])[2]["computed_value"] == pytest.approx(2.5e9 * 0.14)
 
@@ -551,12 +584,12 @@ def test_sector_rotation(tmp_path: Path) -> None:
 
 
 def test_empty_warehouse_gives_one_row_per_claim_never_a_crash() -> None:
-    v = compute_claim_verdicts({}, synthetic=True)
+    v = verdicts({}, synthetic=True)
     assert v.schema == pl.Schema(VERDICT_SCHEMA)
     assert v["claim_id"].to_list() == [f"C{i:02d}" for i in range(1, 20)]
-    verdicts = dict(zip(v["claim_id"], v["verdict"], strict=True))
-    assert verdicts["C15"] == verdicts["C16"] == "external"
-    assert all(verdicts[c] == "insufficient_data" for c in verdicts if c not in ("C15", "C16"))
+    by_id = dict(zip(v["claim_id"], v["verdict"], strict=True))
+    assert by_id["C15"] == by_id["C16"] == "external"
+    assert all(by_id[c] == "insufficient_data" for c in by_id if c not in ("C15", "C16"))
     notes = dict(zip(v["claim_id"], v["note"], strict=True))
     assert "fct_fund_flows_daily" in notes["C04"]
     assert "guidance" in notes["C14"] and "segment data" in notes["C17"]
@@ -565,7 +598,7 @@ def test_empty_warehouse_gives_one_row_per_claim_never_a_crash() -> None:
 
 def test_missing_board_flows_named() -> None:
     flows = pl.DataFrame(schema={**FLOW_SCHEMA, "net_buy_usd": pl.Float64})
-    v = compute_claim_verdicts({"fct_fund_flows_daily": flows, "dim_basket_member": baskets(CN_AI=["CN:1"])})
+    v = verdicts({"fct_fund_flows_daily": flows, "dim_basket_member": baskets(CN_AI=["CN:1"])})
     row = v.filter(pl.col("claim_id") == "C04").row(0, named=True)
     assert row["verdict"] == "insufficient_data"
     assert "fct_fund_flows_daily has no flow_scope=board rows for CN:BOARD_AI" in row["note"]
@@ -580,7 +613,7 @@ def test_a_metric_that_raises_becomes_an_insufficient_row(tmp_path: Path, monkey
   - {id: C01, section: "1", quote: q, text: t, metric: boom, stated_value: 1, comparator: gt, unit: x}
   - {id: C02, section: "1", quote: q, text: t, metric: external_study, comparator: none}
 """)
-    v = compute_claim_verdicts({}, reg)
+    v = verdicts({}, reg)
     assert v.height == 2
     row = v.row(0, named=True)
     assert row["verdict"] == "insufficient_data"
@@ -595,7 +628,7 @@ _NETWORK_ATTR = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", r
 
 
 def test_report_is_self_contained_and_flags_synthetic(tmp_path: Path) -> None:
-    v = compute_claim_verdicts({}, synthetic=True)
+    v = verdicts({}, synthetic=True)
     md, html_path = write_factcheck_report(v, tmp_path / "reports")
     html = html_path.read_text(encoding="utf-8")
     assert md.name == "fact_check.md" and html_path.name == "fact_check.html"
@@ -611,7 +644,7 @@ def test_report_is_self_contained_and_flags_synthetic(tmp_path: Path) -> None:
 
 
 def test_report_without_synthetic_banner_escapes_text() -> None:
-    v = compute_claim_verdicts({}, synthetic=False).with_columns(
+    v = verdicts({}, synthetic=False).with_columns(
         pl.when(pl.col("claim_id") == "C01").then(pl.lit('<img src="https://x/y.png">'))
         .otherwise(pl.col("note")).alias("note"))
     html = render_html(v)
@@ -629,7 +662,7 @@ def test_real_snapshot_chinext_week_and_sse50_same_week() -> None:
     """Straight from the snapshot's index levels (no dbt): ChiNext's worst calendar week in
     the sell-off period is Nov 17-21 (-6.15 %, not -7.16 %), SSE 50 fell 2.72 % that week."""
     lv = pl.read_csv(REAL / "index_levels_daily.csv", try_parse_dates=True).select("index_id", "trade_date", "close")
-    v = compute_claim_verdicts({"fct_index_levels_daily": lv})
+    v = verdicts({"fct_index_levels_daily": lv})
     c08 = v.filter(pl.col("claim_id") == "C08").row(0, named=True)
     c09 = v.filter(pl.col("claim_id") == "C09").row(0, named=True)
     assert (c08["window_start"], c08["window_end"]) == (D(2025, 11, 14), D(2025, 11, 21))

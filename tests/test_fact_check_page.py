@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from selloff.analytics.schemas import tag_episode
+from selloff.analytics.tables import tag_episode
 from selloff.claims import compute_claim_verdicts
 from selloff.episode import load_episodes
 from selloff.report import fact_check, html

@@ -111,7 +111,8 @@ def test_discrete_quarter_from_ytd_cash_flow(demo_run: GraphRun, demo_frames) ->
 
 
 def test_decomposition_adds_up_and_matches_market_caps(demo_run: GraphRun) -> None:
-    d = demo_run.table("analytics.selloff_decomposition").filter(pl.col("window_id") == "selloff_period")
+    d = demo_run.table("analytics.selloff_decomposition").filter(
+        (pl.col("episode_id") == "ai_selloff_2025") & (pl.col("window_id") == "selloff_period"))
     caps = demo_run.table("marts.fct_market_cap_daily")
     row = d.filter(pl.col("security_id") == "US:NVDA").row(0, named=True)
     m0 = caps.filter((pl.col("security_id") == "US:NVDA") & (pl.col("trade_date") == row["t0_date"]))["market_cap_usd"].item()
@@ -125,10 +126,24 @@ def test_decomposition_adds_up_and_matches_market_caps(demo_run: GraphRun) -> No
                             r["price_usd"] + r["shares_usd"], abs_tol=1e-9 * scale)
 
 
-def test_every_claim_has_a_verdict(demo_run: GraphRun) -> None:
+def test_every_claim_of_every_episode_has_a_verdict(demo_run: GraphRun) -> None:
+    from selloff.episode import load_episodes
+
     v = demo_run.table("analytics.claim_verdicts")
-    assert sorted(v["claim_id"].to_list()) == [f"C{i:02d}" for i in range(1, 20)]
+    for episode in load_episodes():
+        rows = v.filter(pl.col("episode_id") == episode.episode_id)
+        assert rows["claim_id"].to_list() == [c.id for c in episode.claims]
+    assert sorted(v.filter(pl.col("episode_id") == "ai_selloff_2025")["claim_id"].to_list()) == [
+        f"C{i:02d}" for i in range(1, 20)]
     assert set(v["verdict"]) <= {"supported", "contradicted", "insufficient_data", "external"}
+    assert v["synthetic"].all()
+
+
+def test_every_analytics_table_has_episode_id(demo_run: GraphRun) -> None:
+    for table in demo_run.tables("analytics"):
+        frame = demo_run.table(f"analytics.{table}")
+        assert frame.columns[0] == "episode_id", table
+        assert frame["episode_id"].null_count() == 0, table
 
 
 SEARCH = (dt.date(2025, 10, 27), dt.date(2025, 11, 28))
@@ -151,8 +166,9 @@ def _worst_calendar_week(df: pl.DataFrame, value: str) -> float:
 
 def test_claim_verdicts_match_the_demo_market(demo_run: GraphRun, demo_frames) -> None:
     """Specific verdicts for specific claims, each recomputed from the demo source's own
-    frames with the claim's stated value and comparator (selloff/config/claims.yaml)."""
-    verdicts = dict(demo_run.table("analytics.claim_verdicts").select("claim_id", "verdict").iter_rows())
+    frames with the claim's stated value and comparator (the bundled ai_selloff_2025 episode)."""
+    verdicts = dict(demo_run.table("analytics.claim_verdicts").filter(
+        pl.col("episode_id") == "ai_selloff_2025").select("claim_id", "verdict").iter_rows())
     prices = demo_frames["prices_daily"].filter(pl.col("security_id") == "US:NVDA")
     col = "adj_close" if prices["adj_close"].null_count() == 0 else "close"
     nvda = _worst_calendar_week(prices, col)
@@ -198,44 +214,64 @@ def test_analytics_read_in_duckdb_equal_the_whole_table_computation(demo_run: Gr
     compared to 1e-12 relative (two calls on the very same frames differ that much)."""
     from polars.testing import assert_frame_equal
 
-    from selloff.analytics import decompose, load_window_config, selloff_windows
+    from assets.analytics.windows import T0_SLACK, first_move_day
+    from selloff.analytics import decompose
+    from selloff.analytics.baskets import with_episode_baskets
+    from selloff.analytics.detection import measure_moves
     from selloff.analytics.factors import compute_factors
     from selloff.analytics.rotation import rotation
     from selloff.claims import compute_claim_verdicts
+    from selloff.episode import bundled_dir, load_episode
 
+    ai = load_episode(bundled_dir() / "ai_selloff_2025")
     marts = ("dim_security", "dim_basket_member", "dim_trading_calendar", "dim_index",
              "fct_market_cap_daily", "fct_valuation_multiples_daily", "fct_index_levels_daily",
              "fct_fund_flows_daily", "fct_fundamentals_quarterly", "fct_basket_valuation_daily",
              "fct_index_valuation_daily")
     full = {m: demo_run.table(f"marts.{m}") for m in marts}
-    windows = demo_run.table("analytics.selloff_windows")
-    days = full["dim_trading_calendar"].filter(pl.col("is_trading_day")).select(
+    members = with_episode_baskets(full["dim_basket_member"], ai.baskets)
+
+    def of_ai(table: str) -> pl.DataFrame:
+        return demo_run.table(f"analytics.{table}").filter(
+            pl.col("episode_id") == ai.episode_id).drop("episode_id")
+
+    windows = of_ai("selloff_windows")
+    days = full["dim_trading_calendar"].filter(
+        pl.col("is_trading_day") & pl.col("market").is_in(list(ai.markets))).select(
         "market", pl.col("calendar_date").alias("trade_date"))
     mc, val = full["fct_market_cap_daily"], full["fct_valuation_multiples_daily"]
 
-    assert_frame_equal(windows, selloff_windows(load_window_config(),
-                                                full["fct_index_levels_daily"], mc,
-                                                full["dim_basket_member"]))
+    moves, expected_windows = measure_moves(
+        ai.window_config, ai.search_periods(), ai.markets, full["fct_index_levels_daily"],
+        mc.filter(pl.col("trade_date") <= ai.last_day), members,
+        securities_since=first_move_day(ai) - T0_SLACK)
+    assert_frame_equal(windows, expected_windows)
+    move_key = ["entity_kind", "entity_id", "period", "window_id", "t1_date"]
+    assert_frame_equal(of_ai("entity_moves").sort(move_key, nulls_last=True),
+                       moves.drop("episode_id").sort(move_key, nulls_last=True),
+                       check_exact=False, rel_tol=1e-12, abs_tol=1e-9)
     key = ["window_id", "security_id"]
-    assert_frame_equal(demo_run.table("analytics.selloff_decomposition").sort(key),
+    assert_frame_equal(of_ai("selloff_decomposition").sort(key),
                        decompose(windows, mc, val, full["dim_security"],
                                  trading_days=days).frame.sort(key), check_exact=True)
 
     def close(table: str, expected: pl.DataFrame, by: list[str]) -> None:
-        got = demo_run.table(f"analytics.{table}")
+        got = of_ai(table)
         assert got.height == expected.height > 0
         assert_frame_equal(got.sort(by, nulls_last=True), expected.sort(by, nulls_last=True),
                            check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
 
     factors = compute_factors(windows, mc, full["fct_index_levels_daily"], val,
-                              full["dim_security"], full["dim_basket_member"], trading_days=days)
+                              full["dim_security"], members, trading_days=days)
     close("factor_attribution", factors.attribution, ["window_id", "market", "term"])
     close("basket_factor_split", factors.basket_split, ["window_id", "basket_id"])
     rot = rotation(windows, mc, val, full["dim_security"], full["fct_fund_flows_daily"],
                    trading_days=days)
     close("rotation", rot, [c for c, t in rot.schema.items() if t != pl.Float64])
-    claims = compute_claim_verdicts({**full, "selloff_windows": windows}, synthetic=True)
-    got = demo_run.table("analytics.claim_verdicts")
+    claims = compute_claim_verdicts(
+        {**full, "dim_basket_member": members, "selloff_windows": windows,
+         "entity_moves": of_ai("entity_moves")}, ai.registry, synthetic=True)
+    got = of_ai("claim_verdicts")
     assert got["claim_id"].to_list() == claims["claim_id"].to_list()
     assert got["verdict"].to_list() == claims["verdict"].to_list()
     for a, b in zip(got["computed_value"].to_list(), claims["computed_value"].to_list(),

@@ -126,7 +126,7 @@ def test_dbt_market_and_currency_tests_read_the_seeds() -> None:
 def test_everything_that_lists_markets_derives_from_the_registry() -> None:
     from orchestration.jobs import build_jobs
     from orchestration.schedules import build_schedules
-    from selloff.analytics.factors import DEFAULT_MARKET_INDEX
+    from selloff.analytics.factor_exposures import DEFAULT_MARKET_INDEX
     from selloff.calendars import MARKET_CALENDARS, MARKET_TIMEZONES, calendar_frame
     from selloff.contracts import DATASETS, MARKET_CURRENCY, MARKETS
     from selloff.sources.demo import MARKET_ORDER

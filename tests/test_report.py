@@ -10,11 +10,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from selloff.analytics.factors import BASKET_FACTOR_SPLIT_SCHEMA, FACTOR_ATTRIBUTION_SCHEMA
-from selloff.analytics.rotation import ROTATION_SCHEMA
-from selloff.analytics.schemas import MOVES_SCHEMA, ROLLUP_SCHEMA, WINDOWS_SCHEMA, tag_episode
-from selloff.analytics.valuation_spread import VALUATION_SPREAD_SCHEMA
-from selloff.claims.verdicts import VERDICT_SCHEMA
+from selloff.analytics.tables import (
+    BASKET_FACTOR_SPLIT_SCHEMA,
+    FACTOR_ATTRIBUTION_SCHEMA,
+    MOVES_SCHEMA,
+    ROLLUP_SCHEMA,
+    ROTATION_SCHEMA,
+    VALUATION_SPREAD_SCHEMA,
+    VERDICT_SCHEMA,
+    WINDOWS_SCHEMA,
+    tag_episode,
+)
 from selloff.episode import load_episodes
 from selloff.report import (
     REPORT_TABLES,
@@ -25,7 +31,7 @@ from selloff.report import (
     write_selloff_report,
 )
 from selloff.report.claims_view import NOTE_CHARS, one_line
-from selloff.report.sections import basket_levels
+from selloff.report.sections import rebased_levels
 
 D = dt.date
 W = "selloff_period"
@@ -329,7 +335,7 @@ def test_data_quality_section_lists_findings(report: Path) -> None:
 
 def test_basket_levels_chain_link_the_day_returns() -> None:
     days = _weekdays(D(2025, 10, 13), D(2025, 11, 28))
-    lv = basket_levels(moves(days)).filter(pl.col("basket_id") == "CN_DIVIDEND")
+    lv = rebased_levels(moves(days)).filter(pl.col("basket_id") == "CN_DIVIDEND")
     assert lv["trade_date"][0] == D(2025, 10, 24) and lv["level"][0] == 100.0
     n = lv.height - 1
     assert lv["level"][-1] == pytest.approx(100 * 1.001 ** n)

@@ -15,7 +15,7 @@ from assets.analytics.table_reads import (
     per_episode,
 )
 from selloff.analytics.baskets import with_episode_baskets
-from selloff.analytics.schemas import EPISODE_COLUMN
+from selloff.analytics.tables import EPISODE_COLUMN
 from selloff.claims import compute_claim_verdicts
 from selloff.claims.verdicts import VERDICTS
 from selloff.episode import Episode

@@ -18,7 +18,7 @@ from assets.analytics.table_reads import (
 )
 from selloff.analytics import decompose, reconcile, rollup
 from selloff.analytics.baskets import with_episode_baskets
-from selloff.analytics.schemas import EPISODE_COLUMN
+from selloff.analytics.tables import EPISODE_COLUMN
 from selloff.markdown import markdown_table
 from selloff.resources import EpisodesResource, WarehouseResource
 

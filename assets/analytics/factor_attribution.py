@@ -19,7 +19,8 @@ from assets.analytics.table_reads import (
     window_end_dates,
 )
 from selloff.analytics.baskets import with_episode_baskets
-from selloff.analytics.factors import BETA_LOOKBACK_DAYS, DEFAULT_MARKET_INDEX, compute_factors
+from selloff.analytics.factor_exposures import BETA_LOOKBACK_DAYS, DEFAULT_MARKET_INDEX
+from selloff.analytics.factors import compute_factors
 from selloff.analytics.windows import window_bounds
 from selloff.markdown import markdown_table
 from selloff.resources import EpisodesResource, WarehouseResource

@@ -19,7 +19,7 @@ import polars as pl
 from assets import WRITER_POOL
 from selloff import dbt_runner, lake
 from selloff import warehouse as wh
-from selloff.analytics.schemas import EPISODE_COLUMN, tag_episode
+from selloff.analytics.tables import EPISODE_COLUMN, tag_episode
 from selloff.analytics.windows import window_bounds
 from selloff.episode import Episode
 from selloff.markets import market_of_sql

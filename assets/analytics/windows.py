@@ -8,9 +8,8 @@ import polars as pl
 from assets import WRITER_POOL
 from assets.analytics.table_reads import Inputs, Select, analytics_key, analytics_spec
 from selloff.analytics.baskets import with_episode_baskets
-from selloff.analytics.moves import basket_levels, index_levels, level_moves, security_levels
-from selloff.analytics.schemas import MOVES_SCHEMA, conform, tag_episode
-from selloff.analytics.windows import episode_windows
+from selloff.analytics.detection import measure_moves
+from selloff.analytics.tables import MOVES_SCHEMA, conform, tag_episode
 from selloff.episode import Episode
 from selloff.markdown import markdown_table
 from selloff.resources import EpisodesResource, WarehouseResource
@@ -19,11 +18,6 @@ INPUTS = Inputs(marts=("fct_index_levels_daily", "fct_market_cap_daily", "dim_ba
 # A move's t0 is the close before its first day: a week after a long holiday (China's
 # Golden Week) reaches back this far at most.
 T0_SLACK = dt.timedelta(days=21)
-
-
-def _in_markets(frame: pl.DataFrame, markets: tuple[str, ...]) -> pl.DataFrame:
-    # A basket of several markets ("ALL") belongs to every episode holding one of them.
-    return frame.filter(pl.col("market").is_in([*markets, "ALL"]))
 
 
 def first_move_day(episode: Episode) -> dt.date:
@@ -39,45 +33,10 @@ def episode_moves(episode: Episode, index_daily: pl.DataFrame | None,
     `market_cap` holds every security from `first_move_day - T0_SLACK` and the basket
     members from the drawdown lookback (less the slack): a drawdown's peak may lie there.
     """
-    periods = episode.search_periods()
-    windows = [(w.window_id, w.start, w.end) for w in episode.windows]
-    series_schema = {"entity_id": pl.Utf8, "market": pl.Utf8, "trade_date": pl.Date,
-                     "level": pl.Float64}
-    parts = []
-    idx = pl.DataFrame(schema=series_schema)
-    if index_daily is not None and index_daily.height:
-        idx = _in_markets(index_levels(index_daily), episode.markets)
-        parts.append(level_moves(idx, "index", periods, windows))
-    baskets = pl.DataFrame(schema=series_schema)
-    if market_cap is not None and market_cap.height:
-        recent = market_cap.filter(pl.col("trade_date") >= first_move_day(episode) - T0_SLACK)
-        sec = _in_markets(security_levels(recent), episode.markets)
-        parts.append(level_moves(sec, "security", periods, windows))
-        if members.height:
-            baskets = _in_markets(basket_levels(market_cap, members), episode.markets)
-            parts.append(level_moves(baskets, "basket", periods, windows))
-    moves = conform(pl.concat(parts, how="vertical_relaxed"), MOVES_SCHEMA) if parts else \
-        pl.DataFrame(schema=MOVES_SCHEMA)
-    found = episode_windows(episode.window_config, moves, idx, baskets, episode.markets)
-    moves = pl.concat([moves, drawdown_moves(found, idx, baskets)], how="vertical_relaxed")
+    moves, found = measure_moves(
+        episode.window_config, episode.search_periods(), episode.markets, index_daily,
+        market_cap, members, securities_since=first_move_day(episode) - T0_SLACK)
     return tag_episode(moves, episode.episode_id), tag_episode(found, episode.episode_id)
-
-
-def drawdown_moves(windows: pl.DataFrame, index_series: pl.DataFrame,
-                   basket_series: pl.DataFrame) -> pl.DataFrame:
-    """Each detected drawdown as a `window` move of its own entity (window_id the
-    drawdown's), so its fall from peak to trough is read like any other move."""
-    out = [pl.DataFrame(schema=MOVES_SCHEMA)]
-    drawdowns = windows.filter(pl.col("kind") == "drawdown")
-    for kind, series in (("index", index_series), ("basket", basket_series)):
-        if series.height == 0:
-            continue
-        for row in drawdowns.filter(pl.col("entity_id").is_in(
-                series["entity_id"].unique().to_list())).iter_rows(named=True):
-            own = series.filter(pl.col("entity_id") == row["entity_id"])
-            out.append(level_moves(own, kind, (), [(row["window_id"], row["start_date"],
-                                                     row["end_date"])]))
-    return conform(pl.concat(out, how="vertical_relaxed"), MOVES_SCHEMA)
 
 
 @dg.multi_asset(

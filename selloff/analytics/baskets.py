@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from selloff.analytics.schemas import ALL_MARKETS, require_columns
+from selloff.analytics.tables import ALL_MARKETS, require_columns
 from selloff.markets import market_of_expr
 
 MEMBER_SCHEMA: dict[str, pl.DataType] = {

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from selloff.analytics.schemas import (
+from selloff.analytics.tables import (
     DECOMPOSITION_SCHEMA,
     EXCLUDED_SCHEMA,
     conform,

@@ -16,7 +16,7 @@ A move from close t0 to close t1 of one entity's *level series* (sessions in its
     change = sum over the sessions t in (t0, t1] of step_t
 
 - security: level is the price chained on daily returns r_t = adj_t / adj_{t-1} where both
-  days have an adjusted close, else close_t / close_{t-1} (so a raw-close stretch, like the
+  days have an adjusted close, else close_t / close_{t-1}, anchored at the last close (so a raw-close stretch, like the
   real snapshot's US prices before 2025-02-28, is kept and a split inside an adjusted
   stretch is not mistaken for a fall); `basis` says which closes a move used. step_t is
   the market-cap change M_t - M_{t-1} (USD and local), null when either cap is missing.
@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 import polars as pl
 
 from selloff.analytics.baskets import basket_markets, normalize_basket_members, valid_on
-from selloff.analytics.schemas import MOVES_SCHEMA, conform, empty, require_columns
+from selloff.analytics.tables import MOVES_SCHEMA, conform, empty, require_columns
 from selloff.markets import market_of_expr
 
 # A level series: one entity's sessions, with the level, the step of money between
@@ -77,22 +77,12 @@ def security_levels(market_cap: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         .sort("security_id", "trade_date")
     )
     prev = {c: pl.col(c).shift(1).over("security_id", order_by="trade_date")
-            for c in ("close", "adj_close", "market_cap_usd", "mcap_local")}
-    both_adj = pl.col("adj_close").is_not_null() & prev["adj_close"].is_not_null()
+            for c in ("market_cap_usd", "mcap_local")}
     out = (
-        lf.with_columns(
-            pl.when(prev["close"].is_null()).then(None)
-            .when(both_adj).then(pl.col("adj_close") / prev["adj_close"])
-            .otherwise(pl.col("close") / prev["close"]).alias("ratio"),
-            pl.when(prev["close"].is_null()).then(None)
-            .when(both_adj).then(pl.lit(ADJ)).otherwise(pl.lit(RAW)).alias("step_basis"),
+        chained_close(lf)
+        .with_columns(
             (pl.col("market_cap_usd") - prev["market_cap_usd"]).alias("step_usd"),
             (pl.col("mcap_local") - prev["mcap_local"]).alias("step_local"),
-        )
-        .with_columns(
-            (pl.col("close").first().over("security_id", order_by="trade_date")
-             * pl.col("ratio").fill_null(1.0).cum_prod().over("security_id", order_by="trade_date"))
-            .alias("level")
         )
         .select(pl.col("security_id").alias("entity_id"), market_of_expr("security_id").alias("market"),
                 "trade_date", "level", "step_usd", "step_local",
@@ -100,6 +90,32 @@ def security_levels(market_cap: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         .collect()
     )
     return conform(out, LEVEL_SCHEMA)
+
+
+def chained_close(frame: pl.LazyFrame, by: str = "security_id") -> pl.LazyFrame:
+    """`frame` (by, trade_date, close, adj_close; sorted) with `level`, the close chained on
+
+        r_t = adj_t / adj_{t-1} if both days have an adjusted close, else close_t / close_{t-1}
+
+    anchored at the last close (a back-adjusted price, whatever day the history starts),
+    and `step_basis`, the closes each day's return used. The one definition of a
+    security's return: moves, and the claims that read prices directly, use it."""
+    prev = {c: pl.col(c).shift(1).over(by, order_by="trade_date") for c in ("close", "adj_close")}
+    both_adj = pl.col("adj_close").is_not_null() & prev["adj_close"].is_not_null()
+    return (
+        frame.with_columns(
+            pl.when(prev["close"].is_null()).then(None)
+            .when(both_adj).then(pl.col("adj_close") / prev["adj_close"])
+            .otherwise(pl.col("close") / prev["close"]).alias("ratio"),
+            pl.when(prev["close"].is_null()).then(None)
+            .when(both_adj).then(pl.lit(ADJ)).otherwise(pl.lit(RAW)).alias("step_basis"),
+        )
+        .with_columns(pl.col("ratio").fill_null(1.0).cum_prod()
+                      .over(by, order_by="trade_date").alias("chain"))
+        .with_columns((pl.col("chain") * (pl.col("close") / pl.col("chain")).last()
+                       .over(by, order_by="trade_date")).alias("level"))
+        .drop("ratio", "chain")
+    )
 
 
 def index_levels(index_levels_daily: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -126,8 +142,8 @@ def basket_levels(market_cap: pl.DataFrame | pl.LazyFrame,
 
     The level moves from each date to the next by sum(M_i,t) / sum(M_i,prev) over the
     members valid on t with a cap on t and an earlier cap (M_i,prev, the member's own last
-    value), the running product from 1 on the basket's first date; step_usd is the
-    numerator minus the denominator. A member's move across a gap in its own data (a
+    value), the running product anchored so the last date's level is that day's cap;
+    step_usd is the numerator minus the denominator. A member's move across a gap in its own data (a
     holiday of its market in a mixed basket) thus lands on the day its data resumes.
     n_members counts the members with a cap that day.
     """
@@ -146,11 +162,17 @@ def basket_levels(market_cap: pl.DataFrame | pl.LazyFrame,
     steps = (
         members.join(caps, on="security_id", how="inner")
         .filter(valid_on("trade_date"))
-        .group_by("basket_id", "trade_date")
+        # A fixed order within each group: float sums then do not vary from run to run.
+        .sort("basket_id", "trade_date", "security_id")
+        .group_by("basket_id", "trade_date", maintain_order=True)
         .agg(
             pl.len().cast(pl.Int64).alias("n_members"),
+            pl.col("market_cap_usd").sum().alias("cap"),
             pl.col("market_cap_usd").filter(linked).sum().alias("num"),
             pl.col("prev_mcap").filter(linked).sum().alias("den"),
+            # Summed member by member: the difference of two sums of caps would lose the
+            # step's digits to cancellation (a 1e8 step of a 1e12 basket).
+            (pl.col("market_cap_usd") - pl.col("prev_mcap")).filter(linked).sum().alias("step"),
         )
         .sort("basket_id", "trade_date")
         .with_columns(first=pl.int_range(pl.len()).over("basket_id", order_by="trade_date") == 0)
@@ -158,11 +180,14 @@ def basket_levels(market_cap: pl.DataFrame | pl.LazyFrame,
             # The first date is the base: its step would reach before the basket's history.
             pl.when(pl.col("first") | (pl.col("den") <= 0)).then(1.0)
             .otherwise(pl.col("num") / pl.col("den")).alias("factor"),
-            pl.when(pl.col("first")).then(None).otherwise(pl.col("num") - pl.col("den"))
-            .alias("step_usd"),
+            pl.when(pl.col("first")).then(None).otherwise(pl.col("step")).alias("step_usd"),
         )
         .with_columns(pl.col("factor").cum_prod().over("basket_id", order_by="trade_date")
-                      .alias("level"))
+                      .alias("chain"))
+        # Anchored at the last date's cap: the level is the basket's USD cap, chain-linked
+        # back from its last day, whatever day its history starts.
+        .with_columns((pl.col("chain") * (pl.col("cap") / pl.col("chain")).last()
+                       .over("basket_id", order_by="trade_date")).alias("level"))
         .join(basket_markets(basket_members).lazy(), on="basket_id", how="left")
         .select(pl.col("basket_id").alias("entity_id"), "market", "trade_date", "level",
                 "step_usd", pl.lit(None, pl.Float64).alias("step_local"), "n_members",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from selloff.analytics.baskets import basket_membership
-from selloff.analytics.schemas import AMOUNT_COLUMNS, PARTITION_GROUP_KINDS, require_columns
+from selloff.analytics.tables import AMOUNT_COLUMNS, PARTITION_GROUP_KINDS, require_columns
 
 LEVEL2_PARTS = ("rerating_usd", "earnings_usd", "no_earnings_basis_usd")
 

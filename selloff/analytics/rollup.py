@@ -12,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from selloff.analytics.baskets import basket_membership
-from selloff.analytics.schemas import (
+from selloff.analytics.tables import (
     AMOUNT_COLUMNS,
     ROLLUP_SCHEMA,
     TOTAL_GROUP_ID,

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from selloff.analytics.factors import security_window_returns
-from selloff.analytics.schemas import empty, require_columns
+from selloff.analytics.factor_exposures import security_window_returns
+from selloff.analytics.tables import ROTATION_SCHEMA, empty, require_columns
 from selloff.markets import market_of_expr
 
 DIMENSIONS: tuple[str, ...] = ("sector_group", "pe_quintile", "investor_type", "spread")
@@ -43,17 +43,6 @@ SECTOR_GROUPS: tuple[str, ...] = (
 NO_PE_BUCKET = "no_pe"
 UNKNOWN_BUCKET = "unknown"
 
-ROTATION_SCHEMA: dict[str, pl.DataType] = {
-    "window_id": pl.Utf8(),
-    "market": pl.Utf8(),
-    "dimension": pl.Utf8(),
-    "bucket": pl.Utf8(),
-    "investor_type": pl.Utf8(),
-    "n_securities": pl.Int64(),
-    "cap_weighted_return": pl.Float64(),
-    "net_flow_usd": pl.Float64(),
-    "note": pl.Utf8(),
-}
 
 _FLOW_COLUMNS = ("flow_scope", "entity_id", "trade_date", "investor_type", "net_buy_usd")
 

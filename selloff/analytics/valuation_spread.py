@@ -24,22 +24,13 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from selloff.analytics.schemas import conform, empty, require_columns
+from selloff.analytics.tables import VALUATION_SPREAD_SCHEMA, conform, empty, require_columns
 
 DEFAULT_AI_BASKETS: tuple[str, ...] = ("US_AI_BIG8", "CN_AI")
 DEFAULT_DIVIDEND_BASKET = "CN_DIVIDEND"
 DEFAULT_DIVIDEND_INDEX = "CN:000922.SH"
 MAX_STALENESS_DAYS = 7
 
-VALUATION_SPREAD_SCHEMA: dict[str, pl.DataType] = {
-    "trade_date": pl.Date(),
-    "ai_basket_id": pl.Utf8(),
-    "ai_pe": pl.Float64(),
-    "dividend_ref": pl.Utf8(),
-    "dividend_pe": pl.Float64(),
-    "ratio": pl.Float64(),
-    "ratio_percentile": pl.Float64(),
-}
 
 _positive_pe = pl.col("pe_ttm").is_not_null() & pl.col("pe_ttm").is_not_nan() & (pl.col("pe_ttm") > 0)
 

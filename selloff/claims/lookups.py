@@ -103,6 +103,10 @@ def _worst_metric(kind: str, id_param: str, period: str, default_rank: str, head
         start, end = search_period(params)
         label = "calendar week" if period == "week" else "day"
         res = _result(row, (entity,), f"worst {label} by {rank_by} in {start}..{end}")
+        thin = _thin_basket(frames, entity, row) if kind == "basket" else None
+        if thin:
+            return MetricResult(None, res.window_start, res.window_end, res.entities,
+                                res.note, missing_dataset=thin, span=res.span)
         unit = "pct" if RANKS[rank_by] == "return" else "USD"
         note = f"{res.note}; {label}s: {_others(inside, RANKS[rank_by], unit)}"
         value = res.get(headline if headline != "rank" else rank_by)
@@ -113,11 +117,28 @@ def _worst_metric(kind: str, id_param: str, period: str, default_rank: str, head
     return metric
 
 
+def _thin_basket(frames: Frames, basket_id: str, row: Mapping[str, Any]) -> str | None:
+    """Why a basket move does not measure the whole basket: members valid on t1 without a
+    market cap there (a sum over fewer members understates the move); None when complete."""
+    members = frames.optional("dim_basket_member")
+    if members is None or row.get("n_members") is None:
+        return None
+    on = row["t1_date"]
+    valid = members.filter((pl.col("basket_id") == basket_id)
+                           & (pl.col("valid_from").is_null() | (pl.col("valid_from") <= on))
+                           & (pl.col("valid_to").is_null() | (pl.col("valid_to") >= on)))
+    n = valid["security_id"].n_unique()
+    if row["n_members"] >= n:
+        return None
+    return (f"fct_market_cap_daily: on {on} only {row['n_members']} of its {n} members of "
+            f"{basket_id} have a market cap, so the basket's move is not measured")
+
+
 def _window_row(frames: Frames, params: Mapping[str, Any], ctx: MetricContext, kind: str,
                 entity: str) -> tuple[Mapping[str, Any], str]:
-    rows = _moves(frames, kind, entity)
     if params.get("window"):
         wid = str(params["window"])
+        rows = _moves(frames, kind, entity)
         hit = rows.filter((pl.col("period") == "window") & (pl.col("window_id") == wid))
         if hit.height == 0:
             raise MissingData(f"{MOVES} has no move of {kind} {entity} over window {wid}")
@@ -126,6 +147,7 @@ def _window_row(frames: Frames, params: Mapping[str, Any], ctx: MetricContext, k
     if not src:
         raise ValueError("window (a window id of the episode) or window_from (a claim id) is required")
     first, last = ctx.span_of(src)
+    rows = _moves(frames, kind, entity)
     if first == last:
         hit = rows.filter((pl.col("period") == "day") & (pl.col("t1_date") == first))
     else:
@@ -142,6 +164,10 @@ def _window_metric(kind: str, id_param: str, headline: str):
         entity = str(params[id_param])
         row, what = _window_row(frames, params, ctx, kind, entity)
         res = _result(row, (entity,), what)
+        thin = _thin_basket(frames, entity, row) if kind == "basket" else None
+        if thin:
+            return MetricResult(None, res.window_start, res.window_end, res.entities,
+                                res.note, missing_dataset=thin, span=res.span)
         return MetricResult(res.get(headline), res.window_start, res.window_end, res.entities,
                             res.note, values=res.values, missing=res.missing, span=res.span)
     metric.__doc__ = (f"Move of a {kind} over a named window of the episode (window) or "

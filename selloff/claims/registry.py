@@ -1,9 +1,9 @@
-"""The claim registry: load `selloff/config/claims.yaml` and validate it up front.
+"""The claim registry: an episode's `claims:` (selloff.episode), validated up front.
 
 Every problem is collected and reported at once, each naming the claim (and part) and the
 rule, so a data engineer adding a claim sees all typos in one go instead of one per run.
 
-YAML shape (see the file itself for the full set):
+YAML shape (inside episode.yaml; see selloff/config/episodes/*/episode.yaml):
 
     defaults:                      # params merged into every claim (claim params win)
       search_period: {start: 2025-10-27, end: 2025-11-28}
@@ -36,7 +36,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import selloff.claims.lookups  # noqa: F401  (registers the move metrics)
+# Importing the metric modules registers their metrics in METRICS.
+import selloff.claims.filing_metrics  # noqa: F401
+import selloff.claims.flow_metrics  # noqa: F401
+import selloff.claims.lookups  # noqa: F401
+import selloff.claims.market_metrics  # noqa: F401
 from selloff.claims.metrics import COMMON_PARAMS, METRICS, month_bounds, search_period
 from selloff.contracts import CURRENCIES
 

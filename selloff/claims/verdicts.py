@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from selloff.analytics.tables import VERDICT_SCHEMA
 from selloff.claims.metrics import (
     METRICS,
     Frames,
@@ -32,26 +33,6 @@ from selloff.claims.registry import Claim, ClaimPart, Registry
 VERDICTS = ("supported", "contradicted", "insufficient_data", "external")
 OPS = {"approx": "≈", "lt": "<", "gt": ">", "le": "≤", "ge": "≥", "none": ""}
 
-VERDICT_SCHEMA: dict[str, pl.DataType] = {
-    "claim_id": pl.Utf8(),
-    "section": pl.Utf8(),
-    "claim_text": pl.Utf8(),
-    "quote": pl.Utf8(),
-    "metric": pl.Utf8(),
-    "stated_value": pl.Float64(),
-    "computed_value": pl.Float64(),
-    "unit": pl.Utf8(),
-    "comparator": pl.Utf8(),
-    "stated_text": pl.Utf8(),
-    "computed_text": pl.Utf8(),
-    "verdict": pl.Utf8(),
-    "window_start": pl.Date(),
-    "window_end": pl.Date(),
-    "entities": pl.Utf8(),
-    "note": pl.Utf8(),
-    "parts_json": pl.Utf8(),
-    "synthetic": pl.Boolean(),
-}
 
 # Float noise must not turn "exactly 0.5 pp away" into a contradiction.
 _EPS = 1e-9

@@ -23,10 +23,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-FINDINGS_SCHEMA: dict[str, pl.DataType] = {
-    "dataset": pl.Utf8(), "entity": pl.Utf8(), "date_from": pl.Date(), "date_to": pl.Date(),
-    "kind": pl.Utf8(), "detail": pl.Utf8(), "action": pl.Utf8(),
-}
+from selloff.analytics.tables import FINDINGS_SCHEMA
 
 PRICE_SPIKE = 0.25         # a day's move that is a spike if it comes back
 PRICE_REVERT = 0.05        # back within this of the pre-spike close, within 3 sessions

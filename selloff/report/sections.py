@@ -136,7 +136,7 @@ def _losses(d: EpisodeData) -> Built:
     return Built(fig, [Markup('<div class="cols">'), *tables, Markup("</div>")])
 
 
-def basket_levels(moves: pl.DataFrame) -> pl.DataFrame:
+def rebased_levels(moves: pl.DataFrame) -> pl.DataFrame:
     """(basket_id, trade_date, level): each basket's day returns chain-linked, 100 at the
     t0 of its first day row. A day without a return keeps the level (and is counted)."""
     days = (moves.filter((pl.col("entity_kind") == "basket") & (pl.col("period") == "day"))
@@ -154,7 +154,7 @@ def basket_levels(moves: pl.DataFrame) -> pl.DataFrame:
 
 
 def _baskets(d: EpisodeData) -> Built:
-    levels = basket_levels(d.rows("entity_moves"))
+    levels = rebased_levels(d.rows("entity_moves"))
     if levels.height == 0:
         raise NoData("no data: entity_moves has no basket day rows for this episode")
     ai = d.ai_baskets or []

@@ -1,4 +1,5 @@
-"""Column names and types of the analytics tables (docs/ARCHITECTURE.md, "Analytics").
+"""The analytics tables: column names and types of every one (docs/ARCHITECTURE.md,
+"Analytics"), without episode_id, which `tag_episode` puts first.
 
 Every function of the package returns frames in exactly these schemas, also when empty,
 so the assets can land them without guessing types from data.
@@ -105,6 +106,90 @@ MOVES_SCHEMA: dict[str, pl.DataType] = {
     "n_members": pl.Int64(),
     "basis": pl.Utf8(),
 }
+
+SPLIT_COMPONENTS: tuple[str, ...] = (
+    "market_part",
+    "valuation_part",
+    "ai_theme_part",
+    "idiosyncratic_part",
+)
+
+FACTOR_ATTRIBUTION_SCHEMA: dict[str, pl.DataType] = {
+    "window_id": pl.Utf8(),
+    "market": pl.Utf8(),
+    "index_id": pl.Utf8(),
+    "t0_date": pl.Date(),
+    "t1_date": pl.Date(),
+    "term": pl.Utf8(),
+    "coefficient": pl.Float64(),
+    "std_error": pl.Float64(),
+    "t_stat": pl.Float64(),
+    "r2": pl.Float64(),
+    "n": pl.Int64(),
+    "beta_days_used": pl.Int64(),
+    "note": pl.Utf8(),
+}
+
+BASKET_FACTOR_SPLIT_SCHEMA: dict[str, pl.DataType] = {
+    "window_id": pl.Utf8(),
+    "basket_id": pl.Utf8(),
+    "market": pl.Utf8(),
+    "n_members": pl.Int64(),
+    "n_used": pl.Int64(),
+    "cap_coverage": pl.Float64(),
+    "basket_return": pl.Float64(),
+    **{c: pl.Float64() for c in SPLIT_COMPONENTS},
+    "note": pl.Utf8(),
+}
+
+ROTATION_SCHEMA: dict[str, pl.DataType] = {
+    "window_id": pl.Utf8(),
+    "market": pl.Utf8(),
+    "dimension": pl.Utf8(),
+    "bucket": pl.Utf8(),
+    "investor_type": pl.Utf8(),
+    "n_securities": pl.Int64(),
+    "cap_weighted_return": pl.Float64(),
+    "net_flow_usd": pl.Float64(),
+    "note": pl.Utf8(),
+}
+
+VALUATION_SPREAD_SCHEMA: dict[str, pl.DataType] = {
+    "trade_date": pl.Date(),
+    "ai_basket_id": pl.Utf8(),
+    "ai_pe": pl.Float64(),
+    "dividend_ref": pl.Utf8(),
+    "dividend_pe": pl.Float64(),
+    "ratio": pl.Float64(),
+    "ratio_percentile": pl.Float64(),
+}
+
+VERDICT_SCHEMA: dict[str, pl.DataType] = {
+    "claim_id": pl.Utf8(),
+    "section": pl.Utf8(),
+    "claim_text": pl.Utf8(),
+    "quote": pl.Utf8(),
+    "metric": pl.Utf8(),
+    "stated_value": pl.Float64(),
+    "computed_value": pl.Float64(),
+    "unit": pl.Utf8(),
+    "comparator": pl.Utf8(),
+    "stated_text": pl.Utf8(),
+    "computed_text": pl.Utf8(),
+    "verdict": pl.Utf8(),
+    "window_start": pl.Date(),
+    "window_end": pl.Date(),
+    "entities": pl.Utf8(),
+    "note": pl.Utf8(),
+    "parts_json": pl.Utf8(),
+    "synthetic": pl.Boolean(),
+}
+
+FINDINGS_SCHEMA: dict[str, pl.DataType] = {
+    "dataset": pl.Utf8(), "entity": pl.Utf8(), "date_from": pl.Date(), "date_to": pl.Date(),
+    "kind": pl.Utf8(), "detail": pl.Utf8(), "action": pl.Utf8(),
+}
+
 
 # Every analytics table is computed once per episode and carries its id first.
 EPISODE_COLUMN = "episode_id"

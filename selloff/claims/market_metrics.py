@@ -1,0 +1,226 @@
+"""Claims about prices and valuations beyond one move: members' returns to their peaks,
+an index valuation statistic, and sector rotation over another claim's window."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from selloff.claims.flow_metrics import flows_usd
+from selloff.claims.metrics import (
+    Frames,
+    MetricContext,
+    MetricResult,
+    MissingData,
+    _as_date,
+    _pct,
+    _priced,
+    _securities_of,
+    _series,
+    fmt_value,
+    register,
+    search_period,
+)
+
+
+@register("basket_return_to_peak", required=("start_date", "search_period"),
+          optional=("basket_id", "members", "default_members", "market"),
+          fields=("mean_pct", "max_pct", "median_pct"))
+def basket_return_to_peak(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
+    """Each member's return from its first close on/after start_date to its peak close up
+    to the end of the search period; value = equal-weighted mean (percent), plus max."""
+    start = _as_date(params["start_date"], "start_date")
+    _, end = search_period(params)
+    members, mnote = _securities_of(frames, params, end)
+    mc = frames.table("fct_market_cap_daily", ["security_id", "trade_date", "close"])
+    mc = mc.filter(pl.col("security_id").is_in(members) & pl.col("trade_date").is_between(start, end))
+    rets: dict[str, tuple[float, dt.date, dt.date]] = {}
+    for sid in members:
+        rows = mc.filter(pl.col("security_id") == sid)
+        if rows.height < 2:
+            continue
+        priced, col = _priced(rows)
+        s = _series(priced, "trade_date", col)
+        if len(s) < 2:
+            continue
+        peak_i = max(range(len(s)), key=lambda i: s.values[i])
+        rets[sid] = (_pct(s.values[0], s.values[peak_i]), s.dates[0], s.dates[peak_i])
+    if not rets:
+        raise MissingData(f"fct_market_cap_daily has no closes for {mnote} from {start}")
+    vals = sorted(r[0] for r in rets.values())
+    mean = sum(vals) / len(vals)
+    median = vals[len(vals) // 2] if len(vals) % 2 else (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2
+    best = max(rets.items(), key=lambda kv: kv[1][0])
+    firsts = sorted({r[1] for r in rets.values()})
+    top = sorted(rets.items(), key=lambda kv: -kv[1][0])[:3]
+    start_txt = (f"from {start}" if firsts[0] == start or firsts[0] <= start + dt.timedelta(days=7)
+                 else f"from the first available close {firsts[0]} (data start later than {start})")
+    note = (f"{len(rets)} of {len(members)} members ({mnote}); {start_txt} to each member's peak "
+            f"close up to {end}; mean {fmt_value(mean, 'pct')}, median {fmt_value(median, 'pct')}, "
+            f"max {best[0]} {fmt_value(best[1][0], 'pct')} (peak {best[1][2]}); top: "
+            + ", ".join(f"{k} {fmt_value(v[0], 'pct')}" for k, v in top))
+    late = sorted(k for k, v in rets.items() if v[1] > firsts[0] + dt.timedelta(days=7))
+    if late:
+        note += f"; measured from a later first close: {', '.join(f'{k} ({rets[k][1]})' for k in late)}"
+    lacking = [m for m in members if m not in rets]
+    if lacking:
+        note += f"; no prices for {', '.join(lacking)}"
+    return MetricResult(mean, firsts[0], end, tuple(sorted(rets)), note,
+                        values={"mean_pct": mean, "max_pct": best[1][0], "median_pct": median})
+
+
+@register("index_valuation_stat", required=("index_id", "search_period"),
+          optional=("column", "stat", "at_date", "context_indexes"))
+def index_valuation_stat(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
+    """A statistic (max, min, mean, last or at_date) of an index valuation column (pe_ttm by
+    default) over the search period; context_indexes are quoted in the note for contrast."""
+    start, end = search_period(params)
+    iid, col = str(params["index_id"]), str(params.get("column", "pe_ttm"))
+    stat = str(params.get("stat", "max"))
+    iv = frames.table("fct_index_valuation_daily", ["index_id", "trade_date", col])
+
+    def window(index_id: str) -> pl.DataFrame:
+        return (iv.filter((pl.col("index_id") == index_id) & pl.col("trade_date").is_between(start, end))
+                .drop_nulls(col).sort("trade_date"))
+
+    rows = window(iid)
+    if rows.height == 0:
+        raise MissingData(f"fct_index_valuation_daily has no {col} for {iid} in {start}..{end}")
+    s = rows[col]
+    lo, hi, mean = float(s.min()), float(s.max()), float(s.mean())
+    d0, d1 = rows["trade_date"][0], rows["trade_date"][-1]
+    if stat == "max":
+        r = rows.sort(col, descending=True).row(0, named=True)
+        value, how = float(r[col]), f"max on {r['trade_date']}"
+    elif stat == "min":
+        r = rows.sort(col).row(0, named=True)
+        value, how = float(r[col]), f"min on {r['trade_date']}"
+    elif stat == "mean":
+        value, how = mean, f"mean of {rows.height} observations"
+    elif stat == "last":
+        value, how = float(s[-1]), f"last, on {d1}"
+    elif stat == "at_date":
+        at = _as_date(params.get("at_date"), "at_date")
+        near = rows.with_columns((pl.col("trade_date") - pl.lit(at)).abs().alias("_gap")).sort("_gap").row(0, named=True)
+        value, how = float(near[col]), f"closest observation to {at}: {near['trade_date']}"
+    else:
+        raise ValueError(f"stat must be max, min, mean, last or at_date, not {stat!r}")
+    note = (f"{iid} {col} in {start}..{end} ({rows.height} observations {d0}..{d1}): {how}; "
+            f"range {lo:.2f}..{hi:.2f}, mean {mean:.2f}")
+    for other in params.get("context_indexes") or []:
+        o = window(str(other))
+        if o.height:
+            note += f"; for contrast {other} {col} mean {float(o[col].mean()):.2f} (range {float(o[col].min()):.2f}..{float(o[col].max()):.2f})"
+        else:
+            note += f"; no {col} for {other}"
+    return MetricResult(value, d0, d1, (iid,), note)
+
+
+
+@register("sector_rotation", required=("market", "window_from"),
+          optional=("groups_from", "groups_to", "investor_type"),
+          fields=("return_spread_pp", "from_flow_usd", "to_flow_usd"))
+def sector_rotation(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
+    """'High to low' rotation over another claim's window: cap-weighted returns and net
+    flows by dim_security.sector_group. value = return of groups_from minus the weakest
+    return among groups_to (pp; < 0 means AI/tech fell more than every target group); the
+    net flow of groups_from and the combined net flow of groups_to are separate fields
+    (None when flows are missing)."""
+    market, src = str(params["market"]), str(params["window_from"])
+    span = ctx.span_of(src)
+    g_from = list(params.get("groups_from") or ["ai_tech"])
+    g_to = list(params.get("groups_to") or ["banks", "coal", "consumer"])
+    inv = str(params.get("investor_type", "main_force"))
+    ds = frames.table("dim_security", ["security_id", "market", "sector_group"])
+    groups = ds.filter(pl.col("market") == market).select("security_id", "sector_group")
+    if groups.height == 0:
+        raise MissingData(f"dim_security has no securities of market {market}")
+    mc = frames.table("fct_market_cap_daily", ["security_id", "trade_date", "close"])
+    # A month of history before the window is ample for its opening close (China's
+    # longest closure, Golden Week, is about nine days) and keeps the scan small.
+    mc = mc.join(groups, on="security_id", how="inner").filter(
+        pl.col("trade_date").is_between(span[0] - dt.timedelta(days=31), span[1]))
+    weight_col = "market_cap_local" if "market_cap_local" in mc.columns else None
+    recs = []
+    for sid, rows in mc.group_by("security_id"):
+        priced, col = _priced(rows)
+        s = _series(priced, "trade_date", col)
+        idx = s.anchors(span)
+        if idx is None:
+            continue
+        i0, i1 = idx
+        w = None
+        if weight_col:
+            wrow = rows.filter(pl.col("trade_date") == s.dates[i0])[weight_col]
+            w = float(wrow[0]) if wrow.len() and wrow[0] is not None else None
+        recs.append((sid[0], rows["sector_group"][0], _pct(s.values[i0], s.values[i1]), w,
+                     s.dates[i0], s.dates[i1]))
+    if not recs:
+        raise MissingData(f"fct_market_cap_daily has no {market} closes around {span[0]}..{span[1]}")
+    by_group: dict[str, list] = {}
+    for r in recs:
+        by_group.setdefault(r[1], []).append(r)
+
+    def group_return(rs: list) -> tuple[float, str]:
+        if all(r[3] for r in rs):
+            tot = sum(r[3] for r in rs)
+            return sum(r[2] * r[3] for r in rs) / tot, "cap-weighted"
+        return sum(r[2] for r in rs) / len(rs), "equal-weighted"
+
+    gret = {g: group_return(rs) for g, rs in by_group.items()}
+    t0, t1 = min(r[4] for r in recs), max(r[5] for r in recs)
+    missing: dict[str, str] = {}
+    lacking_groups = [g for g in g_from + g_to if g not in gret]
+    ret_txt = ", ".join(f"{g} {fmt_value(gret[g][0], 'pct')} ({len(by_group[g])}, {gret[g][1]})"
+                        for g in sorted(gret))
+    spread = None
+    if lacking_groups:
+        missing["return_spread_pp"] = f"dim_security/fct_market_cap_daily: no {market} securities in sector_group {', '.join(lacking_groups)}"
+    else:
+        src_ret = sum(gret[g][0] for g in g_from) / len(g_from)
+        # "Fell more than banks, coal and consumer" must hold against each of them, so the
+        # comparison is with the weakest target group.
+        weakest = min(g_to, key=lambda g: gret[g][0])
+        spread = src_ret - gret[weakest][0]
+    note = (f"window of {src}: {span[0]}..{span[1]} (close {t0} -> close {t1}); {market} returns by "
+            f"sector_group: {ret_txt}")
+    if spread is not None:
+        note += (f"; {'+'.join(g_from)} minus the weakest of {', '.join(g_to)} ({weakest}) = "
+                 f"{fmt_value(spread, 'pp')}")
+    # Flows: security-level flows of the investor type inside the window, by sector group.
+    from_flow = to_flow = None
+    ff = frames.optional("fct_fund_flows_daily")
+    flows = None
+    if ff is not None and {"flow_scope", "entity_id", "trade_date", "investor_type"} <= set(ff.columns):
+        f = flows_usd(frames).filter((pl.col("flow_scope") == "security") & (pl.col("investor_type") == inv)
+                                  & (pl.col("trade_date") > t0) & (pl.col("trade_date") <= t1))
+        f = f.join(groups, left_on="entity_id", right_on="security_id", how="inner")
+        if f.height:
+            flows = {g: float(v) for g, v in f.group_by("sector_group").agg(pl.col("_usd").sum())
+                     .iter_rows()}
+    if flows is not None:
+        note += "; net " + inv + " flows (USD): " + ", ".join(
+            f"{g} {fmt_value(v, 'USD')}" for g, v in sorted(flows.items()))
+    if flows is None:
+        why = (f"no {market} {inv} flows in this snapshot (fct_fund_flows_daily has no "
+               f"flow_scope=security, investor_type={inv} rows for {market} securities in the window)")
+        missing["from_flow_usd"] = missing["to_flow_usd"] = why
+    else:
+        if all(g in flows for g in g_from):
+            from_flow = sum(flows[g] for g in g_from)
+        else:
+            missing["from_flow_usd"] = f"{inv} flows for sector_group {', '.join(g for g in g_from if g not in flows)}"
+        # The article names destinations together ("into banks, coal, consumer"): their
+        # combined net flow is judged; each group's own figure is in the note.
+        if all(g in flows for g in g_to):
+            to_flow = sum(flows[g] for g in g_to)
+            outs = [g for g in g_to if flows[g] < 0]
+            if outs:
+                note += f"; of these, net outflow from {', '.join(outs)}"
+        else:
+            missing["to_flow_usd"] = f"{inv} flows for sector_group {', '.join(g for g in g_to if g not in flows)}"
+
+    values = {"return_spread_pp": spread, "from_flow_usd": from_flow, "to_flow_usd": to_flow}
+    return MetricResult(spread, t0, t1, tuple(sorted(set(g_from + g_to))), note, values=values,
+                        missing=missing, span=span)
