@@ -157,7 +157,8 @@ def _baskets(d: EpisodeData) -> Built:
     levels = rebased_levels(d.rows("entity_moves"))
     if levels.height == 0:
         raise NoData("no data: entity_moves has no basket day rows for this episode")
-    ai = d.ai_baskets or []
+    present = set(levels["basket_id"].to_list())
+    ai = [b for b in d.ai_baskets or [] if b in present]
     fig = charts.basket_level_chart(
         levels, d.window, highlight=ai,
         title=f"Baskets, chain-linked day returns, rebased to 100 on {levels['trade_date'].min()}")
