@@ -161,27 +161,27 @@ def _shade(ax, window: tuple[dt.date, dt.date] | None) -> None:
                    label="main window")
 
 
-def basket_mcap_chart(series: pl.DataFrame, window: tuple[dt.date, dt.date] | None,
-                      title: str = "AI baskets: market cap (USD bn)") -> Figure:
-    """Small multiples of (basket_id, trade_date, market_cap_usd), one panel a basket."""
-    baskets = sorted(series["basket_id"].unique().to_list())
+def basket_level_chart(levels: pl.DataFrame, window: tuple[dt.date, dt.date] | None,
+                       highlight: Sequence[str] = (),
+                       title: str = "Baskets, rebased to 100") -> Figure:
+    """One line per basket of (basket_id, trade_date, level); the `highlight` baskets
+    (e.g. the AI baskets) drawn thick, the others thin and dashed; the main window shaded."""
+    baskets = sorted(levels["basket_id"].unique().to_list())
     colors = basket_colors(baskets)
-    ncols = min(2, len(baskets))
-    nrows = -(-len(baskets) // ncols)
-    fig = new_figure(9.0, 2.4 * nrows + 0.6)
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    fig.suptitle(title, fontweight="bold")
-    for ax, basket in zip(axes, baskets, strict=False):
-        s = series.filter(pl.col("basket_id") == basket).sort("trade_date")
-        _shade(ax, window)
-        ax.plot(s["trade_date"].to_list(), _bn(s["market_cap_usd"].to_list()),
-                color=colors[basket],
-                marker="o", markersize=2.5, linewidth=1.5)
-        ax.set_title(basket)
-        ax.set_ylabel("USD bn")
-        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-    for ax in axes[len(baskets):]:
-        ax.set_visible(False)
+    fig = new_figure(9.0, 3.8)
+    ax = fig.subplots()
+    _shade(ax, window)
+    for basket in baskets:
+        s = levels.filter(pl.col("basket_id") == basket).sort("trade_date")
+        strong = not highlight or basket in highlight
+        ax.plot(s["trade_date"].to_list(), s["level"].to_list(), color=colors[basket],
+                linewidth=2.0 if strong else 1.0, linestyle="-" if strong else "--",
+                marker="o" if strong else None, markersize=2.5, label=basket)
+    ax.axhline(100, color="#7f8c8d", linewidth=0.6)
+    ax.set_title(title, fontweight="bold")
+    ax.set_ylabel("level (first day = 100)")
+    ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 
