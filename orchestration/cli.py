@@ -203,32 +203,13 @@ def report(
     out: Annotated[Path | None, typer.Option(help="HTML file to write")] = None,
 ) -> None:
     """Write the HTML report and the fact-check page again from the published warehouse."""
-    from selloff.claims import write_factcheck_report
-    from selloff.report.html_report import write_selloff_report
-    from selloff.warehouse import connect, read_table
+    from selloff.episode import load_episodes
+    from selloff.report.files import write_reports
 
     settings = _settings(warehouse=warehouse)
-    tables = {"marts": ("fct_market_cap_daily", "dim_basket_member", "fct_fund_flows_daily",
-                        "dim_security"),
-              "analytics": ("selloff_rollup", "selloff_windows", "rotation", "valuation_spread",
-                            "basket_factor_split", "factor_attribution", "claim_verdicts")}
-    frames = {}
-    with connect(_published(warehouse), read_only=True) as con:
-        for schema, names in tables.items():
-            for name in names:
-                df = read_table(con, schema, name)
-                if df is not None:
-                    frames[name] = df
-    synthetic = bool(frames.get("claim_verdicts") is not None
-                     and "synthetic" in frames["claim_verdicts"].columns
-                     and frames["claim_verdicts"]["synthetic"].any())
-    path = write_selloff_report(frames, out or settings.reports_dir / "selloff_report.html",
-                                synthetic=synthetic)
-    console.print(f"wrote {path}")
-    if "claim_verdicts" in frames:
-        md, html = write_factcheck_report(frames["claim_verdicts"], settings.reports_dir,
-                                          synthetic=synthetic)
-        console.print(f"wrote {md} and {html}")
+    for path in write_reports(_published(warehouse), settings.reports_dir, out=out,
+                              episodes=load_episodes(settings.episodes)):
+        console.print(f"wrote {path}")
 
 
 @app.command()
