@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from selloff.analytics.windows import NamedWindow, WindowConfig
-from selloff.claims.registry import Registry, RegistryError, parse_registry
+from selloff.claims.registry import ConfigProblems, Registry, RegistryError, parse_registry
 from selloff.markets import MARKETS, id_pattern
 
 EPISODE_FILE = "episode.yaml"
@@ -39,14 +39,10 @@ OPTIONAL_KEYS = ("baskets", "defaults", "headline", "valuation")
 VALUATION_KEYS = ("ai_baskets", "dividend_basket", "dividend_index")
 
 
-class EpisodeError(ValueError):
+class EpisodeError(ConfigProblems):
     """An episode file breaks rules; `problems` lists every one, each naming its entry."""
 
-    def __init__(self, problems: list[str], source: str):
-        self.problems = problems
-        self.source = source
-        super().__init__(f"{source}: {len(problems)} problem(s) in the episode file:\n  - "
-                         + "\n  - ".join(problems))
+    what = "episode file"
 
 
 @dataclass(frozen=True)

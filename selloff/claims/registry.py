@@ -53,14 +53,23 @@ DEFAULT_RELATIVE = (0.10, "relative")
 _ID = re.compile(r"^[A-Z][A-Z_]*\d{2,}$")
 
 
-class RegistryError(ValueError):
-    """The registry file is invalid; `problems` lists every rule broken."""
+class ConfigProblems(ValueError):
+    """A configuration file breaks rules; `problems` lists every one (all at once, each
+    naming its entry and the rule), `source` names the file."""
+
+    what = "configuration"
 
     def __init__(self, problems: list[str], source: str):
         self.problems = problems
         self.source = source
-        super().__init__(f"{source}: {len(problems)} problem(s) in the claim registry:\n  - "
+        super().__init__(f"{source}: {len(problems)} problem(s) in the {self.what}:\n  - "
                          + "\n  - ".join(problems))
+
+
+class RegistryError(ConfigProblems):
+    """The claim registry is invalid."""
+
+    what = "claim registry"
 
 
 @dataclass(frozen=True)
