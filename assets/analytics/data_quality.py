@@ -8,7 +8,7 @@ from assets.analytics.table_reads import Inputs, Select, analytics_asset, per_ep
 from selloff.episode import Episode
 from selloff.markdown import markdown_table
 from selloff.markets import market_of_expr
-from selloff.quality.findings import data_quality_findings
+from selloff.quality.findings import findings_from
 from selloff.resources import EpisodesResource, WarehouseResource
 
 # The shares flags and FX fixings are staging tables: the marts carry only the as-of
@@ -36,13 +36,16 @@ def of_episode_span(findings: pl.DataFrame, episode: Episode) -> pl.DataFrame:
 )
 def data_quality_findings_asset(episodes: EpisodesResource,
                                 warehouse: WarehouseResource) -> dg.MaterializeResult:
-    frames = INPUTS.read(warehouse, {
-        "glitches": Select("staging", "int_shares_outstanding_glitches"),
-        "fx": Select("staging", "stg_fx_rates_daily"),
-        "prices": Select("marts", "fct_market_cap_daily", ("security_id", "trade_date", "close")),
-    })
-    findings = data_quality_findings(frames.get("glitches"), frames.get("prices"),
-                                     frames.get("fx"))
+    # The window functions over every close run in DuckDB on the warehouse: only the
+    # findings reach polars, not the whole price fact.
+    with warehouse.connect() as con:
+        present = INPUTS.create_views(con, warehouse, {
+            "glitches": Select("staging", "int_shares_outstanding_glitches"),
+            "fx": Select("staging", "stg_fx_rates_daily"),
+            "prices": Select("marts", "fct_market_cap_daily",
+                             ("security_id", "trade_date", "close")),
+        })
+        findings = findings_from(con, present)
     out = per_episode(episodes.load(), lambda e: of_episode_span(findings, e))
     rows = warehouse.write("analytics", "data_quality_findings", out)
     by_kind = out.group_by("episode_id", "kind").len().sort("episode_id", "kind")

@@ -63,6 +63,27 @@ class Inputs:
             raise ValueError(f"reads {undeclared} without declaring them in its Inputs")
         return read_selected(warehouse, selects, dates, ids)
 
+    def create_views(self, con: duckdb.DuckDBPyConnection, warehouse: WarehouseResource,
+                     selects: dict[str, Select]) -> set[str]:
+        """Temporary views named like `selects`' keys over declared tables, for SQL that
+        runs in DuckDB where the data is (nothing is read into polars); the names of the
+        views made (an absent table makes none)."""
+        undeclared = [f"{s.schema}.{s.table}" for s in selects.values()
+                      if not self.declares(s.schema, s.table)]
+        if undeclared:
+            raise ValueError(f"reads {undeclared} without declaring them in its Inputs")
+        made = set()
+        for name, sel in selects.items():
+            source = _source(con, warehouse.settings(), sel.schema, sel.table)
+            if source is None:
+                continue
+            cols = "*" if sel.columns is None else ", ".join(_quote(c) for c in sel.columns)
+            where = f" WHERE {sel.where}" if sel.where else ""
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(name)} AS "
+                        f"SELECT {cols} FROM {source}{where}")
+            made.add(name)
+        return made
+
     def read_whole(self, warehouse: WarehouseResource, *names: str) -> dict[str, pl.DataFrame]:
         """Whole (small) tables by name: dims and analytics tables."""
         return self.read(warehouse, {n: Select(self._schema(n), n) for n in names})

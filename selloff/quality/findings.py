@@ -133,25 +133,33 @@ where abs(ln(usd_per_unit / prev_rate)) > ln(1 + {FX_JUMP})
 """
 
 
-def data_quality_findings(glitches: pl.DataFrame | None, prices: pl.DataFrame | None,
-                          fx: pl.DataFrame | None) -> pl.DataFrame:
-    """The findings table (FINDINGS_SCHEMA), sorted by dataset, kind, entity, date.
-
-    `glitches` is staging.int_shares_outstanding_glitches, `prices` has (security_id,
-    trade_date, close), `fx` has (currency, rate_date, usd_per_unit); an absent input
-    gives no findings of its kinds.
-    """
+def findings_from(con: duckdb.DuckDBPyConnection, inputs: set[str]) -> pl.DataFrame:
+    """The findings table (FINDINGS_SCHEMA), sorted by dataset, kind, entity, date, from
+    the relations `glitches` (staging.int_shares_outstanding_glitches), `prices`
+    (security_id, trade_date, close) and `fx` (currency, rate_date, usd_per_unit) that
+    `con` has, named in `inputs`. The window functions run in DuckDB, where the data is:
+    only the findings reach polars."""
     parts: list[pl.DataFrame] = []
-    with duckdb.connect() as con:
-        for name, frame, queries in (("glitches", glitches, (_SHARES,)),
-                                     ("prices", prices, (_PRICE_SPIKES, _STALE)),
-                                     ("fx", fx, (_FX,))):
-            if frame is None or frame.height == 0:
-                continue
-            con.register(name, frame)
+    for name, queries in (("glitches", (_SHARES,)), ("prices", (_PRICE_SPIKES, _STALE)),
+                          ("fx", (_FX,))):
+        if name in inputs:
             parts.extend(con.sql(q).pl() for q in queries)
     out = pl.DataFrame(schema=FINDINGS_SCHEMA)
     for part in parts:
         out = pl.concat([out, part.select(
             [pl.col(c).cast(t) for c, t in FINDINGS_SCHEMA.items()])])
     return out.sort("dataset", "kind", "entity", "date_from")
+
+
+def data_quality_findings(glitches: pl.DataFrame | None, prices: pl.DataFrame | None,
+                          fx: pl.DataFrame | None) -> pl.DataFrame:
+    """`findings_from` on frames: `glitches` is staging.int_shares_outstanding_glitches,
+    `prices` has (security_id, trade_date, close), `fx` has (currency, rate_date,
+    usd_per_unit); an absent or empty input gives no findings of its kinds."""
+    with duckdb.connect() as con:
+        present = set()
+        for name, frame in (("glitches", glitches), ("prices", prices), ("fx", fx)):
+            if frame is not None and frame.height:
+                con.register(name, frame)
+                present.add(name)
+        return findings_from(con, present)
