@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from selloff.analytics.detection import measure_moves
+from selloff.analytics.rotation import rotation
 from selloff.analytics.windows import NamedWindow, WindowConfig
 from selloff.claims import (
     METRICS,
@@ -53,10 +54,22 @@ def with_moves(frames: dict, period: dict = PERIOD) -> dict:
         return frames
     config = WindowConfig((NamedWindow("period", period["start"], period["end"], True),),
                           period["start"], period["end"], D(2025, 1, 1))
-    moves, _ = measure_moves(config, [(period["start"], period["end"])], MARKETS,
-                             frames.get("fct_index_levels_daily"),
-                             frames.get("fct_market_cap_daily"), frames.get("dim_basket_member"))
-    return {**frames, "entity_moves": moves}
+    moves, windows = measure_moves(config, [(period["start"], period["end"])], MARKETS,
+                                   frames.get("fct_index_levels_daily"),
+                                   frames.get("fct_market_cap_daily"),
+                                   frames.get("dim_basket_member"))
+    out = {**frames, "entity_moves": moves, "selloff_windows": windows}
+    securities = frames.get("dim_security")
+    if (securities is not None and "sector_group" in securities.columns
+            and frames.get("fct_market_cap_daily") is not None):
+        flows = frames.get("fct_fund_flows_daily")
+        if flows is not None and "net_buy_usd" not in flows.columns:
+            # The mart carries net_buy_usd: each day at its own rate.
+            flows = flows.with_columns(
+                (pl.col("net_buy_local") * pl.col("usd_per_unit")).alias("net_buy_usd"))
+        out["rotation"] = rotation(windows, frames["fct_market_cap_daily"], None, securities,
+                                   flows)
+    return out
 
 
 def verdicts(frames: dict, registry: Registry | None = None, synthetic: bool = False) -> pl.DataFrame:

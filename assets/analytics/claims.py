@@ -27,7 +27,7 @@ _WHOLE = ("dim_security", "dim_basket_member", "dim_trading_calendar",
 _MCAP_COLUMNS = ("security_id", "trade_date", "market", "currency", "close", "adj_close",
                  "market_cap_local", "market_cap_usd")
 INPUTS = Inputs(marts=(*_WHOLE, "fct_market_cap_daily", "fct_fund_flows_daily"),
-                analytics=("entity_moves", "selloff_windows"))
+                analytics=("entity_moves", "selloff_windows", "rotation"))
 # How far before an episode's first day the claims that still read the daily facts
 # (flows, event days, returns to a peak) may look: an opening close, a month's flows.
 CLAIM_LOOKBACK = dt.timedelta(days=45)
@@ -37,15 +37,44 @@ def _claim_frames(episode: Episode, warehouse, whole: dict[str, pl.DataFrame],
                   analytics: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     first = min([episode.first_day, *_param_dates(episode)]) - CLAIM_LOOKBACK
     since = f"trade_date >= DATE '{first.isoformat()}'"
+    members = with_episode_baskets(whole.get("dim_basket_member"), episode.baskets)
+    ids = sorted(_claim_securities(episode, members, whole.get("dim_security")))
+    # Only the securities the claims name (directly, by basket, or as a market's AI
+    # names): moves come from entity_moves, so no claim needs the whole daily facts.
     daily = INPUTS.read(warehouse, {
-        "fct_market_cap_daily": Select("marts", "fct_market_cap_daily", _MCAP_COLUMNS, since),
-        "fct_fund_flows_daily": Select("marts", "fct_fund_flows_daily", None, since)})
+        "fct_market_cap_daily": Select("marts", "fct_market_cap_daily", _MCAP_COLUMNS,
+                                       f"{since} AND security_id IN (SELECT id FROM __ids)"),
+        "fct_fund_flows_daily": Select("marts", "fct_fund_flows_daily", None,
+                                       f"{since} AND (flow_scope <> 'security' OR entity_id IN "
+                                       "(SELECT id FROM __ids))")}, ids=ids)
     frames = {**whole, **daily}
-    frames["dim_basket_member"] = with_episode_baskets(whole.get("dim_basket_member"),
-                                                       episode.baskets)
+    frames["dim_basket_member"] = members
     for name, frame in analytics.items():
         frames[name] = of_episode(frame, episode)
     return frames
+
+
+def _claim_securities(episode: Episode, members: pl.DataFrame,
+                      securities: pl.DataFrame | None) -> set[str]:
+    """Securities a claim of the episode reads daily rows of: its security_id, the members
+    of its baskets (basket_id, fallback_basket), the AI names of its market."""
+    ids: set[str] = set()
+    for claim in episode.claims:
+        for part in claim.parts:
+            p = part.params
+            if p.get("security_id"):
+                ids.add(str(p["security_id"]))
+            for key in ("basket_id", "fallback_basket"):
+                if p.get(key):
+                    ids.update(members.filter(pl.col("basket_id") == str(p[key]))[
+                        "security_id"].to_list())
+            for key in ("members", "default_members"):
+                ids.update(str(m) for m in p.get(key) or [])
+            if p.get("market") and securities is not None and "is_ai" in securities.columns:
+                ids.update(securities.filter((pl.col("market") == str(p["market"]))
+                                             & pl.col("is_ai").fill_null(False))[
+                    "security_id"].to_list())
+    return ids
 
 
 def _param_dates(episode: Episode) -> list[dt.date]:
@@ -74,7 +103,7 @@ def claim_verdicts(source: SourceResource, episodes: EpisodesResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
     eps = episodes.load()
     whole = INPUTS.read_whole(warehouse, *_WHOLE)
-    analytics = INPUTS.read_whole(warehouse, "entity_moves", "selloff_windows")
+    analytics = INPUTS.read_whole(warehouse, "entity_moves", "selloff_windows", "rotation")
     verdicts = per_episode(eps, lambda e: compute_claim_verdicts(
         _claim_frames(e, warehouse, whole, analytics), synthetic=source.is_synthetic,
         registry=e.registry))

@@ -7,7 +7,6 @@ import datetime as dt
 
 import polars as pl
 
-from selloff.claims.flow_metrics import flows_usd
 from selloff.claims.metrics import (
     Frames,
     MetricContext,
@@ -122,89 +121,67 @@ def index_valuation_stat(frames: Frames, params: dict, ctx: MetricContext) -> Me
           optional=("groups_from", "groups_to", "investor_type"),
           fields=("return_spread_pp", "from_flow_usd", "to_flow_usd"))
 def sector_rotation(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
-    """'High to low' rotation over another claim's window: cap-weighted returns and net
-    flows by dim_security.sector_group. value = return of groups_from minus the weakest
-    return among groups_to (pp; < 0 means AI/tech fell more than every target group); the
-    net flow of groups_from and the combined net flow of groups_to are separate fields
-    (None when flows are missing)."""
+    """'High to low' rotation over another claim's window, looked up in `analytics.rotation`
+    (cap-weighted returns and net flows by sector group) for the episode window that claim
+    found. value = return of groups_from minus the weakest return among groups_to (pp;
+    < 0 means AI/tech fell more than every target group); the net flow of groups_from and
+    the combined net flow of groups_to are separate fields (None when flows are missing)."""
     market, src = str(params["market"]), str(params["window_from"])
     span = ctx.span_of(src)
     g_from = list(params.get("groups_from") or ["ai_tech"])
     g_to = list(params.get("groups_to") or ["banks", "coal", "consumer"])
     inv = str(params.get("investor_type", "main_force"))
-    ds = frames.table("dim_security", ["security_id", "market", "sector_group"])
-    groups = ds.filter(pl.col("market") == market).select("security_id", "sector_group")
-    if groups.height == 0:
-        raise MissingData(f"dim_security has no securities of market {market}")
-    mc = frames.table("fct_market_cap_daily", ["security_id", "trade_date", "close"])
-    # A month of history before the window is ample for its opening close (China's
-    # longest closure, Golden Week, is about nine days) and keeps the scan small.
-    mc = mc.join(groups, on="security_id", how="inner").filter(
-        pl.col("trade_date").is_between(span[0] - dt.timedelta(days=31), span[1]))
-    weight_col = "market_cap_local" if "market_cap_local" in mc.columns else None
-    recs = []
-    for sid, rows in mc.group_by("security_id"):
-        priced, col = _priced(rows)
-        s = _series(priced, "trade_date", col)
-        idx = s.anchors(span)
-        if idx is None:
-            continue
-        i0, i1 = idx
-        w = None
-        if weight_col:
-            wrow = rows.filter(pl.col("trade_date") == s.dates[i0])[weight_col]
-            w = float(wrow[0]) if wrow.len() and wrow[0] is not None else None
-        recs.append((sid[0], rows["sector_group"][0], _pct(s.values[i0], s.values[i1]), w,
-                     s.dates[i0], s.dates[i1]))
-    if not recs:
-        raise MissingData(f"fct_market_cap_daily has no {market} closes around {span[0]}..{span[1]}")
-    by_group: dict[str, list] = {}
-    for r in recs:
-        by_group.setdefault(r[1], []).append(r)
-
-    def group_return(rs: list) -> tuple[float, str]:
-        if all(r[3] for r in rs):
-            tot = sum(r[3] for r in rs)
-            return sum(r[2] * r[3] for r in rs) / tot, "cap-weighted"
-        return sum(r[2] for r in rs) / len(rs), "equal-weighted"
-
-    gret = {g: group_return(rs) for g, rs in by_group.items()}
-    t0, t1 = min(r[4] for r in recs), max(r[5] for r in recs)
+    windows = frames.table("selloff_windows", ["window_id", "market", "kind", "start_date",
+                                               "end_date"])
+    # The episode window the source claim found: same market, inside its calendar span.
+    found = windows.filter((pl.col("market") == market) & (pl.col("start_date") >= span[0])
+                           & (pl.col("end_date") <= span[1])).sort(
+        pl.col("kind") == "named", "start_date")
+    if found.height == 0:
+        raise MissingData(f"selloff_windows has no {market} window inside {span[0]}..{span[1]} "
+                          f"(the window of {src})")
+    window_id = found["window_id"][0]
+    rot = frames.table("rotation", ["window_id", "market", "dimension", "bucket",
+                                    "investor_type", "cap_weighted_return", "net_flow_usd"])
+    rows = rot.filter((pl.col("window_id") == window_id) & (pl.col("market") == market)
+                      & (pl.col("dimension") == "sector_group"))
+    returns = {b: r * 100 for b, r in rows.filter(pl.col("investor_type").is_null())
+               .select("bucket", "cap_weighted_return").iter_rows() if r is not None}
+    if not returns:
+        raise MissingData(f"rotation has no {market} sector-group returns for window {window_id}")
+    counts = dict(rows.filter(pl.col("investor_type").is_null())
+                  .select("bucket", "n_securities").iter_rows()) if "n_securities" in rows.columns else {}
     missing: dict[str, str] = {}
-    lacking_groups = [g for g in g_from + g_to if g not in gret]
-    ret_txt = ", ".join(f"{g} {fmt_value(gret[g][0], 'pct')} ({len(by_group[g])}, {gret[g][1]})"
-                        for g in sorted(gret))
+    lacking_groups = [g for g in g_from + g_to if g not in returns]
+    ret_txt = ", ".join(f"{g} {fmt_value(v, 'pct')}" + (f" ({counts[g]})" if g in counts else "")
+                        for g, v in sorted(returns.items()))
     spread = None
     if lacking_groups:
-        missing["return_spread_pp"] = f"dim_security/fct_market_cap_daily: no {market} securities in sector_group {', '.join(lacking_groups)}"
+        missing["return_spread_pp"] = (f"rotation: no {market} securities in sector_group "
+                                       f"{', '.join(lacking_groups)} for window {window_id}")
     else:
-        src_ret = sum(gret[g][0] for g in g_from) / len(g_from)
+        src_ret = sum(returns[g] for g in g_from) / len(g_from)
         # "Fell more than banks, coal and consumer" must hold against each of them, so the
         # comparison is with the weakest target group.
-        weakest = min(g_to, key=lambda g: gret[g][0])
-        spread = src_ret - gret[weakest][0]
-    note = (f"window of {src}: {span[0]}..{span[1]} (close {t0} -> close {t1}); {market} returns by "
-            f"sector_group: {ret_txt}")
+        weakest = min(g_to, key=lambda g: returns[g])
+        spread = src_ret - returns[weakest]
+    window = found.row(0, named=True)
+    note = (f"window of {src}: {span[0]}..{span[1]} = {window_id} "
+            f"({window['start_date']}..{window['end_date']}); {market} cap-weighted returns by "
+            f"sector_group (analytics.rotation): {ret_txt}")
     if spread is not None:
         note += (f"; {'+'.join(g_from)} minus the weakest of {', '.join(g_to)} ({weakest}) = "
                  f"{fmt_value(spread, 'pp')}")
-    # Flows: security-level flows of the investor type inside the window, by sector group.
+    flows = {b: f for b, f in rows.filter(pl.col("investor_type") == inv)
+             .select("bucket", "net_flow_usd").iter_rows() if f is not None} or None
     from_flow = to_flow = None
-    ff = frames.optional("fct_fund_flows_daily")
-    flows = None
-    if ff is not None and {"flow_scope", "entity_id", "trade_date", "investor_type"} <= set(ff.columns):
-        f = flows_usd(frames).filter((pl.col("flow_scope") == "security") & (pl.col("investor_type") == inv)
-                                  & (pl.col("trade_date") > t0) & (pl.col("trade_date") <= t1))
-        f = f.join(groups, left_on="entity_id", right_on="security_id", how="inner")
-        if f.height:
-            flows = {g: float(v) for g, v in f.group_by("sector_group").agg(pl.col("_usd").sum())
-                     .iter_rows()}
     if flows is not None:
         note += "; net " + inv + " flows (USD): " + ", ".join(
             f"{g} {fmt_value(v, 'USD')}" for g, v in sorted(flows.items()))
     if flows is None:
-        why = (f"no {market} {inv} flows in this snapshot (fct_fund_flows_daily has no "
-               f"flow_scope=security, investor_type={inv} rows for {market} securities in the window)")
+        why = (f"no {market} {inv} flows in the rotation table for window {window_id} "
+               f"(fct_fund_flows_daily has no flow_scope=security, investor_type={inv} rows "
+               f"for {market} securities in it)")
         missing["from_flow_usd"] = missing["to_flow_usd"] = why
     else:
         if all(g in flows for g in g_from):
@@ -222,5 +199,8 @@ def sector_rotation(frames: Frames, params: dict, ctx: MetricContext) -> MetricR
             missing["to_flow_usd"] = f"{inv} flows for sector_group {', '.join(g for g in g_to if g not in flows)}"
 
     values = {"return_spread_pp": spread, "from_flow_usd": from_flow, "to_flow_usd": to_flow}
-    return MetricResult(spread, t0, t1, tuple(sorted(set(g_from + g_to))), note, values=values,
+    # Close to close, as the source claim's own window reads (t0 the close before it).
+    source = ctx.results[src]
+    return MetricResult(spread, source.window_start, source.window_end,
+                        tuple(sorted(set(g_from + g_to))), note, values=values,
                         missing=missing, span=span)
