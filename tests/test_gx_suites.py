@@ -283,19 +283,3 @@ def test_batches_keep_rows_with_a_null_key(tmp_path: Path) -> None:
     assert outcome is not None and not outcome.success and outcome.rows == 200
     by_rule = {f["rule"]: f for f in outcome.failed}
     assert by_rule["security_id must not be null"]["unexpected_count"] == 1
-
-
-def test_batches_stay_bounded_when_the_first_key_column_has_few_values(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Two securities over 100 days: batches are cut on trade_date (100 values), not on
-    # security_id (2), so no batch holds more than batch_rows rows.
-    from selloff.quality import gx_suites
-
-    days = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(100)]
-    con = _land(tmp_path, _many_prices(2, days))
-    sizes: list[int] = []
-    to_pandas = gx_suites._to_pandas
-    monkeypatch.setattr(gx_suites, "_to_pandas", lambda df: sizes.append(df.height) or to_pandas(df))
-    outcome = run_suite_on_table(con, "prices_daily", TODAY, batch_rows=30)
-    assert outcome is not None and outcome.success, outcome.description
-    assert sum(sizes) == 200 and max(sizes) <= 30

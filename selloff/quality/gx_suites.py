@@ -8,8 +8,8 @@ speaks the pre-1.0 API; the Dagster asset checks that call `run_suite_on_table` 
 
 Where the data is: `run_suite_on_table` never copies a whole raw table into pandas. It
 reads the table from DuckDB in bounded batches (about `BATCH_ROWS` rows each) and runs the
-same suite on each. The batches split the rows by ranges of one key column (the one
-with the most distinct values), so every row of a duplicated key lands in the same batch and the per-batch uniqueness expectation
+same suite on each. The batches split the rows by ranges of the contract key's first
+column, so every row of a duplicated key lands in the same batch and the per-batch uniqueness expectation
 is exact for the whole table; the other expectations are per row or per column set and
 add up across batches. Peak memory is one batch's pandas copy, whatever the table size.
 
@@ -205,8 +205,8 @@ def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
                        batch_rows: int = BATCH_ROWS) -> SuiteOutcome | None:
     """Validate `raw.<dataset>` in DuckDB in bounded batches; None if the table is absent.
 
-    The rows are split into batches of about batch_rows rows by ranges of one contract
-    key column, the one with the most distinct values (by row id when a key column is missing: the column-set
+    The rows are split into batches of about batch_rows rows by ranges of the contract
+    key's first column (by row id when a key column is missing: the column-set
     expectation fails then anyway), so duplicates of a key always meet in one batch, and
     each batch reads only its own rows: the table is scanned once in all, not once per
     batch. "At least one row" runs on the largest batch only, which is empty exactly when
@@ -229,14 +229,12 @@ def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
     has_key = all(k in columns for k in spec.key)
     if has_key:
         keys = ", ".join(f'"{k}"' for k in spec.key)
-        first = f'"{_split_column(con, table, spec.key)}"'
-        # Batches are ranges of one key column (the one with the most distinct values,
-        # e.g. entity_id for fund flows, whose first key column has only 3), cut from
-        # its row counts (one GROUP BY over the table): every row of a duplicated key
-        # has the same value there, so it lands in the batch of its duplicates, and
-        # each batch reads only its own rows where the table is clustered by that
-        # column (DuckDB skips row groups outside the range by their min/max). A value
-        # with more rows than batch_rows makes one larger batch.
+        first = f'"{spec.key[0]}"'
+        # Batches are ranges of the key's first column, cut from its row counts (one
+        # GROUP BY over the table): every row of a duplicated key has the same first
+        # column, so it lands in the batch of its duplicates, and each batch reads only
+        # its own rows (DuckDB skips row groups outside the range by their min/max).
+        # A first column with more rows than batch_rows makes one larger batch.
         counts = con.execute(f"SELECT {first}, count(*) FROM {table} "
                              f"WHERE {first} IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
         ranges: list[tuple[Any, Any, int]] = []
@@ -266,15 +264,6 @@ def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
             yield (con.sql(sql, params=params) if params else con.sql(sql)).pl(), i == largest
 
     return _run_batches(dataset, batches(), rows, columns, today, required)
-
-
-def _split_column(con: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...]) -> str:
-    """The key column with the most distinct values (approximate; the first on a tie)."""
-    if len(key) == 1:
-        return key[0]
-    counts = con.execute("SELECT " + ", ".join(f'approx_count_distinct("{k}")' for k in key)
-                         + f" FROM {table}").fetchall()[0]
-    return key[max(range(len(key)), key=lambda i: (counts[i] or 0, -i))]
 
 
 def _run_batches(dataset: str, batches: Iterable[tuple[pl.DataFrame, bool]], rows: int,
