@@ -270,16 +270,3 @@ def test_batches_are_not_fingerprinted_and_results_unchanged(tmp_path: Path) -> 
     assert batched is not None
     assert [f["rule"] for f in batched.failed] == [f["rule"] for f in whole.failed]
     assert [f["unexpected_count"] for f in batched.failed] == [1]
-
-
-def test_batches_keep_rows_with_a_null_key(tmp_path: Path) -> None:
-    # Batches are ranges of the key's first column; a row without one is still checked.
-    good = _many_prices(40, _DAYS)
-    bad = good.with_columns(
-        pl.when(pl.int_range(pl.len()) == 17).then(None).otherwise(pl.col("security_id"))
-        .alias("security_id"))
-    con = _land(tmp_path, bad)
-    outcome = run_suite_on_table(con, "prices_daily", TODAY, batch_rows=30)
-    assert outcome is not None and not outcome.success and outcome.rows == 200
-    by_rule = {f["rule"]: f for f in outcome.failed}
-    assert by_rule["security_id must not be null"]["unexpected_count"] == 1

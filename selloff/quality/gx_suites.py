@@ -8,8 +8,8 @@ speaks the pre-1.0 API; the Dagster asset checks that call `run_suite_on_table` 
 
 Where the data is: `run_suite_on_table` never copies a whole raw table into pandas. It
 reads the table from DuckDB in bounded batches (about `BATCH_ROWS` rows each) and runs the
-same suite on each. The batches split the rows by ranges of the contract key's first
-column, so every row of a duplicated key lands in the same batch and the per-batch uniqueness expectation
+same suite on each. The batches split the rows by a hash of the contract key, so every
+row of a duplicated key lands in the same batch and the per-batch uniqueness expectation
 is exact for the whole table; the other expectations are per row or per column set and
 add up across batches. Peak memory is one batch's pandas copy, whatever the table size.
 
@@ -205,12 +205,10 @@ def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
                        batch_rows: int = BATCH_ROWS) -> SuiteOutcome | None:
     """Validate `raw.<dataset>` in DuckDB in bounded batches; None if the table is absent.
 
-    The rows are split into batches of about batch_rows rows by ranges of the contract
-    key's first column (by row id when a key column is missing: the column-set
-    expectation fails then anyway), so duplicates of a key always meet in one batch, and
-    each batch reads only its own rows: the table is scanned once in all, not once per
-    batch. "At least one row" runs on the largest batch only, which is empty exactly when
-    the table is.
+    The rows are split into ceil(rows / batch_rows) buckets by a hash of the contract key
+    (by row id when a key column is missing: the column-set expectation fails then anyway),
+    so duplicates of a key always meet in one batch. "At least one row" runs on the
+    largest bucket only, which is empty exactly when the table is.
     """
     table = f"raw.{dataset}"
     found = con.execute(
@@ -221,47 +219,24 @@ def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
         return None
     columns = [r[0] for r in found]
     rows = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+    buckets = max(1, math.ceil(rows / batch_rows))
     spec = DATASETS[dataset]
-    if rows <= batch_rows:
+    if buckets == 1:
         return _run_batches(dataset, [(con.sql(f"SELECT * FROM {table}").pl(), True)],
                             rows, columns, today, required)
 
     has_key = all(k in columns for k in spec.key)
-    if has_key:
-        keys = ", ".join(f'"{k}"' for k in spec.key)
-        first = f'"{spec.key[0]}"'
-        # Batches are ranges of the key's first column, cut from its row counts (one
-        # GROUP BY over the table): every row of a duplicated key has the same first
-        # column, so it lands in the batch of its duplicates, and each batch reads only
-        # its own rows (DuckDB skips row groups outside the range by their min/max).
-        # A first column with more rows than batch_rows makes one larger batch.
-        counts = con.execute(f"SELECT {first}, count(*) FROM {table} "
-                             f"WHERE {first} IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
-        ranges: list[tuple[Any, Any, int]] = []
-        for value, n in counts:
-            if ranges and ranges[-1][2] + n <= batch_rows:
-                ranges[-1] = (ranges[-1][0], value, ranges[-1][2] + n)
-            else:
-                ranges.append((value, value, n))
-        nulls = rows - sum(n for _, _, n in ranges)
-        queries = [(f"SELECT * FROM {table} WHERE {first} BETWEEN ? AND ? ORDER BY {keys}",
-                    [lo, hi], n) for lo, hi, n in ranges]
-        if nulls:
-            queries.append((f"SELECT * FROM {table} WHERE {first} IS NULL ORDER BY {keys}",
-                            [], nulls))
-    else:
-        # A key column is missing (the column-set expectation fails then anyway).
-        buckets = math.ceil(rows / batch_rows)
-        sizes = dict(con.execute(f"SELECT rowid % {buckets} AS b, count(*) FROM {table} "
-                                 "GROUP BY b").fetchall())
-        queries = [(f"SELECT * FROM {table} WHERE rowid % {buckets} = {b}", [], sizes[b])
-                   for b in sorted(sizes)]
-    largest = max(range(len(queries)), key=lambda i: queries[i][2])
+    keys = ", ".join(f'"{k}"' for k in spec.key)
+    bucket = f"hash({keys}) % {buckets}" if has_key else f"rowid % {buckets}"
+    order = f" ORDER BY {keys}" if has_key else ""
+    sizes = dict(con.execute(f"SELECT {bucket} AS b, count(*) FROM {table} GROUP BY b").fetchall())
+    largest = max(sizes, key=lambda b: sizes[b])
 
     def batches() -> Iterable[tuple[pl.DataFrame, bool]]:
         # A generator: each batch is read when GX is ready for it and dropped after.
-        for i, (sql, params, _) in enumerate(queries):
-            yield (con.sql(sql, params=params) if params else con.sql(sql)).pl(), i == largest
+        for b in sorted(sizes):
+            df = con.sql(f"SELECT * FROM {table} WHERE {bucket} = {b}{order}").pl()
+            yield df, b == largest
 
     return _run_batches(dataset, batches(), rows, columns, today, required)
 
