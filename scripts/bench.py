@@ -626,13 +626,43 @@ def _model_order(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return order
 
 
-def bare_marts(build: Path, target_folders: list[Path], pipeline_dbt_s: float) -> dict[str, Any]:
-    """Run the compiled SQL of every dbt model straight in DuckDB on the run's build file
-    (no dbt, no Dagster), in dependency order, as the model's view or table; time it and
-    compare with the pipeline's dbt step(s).
+def _copy_inputs(build: Path, dest: Path, skip: set[tuple[str, str]]) -> int:
+    """A fresh DuckDB file at `dest` with every table of `build` that the models read
+    (raw.*, seeds): all but the models' own relations and the analytics schema. The
+    file keeps the build file's name, so the compiled SQL's `"<db>"."raw"...` resolves."""
+    import duckdb
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(dest))
+    try:
+        con.execute(f"ATTACH '{build}' AS src (READ_ONLY)")
+        tables = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'src' "
+            "AND schema_name <> 'analytics' ORDER BY 1, 2").fetchall()
+        copied = 0
+        for schema, table in tables:
+            if (schema, table) in skip:
+                continue
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            con.execute(f'CREATE TABLE "{schema}"."{table}" AS SELECT * FROM src."{schema}"."{table}"')
+            copied += 1
+        con.execute("DETACH src")
+    finally:
+        con.close()
+    return copied
+
+
+def bare_marts(build: Path, target_folders: list[Path], pipeline_dbt_s: float,
+               memory_limit: str = "1GB") -> dict[str, Any]:
+    """Run the compiled SQL of every dbt model straight in DuckDB (no dbt, no Dagster) on
+    a copy of the run's inputs, in dependency order, as the model's view or table; time
+    it and compare with the pipeline's dbt step(s).
 
     The compiled SELECTs come from this run's target folder(s) (`compiled/`), the
-    materialization and relation name from its manifest.json. Tests are not run: the
+    materialization and relation name from its manifest.json. The inputs (raw.* and the
+    seeds) are first copied from the build file into a fresh file (not timed), so the
+    models build from scratch as in the pipeline. The connection gets the dbt profile's
+    settings (memory_limit, preserve_insertion_order = false). Tests are not run: the
     ratio is the orchestration's (and dbt's tests') cost over the bare model SQL.
     """
     import duckdb
@@ -642,10 +672,16 @@ def bare_marts(build: Path, target_folders: list[Path], pipeline_dbt_s: float) -
         return {"error": "no dbt target folder or build file left to run"}
     manifest = json.loads((folder / "manifest.json").read_text())
     models = _model_order(manifest)
+    relations = {(n["schema"], n.get("alias") or n["name"]) for n in models}
+    copy = build.parent / "bare" / build.name
+    t = time.perf_counter()
+    copied = _copy_inputs(build, copy, relations)
+    copy_s = time.perf_counter() - t
     per_model: dict[str, float] = {}
-    con = duckdb.connect(str(build))
+    con = duckdb.connect(str(copy))
     try:
         con.execute("SET preserve_insertion_order = false")  # as the dbt profile does
+        con.execute(f"SET memory_limit = '{memory_limit}'")
         t0 = time.perf_counter()
         for node in models:
             path = folder / "compiled" / "selloff" / node["original_file_path"]
@@ -659,8 +695,11 @@ def bare_marts(build: Path, target_folders: list[Path], pipeline_dbt_s: float) -
         bare = time.perf_counter() - t0
     finally:
         con.close()
+        shutil.rmtree(copy.parent, ignore_errors=True)
     slow = sorted(per_model.items(), key=lambda kv: -kv[1])[:5]
     return {"models": len(models), "seconds": round(bare, 2),
+            "inputs_copied": copied, "copy_seconds": round(copy_s, 2),
+            "memory_limit": memory_limit, "loadavg": [round(x, 2) for x in os.getloadavg()],
             "pipeline_dbt_step_seconds": round(pipeline_dbt_s, 2),
             "ratio_pipeline_over_bare": round(pipeline_dbt_s / bare, 2) if bare else None,
             "slowest": dict(slow)}
@@ -726,9 +765,14 @@ def render(r: dict[str, Any], top: int) -> str:
                  + ("PASS" if t["pass"] else f"MISSED by {t['over_by']:.0f} MiB"))
     bare = r.get("bare_duckdb")
     if bare and "seconds" in bare:
-        lines.append(f"  the {bare['models']} dbt models' compiled SQL bare in DuckDB: "
-                     f"{bare['seconds']:.1f} s; the pipeline's dbt step {bare['pipeline_dbt_step_seconds']:.1f} s"
-                     f" (models, tests, dbt and Dagster) = {bare['ratio_pipeline_over_bare']:.1f}x bare")
+        model_s = ((r.get("dbt") or {}).get("by_type") or {}).get("model", {}).get("seconds")
+        load = "/".join(map(str, bare.get("loadavg") or []))
+        lines.append(f"  the {bare['models']} dbt models' compiled SQL bare in DuckDB (a copy of the "
+                     f"inputs, no dbt, no Dagster; load avg {load}): {bare['seconds']:.1f} s; "
+                     f"the pipeline's dbt step {bare['pipeline_dbt_step_seconds']:.1f} s"
+                     f" (models, tests, dbt and Dagster) = {bare['ratio_pipeline_over_bare']:.1f}x bare"
+                     + (f"; the same models inside dbt {model_s:.1f} node-s (2 threads) = "
+                        f"{model_s / bare['seconds']:.1f}x" if model_s and bare["seconds"] else ""))
 
     slow = sorted(r["steps"].items(), key=lambda kv: -kv[1]["seconds"])[:top + 3]
     lines += ["", f"slowest steps (of {len(r['steps'])}):"]

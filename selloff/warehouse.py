@@ -7,10 +7,13 @@ reader never sees a half-written file and a failed run never touches the publish
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import datetime as dt
 import os
 import re
 import shutil
+import sys
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -31,6 +34,36 @@ def _ident(name: str) -> str:
     return name
 
 
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def release_memory() -> None:
+    """Hand memory that this process has freed back to the OS.
+
+    glibc keeps freed heap pages (pandas/numpy buffers of the GX batches, Python objects)
+    and Arrow's allocator keeps its freed blocks, so the process's RSS stays at its
+    high-water mark long after a big step: the next step (dbt's subprocess, the
+    analytics) then adds its own memory on top. Costs a few milliseconds; changes no data.
+    """
+    if "pyarrow" in sys.modules:
+        import pyarrow as pa
+
+        pool = pa.default_memory_pool()
+        if hasattr(pool, "release_unused"):
+            pool.release_unused()
+    if _LIBC is not None and hasattr(_LIBC, "malloc_trim"):
+        _LIBC.malloc_trim(0)
+
+
 @contextmanager
 def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     path = Path(path)
@@ -41,6 +74,9 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
         yield con
     finally:
         con.close()
+        # Every asset reads and writes through here: what a step freed goes back to
+        # the OS when it closes its connection, not at the end of the run.
+        release_memory()
 
 
 @contextmanager

@@ -255,3 +255,18 @@ def test_suite_is_generated_from_the_contract(dataset: str) -> None:
     assert "expect_table_row_count_to_be_between" in {
         e.configuration.type for e in build_suite(dataset, TODAY, required=True).expectations
     }
+
+
+def test_batches_are_not_fingerprinted_and_results_unchanged(tmp_path: Path) -> None:
+    # GX's per-batch md5 fingerprint is switched off (nothing reads it); the failures found
+    # stay the same, batch by batch or whole.
+    from great_expectations.execution_engine import pandas_execution_engine as engine
+
+    bad = _set(_prices(), 0, "close", -1.0)
+    whole = run_suite("prices_daily", bad, TODAY)
+    assert engine.HASH_THRESHOLD == 0
+    con = _land(tmp_path, bad)
+    batched = run_suite_on_table(con, "prices_daily", TODAY, batch_rows=2)
+    assert batched is not None
+    assert [f["rule"] for f in batched.failed] == [f["rule"] for f in whole.failed]
+    assert [f["unexpected_count"] for f in batched.failed] == [1]

@@ -42,3 +42,15 @@ def test_a_failing_part_leaves_the_old_table(tmp_path: Path) -> None:
     tables = {r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()}
     assert tables == {"t"}
+
+
+def test_connect_releases_memory_and_keeps_data(tmp_path: Path) -> None:
+    # Closing a connection hands freed heap back to the OS (release_memory); the data is
+    # untouched, and calling it directly is harmless.
+    from selloff.warehouse import connect, release_memory
+
+    with connect(tmp_path / "w.duckdb") as con:
+        replace_table_parts(con, "raw", "t", _parts(2))
+    release_memory()
+    with connect(tmp_path / "w.duckdb", read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM raw.t").fetchall() == [(4,)]

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from selloff.contracts import DATASETS, ID_PATTERN, Dataset
+from selloff.warehouse import release_memory
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -253,6 +254,7 @@ def _run_batches(dataset: str, batches: Iterable[tuple[pl.DataFrame, bool]], row
         notes.append(f"{dataset} is empty (the source lacks it): only its columns and "
                      "types were checked")
 
+    _skip_batch_fingerprint()
     context = _context()
     batch_def = (
         context.data_sources.add_pandas(f"raw_{dataset}")
@@ -288,6 +290,8 @@ def _run_batches(dataset: str, batches: Iterable[tuple[pl.DataFrame, bool]], row
         del frame
         for r in result.results:
             _merge(merged, r)
+        del result
+        release_memory()  # the batch's pandas buffers go back to the OS before the next
 
     # GX returns results in no particular order; report them in the suite's order
     # (columns first) so the first line of a failed check is the most basic problem.
@@ -368,6 +372,21 @@ def _to_pandas(df: pl.DataFrame) -> pd.DataFrame:
             fits.append(name)
     df = df.with_columns(pl.col(fits).cast(pl.Datetime("ns")))
     return df.to_pandas(types_mapper=mapping.get)
+
+
+def _skip_batch_fingerprint() -> None:
+    """Stop GX from hashing every batch it is given.
+
+    GX's pandas engine fingerprints each in-memory batch (`hash_pandas_object` of every
+    row, then md5) for a batch marker that nothing here reads: about a quarter of a
+    suite's time on 1 M fund-flow rows (8 of 34 s for 2.1 M rows in 3 batches). It skips
+    the fingerprint for frames above `HASH_THRESHOLD` bytes; a threshold of 0 skips it
+    always. No expectation and no result depends on it.
+    """
+    from great_expectations.execution_engine import pandas_execution_engine as engine
+
+    if getattr(engine, "HASH_THRESHOLD", 0):
+        engine.HASH_THRESHOLD = 0
 
 
 def _context() -> Any:
