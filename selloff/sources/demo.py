@@ -22,6 +22,12 @@ Memory stays bounded at any size: the universe (specs, share events) is cached p
 parameter set, but the daily datasets are generated one market at a time into a Parquet
 spool on disk the first time an extract asset asks for one, and read back market by
 market (`DemoSource.fetch_parts`), so no process holds the whole market.
+
+Over 400 lines on purpose: the scripted path, the share events and the ten datasets are
+generated from one random stream per market, in one order; split across modules, a change
+to one dataset would silently shift the draws of the others (the seeded figures the tests
+and closing notes quote). The scripted shock is the generator's own scenario, not an
+episode's definition: the episodes measure it like any data.
 """
 
 from __future__ import annotations
