@@ -61,10 +61,7 @@ counts as (
     select
         security_id,
         as_of_date,
-        coalesce(
-            max(case when share_class = 'total' then shares end),
-            sum(case when share_class <> 'total' then shares end)
-        ) as shares,
+        {{ collapsed_share_count() }} as shares,
         case
             when max(case when share_class = 'total' then 1 else 0 end) = 1
                 then max(case when share_class = 'total' then known_from end)

@@ -38,10 +38,7 @@ with counts as (
     select
         security_id,
         as_of_date,
-        coalesce(
-            max(case when share_class = 'total' then shares end),
-            sum(case when share_class <> 'total' then shares end)
-        ) as shares
+        {{ collapsed_share_count() }} as shares
     from {{ ref('stg_shares_outstanding') }}
     group by security_id, as_of_date
 
