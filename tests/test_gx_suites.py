@@ -160,9 +160,9 @@ _DAYS = [dt.date(2025, 11, 3), dt.date(2025, 11, 4), dt.date(2025, 11, 5),
          dt.date(2025, 11, 6), dt.date(2025, 11, 7)]
 
 
-def test_table_in_batches_passes_and_counts_every_row(tmp_path: Path) -> None:
+def test_landed_table_passes_and_counts_every_row(tmp_path: Path) -> None:
     con = _land(tmp_path, _many_prices(40, _DAYS))
-    outcome = run_suite_on_table(con, "prices_daily", TODAY, required=True, batch_rows=30)
+    outcome = run_suite_on_table(con, "prices_daily", TODAY, required=True)
     assert outcome is not None
     assert outcome.success, outcome.description
     assert outcome.rows == 200
@@ -170,17 +170,16 @@ def test_table_in_batches_passes_and_counts_every_row(tmp_path: Path) -> None:
     assert run_suite_on_table(con, "fund_flows_daily", TODAY) is None
 
 
-def test_table_in_batches_finds_duplicates_and_sums_bad_rows(tmp_path: Path) -> None:
+def test_landed_table_finds_duplicates_and_counts_bad_rows(tmp_path: Path) -> None:
     good = _many_prices(40, _DAYS)
-    # Three negative closes spread over the table and one key landed twice: every batch
-    # sees only part of the table, yet the counts are the whole table's.
+    # Three negative closes spread over the table and one key landed twice, far apart.
     bad_rows = [5, 77, 163]
     bad = good.with_columns(
         pl.when(pl.int_range(pl.len()).is_in(bad_rows)).then(-1.0).otherwise(pl.col("close"))
         .alias("close"))
     bad = pl.concat([bad, good.slice(121, 1)])
     con = _land(tmp_path, bad)
-    outcome = run_suite_on_table(con, "prices_daily", TODAY, batch_rows=25)
+    outcome = run_suite_on_table(con, "prices_daily", TODAY)
     assert outcome is not None and not outcome.success
     by_rule = {f["rule"]: f for f in outcome.failed}
     assert set(by_rule) == {"close must be > 0 (and finite)",
@@ -249,7 +248,9 @@ def test_suite_is_generated_from_the_contract(dataset: str) -> None:
     bounded = {*spec.positive, *spec.non_negative, *spec.date_columns_not_future, *floats}
     assert bounded <= by_type.get("expect_column_values_to_be_between", set())
     assert set(spec.allowed) <= by_type.get("expect_column_values_to_be_in_set", set())
-    assert set(spec.id_columns) <= by_type.get("expect_column_values_to_match_regex", set())
+    ids = {(e.meta or {}).get("column") for e in suite.expectations
+           if e.expectation_type == "unexpected_rows_expectation"}
+    assert set(spec.id_columns) == ids
     assert set(spec.column_names) <= by_type["expect_column_values_to_be_of_type"]
     assert "expect_table_row_count_to_be_between" not in by_type
     assert "expect_table_row_count_to_be_between" in {
@@ -257,16 +258,29 @@ def test_suite_is_generated_from_the_contract(dataset: str) -> None:
     }
 
 
-def test_batches_are_not_fingerprinted_and_results_unchanged(tmp_path: Path) -> None:
-    # GX's per-batch md5 fingerprint is switched off (nothing reads it); the failures found
-    # stay the same, batch by batch or whole.
-    from great_expectations.execution_engine import pandas_execution_engine as engine
-
-    bad = _set(_prices(), 0, "close", -1.0)
-    whole = run_suite("prices_daily", bad, TODAY)
-    assert engine.HASH_THRESHOLD == 0
+def test_suite_runs_in_duckdb_and_leaves_the_file_free(tmp_path: Path) -> None:
+    # GX works on its own cursor of the build file's database; once the check is over,
+    # closing the caller's connection frees the file for the next writer (dbt).
+    bad = _set(_many_prices(40, _DAYS), 7, "security_id", "us:s007")
     con = _land(tmp_path, bad)
-    batched = run_suite_on_table(con, "prices_daily", TODAY, batch_rows=2)
-    assert batched is not None
-    assert [f["rule"] for f in batched.failed] == [f["rule"] for f in whole.failed]
-    assert [f["unexpected_count"] for f in batched.failed] == [1]
+    outcome = run_suite_on_table(con, "prices_daily", TODAY)
+    con.close()
+    assert outcome is not None and not outcome.success
+    failure = outcome.failed[0]
+    assert failure["expectation_type"] == "unexpected_rows_expectation"
+    assert failure["unexpected_count"] == 1
+    assert failure["example_rows"] == [
+        {"security_id": "us:s007", "trade_date": "2025-11-05"}]
+    with duckdb.connect(str(tmp_path / "build.duckdb")) as again:  # read-write: not held
+        assert again.execute("SELECT count(*) FROM raw.prices_daily").fetchall() == [(200,)]
+
+
+def test_type_mismatch_is_named() -> None:
+    bad = _prices().with_columns(pl.col("volume").cast(pl.Utf8))
+    outcome = run_suite("prices_daily", bad, TODAY)
+    first = outcome.failed[0]
+    assert first["rule"] == "volume must be of type Float64", outcome.description
+    assert first["observed_value"] == "String"
+    # The sign check cannot run on text; it says so instead of passing.
+    assert {f["column"] for f in outcome.failed} == {"volume"}
+    assert all("could not be checked" in f["description"] for f in outcome.failed[1:])

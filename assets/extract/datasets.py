@@ -98,10 +98,10 @@ def _gx_check(dataset: str) -> dg.AssetChecksDefinition:
                     pool=WRITER_POOL,
                     description=f"Great Expectations suite for raw.{dataset}, built from its contract.")
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        # In bounded batches straight from the build file: no whole-table copy in memory.
-        # The writer pool keeps other writers off the file meanwhile; the connection is a
-        # plain one, like every other in this process (DuckDB refuses a second
-        # configuration of the same file in one process).
+        # As SQL inside the build file: no copy of the table in this process. The writer
+        # pool keeps other writers off the file meanwhile; the connection is a plain one,
+        # like every other in this process (DuckDB refuses a second configuration of the
+        # same file in one process), and GX works on a cursor of it.
         with warehouse.connect() as con:
             outcome = run_suite_on_table(con, dataset)
         if outcome is None:

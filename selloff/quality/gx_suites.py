@@ -2,16 +2,16 @@
 
 Every suite is generated from the dataset's contract in `selloff.contracts`, so a rule
 added there is checked here without touching this module. The suites run on GX 1.x
-directly (ephemeral context, pandas data source) because the `dagster-ge` integration only
-speaks the pre-1.0 API; the Dagster asset checks that call `run_suite_on_table` live in
-`assets/extract/`.
+directly (ephemeral context) because the `dagster-ge` integration only speaks the pre-1.0
+API; the Dagster asset checks that call `run_suite_on_table` live in `assets/extract/`.
 
-Where the data is: `run_suite_on_table` never copies a whole raw table into pandas. It
-reads the table from DuckDB in bounded batches (about `BATCH_ROWS` rows each) and runs the
-same suite on each. The batches split the rows by a hash of the contract key, so every
-row of a duplicated key lands in the same batch and the per-batch uniqueness expectation
-is exact for the whole table; the other expectations are per row or per column set and
-add up across batches. Peak memory is one batch's pandas copy, whatever the table size.
+Where the data is: the suite runs on the landed table inside DuckDB, through GX's SQL
+data source (SQLAlchemy + `duckdb_engine`). Every expectation becomes an aggregate query
+that DuckDB answers over the whole table (counts of unexpected rows, the uniqueness of
+the key by GROUP BY, the column set and types from the catalog); only the few example
+rows of a failure come back to Python. No table is copied into pandas, so the check
+needs no batches and its memory is DuckDB's, whatever the table size. A frame
+(`run_suite`) is validated the same way, as a table of a throwaway in-memory DuckDB.
 
 Dropped (it merely repeated the landing gate): the trading-calendar expectation ("<date>
 must be a trading day of the market", which needed a derived `_on_trading_calendar` column
@@ -20,40 +20,32 @@ exactly that rule, against the same calendars, on every row before it lands, and
 row's market and date cannot change afterwards. Every other expectation stays: column set
 and types, key uniqueness, not-null, signs and finiteness, accepted values, id format and
 no future dates (they also guard `raw` against writes that bypass the gate and against
-partition windows merged into an existing table).
+partition windows merged into an existing table). The id format is an
+`UnexpectedRowsExpectation` (a SQL query) because GX's regex expectation has no
+translation for DuckDB's dialect; the query uses the contract's own pattern.
 
-GX, pandas and pyarrow are imported inside the functions: importing GX takes seconds,
-and every process that loads the Dagster definitions would pay it at start-up.
-
-Over 400 lines because the suite builder, the batch reader and the result folding share
-the contract-derived column plan; apart, each would re-derive it.
+GX is imported inside the functions: importing it takes seconds, and every process that
+loads the Dagster definitions would pay it at start-up.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import math
 import sys
 import time
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import polars as pl
 
 from selloff.contracts import DATASETS, ID_PATTERN, Dataset
-from selloff.warehouse import release_memory
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    import duckdb
     import great_expectations as gx
-    import pandas as pd
 
-# One batch's pandas copy is the memory the suite needs: about 150 MB for 1 M rows of the
-# widest raw table (prices), against 1.1 GiB for the whole of fund flows at 5,000 x 5.
-BATCH_ROWS = 1_000_000
 MAX_EXAMPLES = 3
 
 
@@ -70,19 +62,27 @@ def _guard_pyspark_connect() -> None:
     if main is not None and getattr(main, "__file__", None) is None and main.__spec__ is None:
         sys.modules.setdefault("pyspark.sql.connect", None)
 
-# GX's pandas type check compares the column dtype's scalar type; these are the names it
-# resolves for the dtypes `_to_pandas` produces from each contract type.
-_GX_TYPE = {pl.String: "str", pl.Float64: "float64", pl.Int64: "int64", pl.Boolean: "bool",
-            pl.Date: "datetime64"}
 
-# An upper bound on the sign checks makes them reject inf as well, in the same pass.
+# The names GX's SQL type check sees for each contract type: duckdb_engine reflects
+# DuckDB's catalog as SQLAlchemy types (VARCHAR as String, DOUBLE as FLOAT, BIGINT as
+# BigInteger), and GX compares those types' names.
+_SQL_TYPE = {pl.String: "String", pl.Float64: "FLOAT", pl.Int64: "BigInteger",
+             pl.Boolean: "BOOLEAN", pl.Date: "DATE"}
+
+# An upper bound on the sign checks makes them reject inf (and DuckDB's NaN, which sorts
+# above every number) in the same query.
 _FLOAT_MAX = sys.float_info.max
-
-# The dates datetime64[ns] can hold.
-_NS_FIRST, _NS_LAST = dt.date(1678, 1, 1), dt.date(2261, 12, 31)
 
 # result_format keys GX fills per expectation; anything else is left out of the outcome.
 _STAT_KEYS = ("element_count", "unexpected_count", "unexpected_percent", "missing_count")
+
+ID_RULE = "must look like <MARKET>:<code>"
+
+
+class _DuckDBDialect(enum.StrEnum):
+    """GX's dialect names are a str Enum; `duckdb` is not one of them."""
+
+    DUCKDB = "duckdb"
 
 
 @dataclass(frozen=True)
@@ -113,18 +113,35 @@ class SuiteOutcome:
         return "\n".join([*lines, *self.notes])
 
 
+def _id_query(spec: Dataset, column: str, *, table: str = "{batch}") -> str:
+    """The rows whose `column` is not a `<MARKET>:<code>` id: key columns and the value.
+
+    `{batch}` is GX's placeholder for the table under test. GX formats the query with
+    `str.format` and then runs it as SQLAlchemy `text()`, so for GX the pattern's braces
+    are doubled and its colons escaped (`:US` would be a bind parameter); its quotes are
+    escaped for SQL either way.
+    """
+    shown = list(dict.fromkeys([*spec.key, column]))
+    pattern = ID_PATTERN.replace("'", "''")
+    if table == "{batch}":
+        pattern = pattern.replace("{", "{{").replace("}", "}}").replace(":", "\\:")
+    cols = ", ".join(f'"{c}"' for c in shown)
+    return (f'SELECT {cols} FROM {table} WHERE "{column}" IS NOT NULL '
+            f"AND NOT regexp_full_match(\"{column}\", '{pattern}')")
+
+
 def build_suite(dataset: str, today: dt.date, *, required: bool = False) -> gx.ExpectationSuite:
     """The expectation suite of `raw.<dataset>`, generated from its contract.
 
-    The suite validates the contract's columns as landed in `raw`. `required` adds "at least one row": a dataset a source lacks lands as an empty table and must
-    then pass, so emptiness only fails where the caller says the dataset is needed.
+    The suite validates the contract's columns as landed in `raw`. `required` adds "at
+    least one row": a dataset a source lacks lands as an empty table and must then pass,
+    so emptiness only fails where the caller says the dataset is needed.
     """
     _guard_pyspark_connect()
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
     spec = DATASETS[dataset]
-    # Distinct names: one context may hold both variants (see `_run_batches`).
     suite = gx.ExpectationSuite(name=f"raw.{dataset}" + (".required" if required else ""))
 
     def add(expectation: Any, rule: str, column: str | None = None, *,
@@ -143,9 +160,9 @@ def build_suite(dataset: str, today: dt.date, *, required: bool = False) -> gx.E
             "must have at least 1 row (the dataset is required)")
 
     for col in spec.columns:
-        gx_type = _GX_TYPE.get(col.dtype.base_type())
-        if gx_type:
-            add(gxe.ExpectColumnValuesToBeOfType(column=col.name, type_=gx_type),
+        sql_type = _SQL_TYPE.get(col.dtype.base_type())
+        if sql_type:
+            add(gxe.ExpectColumnValuesToBeOfType(column=col.name, type_=sql_type),
                 f"{col.name} must be of type {col.dtype}", col.name)
 
     if len(spec.key) == 1:
@@ -179,14 +196,12 @@ def build_suite(dataset: str, today: dt.date, *, required: bool = False) -> gx.E
             f"{name} must be one of {', '.join(values)}", name)
 
     for name in spec.id_columns:
-        add(gxe.ExpectColumnValuesToMatchRegex(column=name, regex=ID_PATTERN),
-            f"{name} must look like <MARKET>:<code> ({ID_PATTERN})", name)
+        add(gxe.UnexpectedRowsExpectation(unexpected_rows_query=_id_query(spec, name),
+                                          description=f"{name} {ID_RULE}"),
+            f"{name} {ID_RULE} ({ID_PATTERN})", name)
 
-    # Dates reach pandas as midnight datetime64, so midnight of `today` is the last
-    # allowed value.
-    latest = dt.datetime(today.year, today.month, today.day)
     for name in spec.date_columns_not_future:
-        add(gxe.ExpectColumnValuesToBeBetween(column=name, max_value=latest),
+        add(gxe.ExpectColumnValuesToBeBetween(column=name, max_value=today),
             f"{name} must not be after today ({today.isoformat()})", name)
 
     return suite
@@ -194,26 +209,32 @@ def build_suite(dataset: str, today: dt.date, *, required: bool = False) -> gx.E
 
 def run_suite(dataset: str, df: pl.DataFrame, today: dt.date | None = None, *,
               required: bool = False) -> SuiteOutcome:
-    """Validate one frame with the dataset's generated suite, as one batch.
+    """Validate one frame with the dataset's generated suite.
 
-    `today` bounds the no-future-dates rule (default: the local date). An empty frame
-    passes unless `required`, with a note saying so. For a landed table use
-    `run_suite_on_table`, which never holds more than one batch.
+    The frame becomes `raw.<dataset>` of a throwaway in-memory DuckDB, so it meets exactly
+    the SQL the landed tables meet. `today` bounds the no-future-dates rule (default: the
+    local date). An empty frame passes unless `required`, with a note saying so.
     """
-    return _run_batches(dataset, [(df, True)], df.height, df.columns, today, required)
+    with duckdb.connect() as con:
+        con.execute("CREATE SCHEMA raw")
+        con.register("__gx_incoming", df.to_arrow())
+        con.execute(f'CREATE TABLE raw."{dataset}" AS SELECT * FROM __gx_incoming')
+        con.unregister("__gx_incoming")
+        outcome = run_suite_on_table(con, dataset, today, required=required)
+    assert outcome is not None  # the table was just created
+    return outcome
 
 
 def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
-                       today: dt.date | None = None, *, required: bool = False,
-                       batch_rows: int = BATCH_ROWS) -> SuiteOutcome | None:
-    """Validate `raw.<dataset>` in DuckDB in bounded batches; None if the table is absent.
+                       today: dt.date | None = None, *,
+                       required: bool = False) -> SuiteOutcome | None:
+    """Validate `raw.<dataset>` where it is, in DuckDB; None if the table is absent.
 
-    The rows are split into ceil(rows / batch_rows) buckets by a hash of the contract key
-    (by row id when a key column is missing: the column-set expectation fails then anyway),
-    so duplicates of a key always meet in one batch. "At least one row" runs on the
-    largest bucket only, which is empty exactly when the table is.
+    GX runs on its own cursor of `con`'s database (one DuckDB instance per file and
+    process: a second `duckdb.connect` of the file would be refused while `con` is open),
+    with `raw` as its default schema. The cursor is closed before returning, so nothing
+    keeps the file open after the check.
     """
-    table = f"raw.{dataset}"
     found = con.execute(
         "SELECT column_name FROM information_schema.columns "
         "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position", [dataset],
@@ -221,86 +242,61 @@ def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
     if not found:
         return None
     columns = [r[0] for r in found]
-    rows = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
-    buckets = max(1, math.ceil(rows / batch_rows))
-    spec = DATASETS[dataset]
-    if buckets == 1:
-        return _run_batches(dataset, [(con.sql(f"SELECT * FROM {table}").pl(), True)],
-                            rows, columns, today, required)
-
-    has_key = all(k in columns for k in spec.key)
-    keys = ", ".join(f'"{k}"' for k in spec.key)
-    bucket = f"hash({keys}) % {buckets}" if has_key else f"rowid % {buckets}"
-    order = f" ORDER BY {keys}" if has_key else ""
-    sizes = dict(con.execute(f"SELECT {bucket} AS b, count(*) FROM {table} GROUP BY b").fetchall())
-    largest = max(sizes, key=lambda b: sizes[b])
-
-    def batches() -> Iterable[tuple[pl.DataFrame, bool]]:
-        # A generator: each batch is read when GX is ready for it and dropped after.
-        for b in sorted(sizes):
-            df = con.sql(f"SELECT * FROM {table} WHERE {bucket} = {b}{order}").pl()
-            yield df, b == largest
-
-    return _run_batches(dataset, batches(), rows, columns, today, required)
+    rows = int(con.execute(f'SELECT count(*) FROM raw."{dataset}"').fetchall()[0][0])
+    cursors: list[duckdb.DuckDBPyConnection] = []
+    try:
+        return _validate(con, cursors, dataset, rows, columns, today or dt.date.today(),
+                         required)
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
-def _run_batches(dataset: str, batches: Iterable[tuple[pl.DataFrame, bool]], rows: int,
-                 columns: list[str], today: dt.date | None, required: bool) -> SuiteOutcome:
+def _validate(con: duckdb.DuckDBPyConnection, cursors: list[duckdb.DuckDBPyConnection],
+              dataset: str, rows: int, columns: list[str], today: dt.date,
+              required: bool) -> SuiteOutcome:
     _guard_pyspark_connect()
+    import duckdb_engine
     import great_expectations as gx
 
     started = time.perf_counter()
-    today = today or dt.date.today()
     spec = DATASETS[dataset]
     notes: list[str] = []
     if rows == 0 and not required:
         notes.append(f"{dataset} is empty (the source lacks it): only its columns and "
                      "types were checked")
 
-    _skip_batch_fingerprint()
+    def session() -> Any:
+        cursor = con.cursor()
+        cursors.append(cursor)
+        cursor.execute("USE raw")
+        return duckdb_engine.ConnectionWrapper(cursor)
+
+    _keep_duckdb_connection()
     context = _context()
-    batch_def = (
-        context.data_sources.add_pandas(f"raw_{dataset}")
-        .add_dataframe_asset(dataset)
-        .add_batch_definition_whole_dataframe("batch")
-    )
-    validations: dict[bool, Any] = {}
-
-    def validation(with_count: bool) -> Any:
-        # Without `required` both suites are the same; with it, only one batch counts rows.
-        flag = with_count and required
-        if flag not in validations:
-            name = f"raw.{dataset}" + (".required" if flag else "")
-            suite = build_suite(dataset, today, required=flag)
-            validations[flag] = context.validation_definitions.add(gx.ValidationDefinition(
-                name=name, data=batch_def, suite=context.suites.add(suite)))
-        return validations[flag]
-
+    datasource = context.data_sources.add_sql(
+        f"raw_{dataset}", connection_string="duckdb:///:memory:", kwargs={"creator": session})
+    batch_def = (datasource.add_table_asset(dataset, table_name=dataset)
+                 .add_batch_definition_whole_table("table"))
+    suite = context.suites.add(build_suite(dataset, today, required=required))
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=suite.name, data=batch_def, suite=suite))
     key_present = [k for k in spec.key if k in columns]
-    merged: dict[int, dict[str, Any]] = {}
-    for df, with_count in batches:
-        frame = _to_pandas(df)
-        del df
-        result = validation(with_count).run(
-            batch_parameters={"dataframe": frame},
-            result_format={
-                "result_format": "SUMMARY",
-                "partial_unexpected_count": MAX_EXAMPLES,
-                # Examples name rows by the contract key, which is how a user finds them.
-                "unexpected_index_column_names": key_present,
-            },
-        )
-        del frame
-        for r in result.results:
-            _merge(merged, r)
-        del result
-        release_memory()  # the batch's pandas buffers go back to the OS before the next
+    try:
+        result = validation.run(result_format={
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": MAX_EXAMPLES,
+            # Examples name rows by the contract key, which is how a user finds them.
+            "unexpected_index_column_names": key_present,
+        })
+    finally:
+        _close_engine(datasource)
 
     # GX returns results in no particular order; report them in the suite's order
     # (columns first) so the first line of a failed check is the most basic problem.
-    ordered = [merged[k] for k in sorted(merged)]
-    failed = [_describe_failure(dataset, spec, SimpleNamespace(**m), set(columns))
-              for m in ordered if not m["success"]]
+    ordered = sorted(result.results, key=lambda r: (r.expectation_config.meta or {}).get("order", 0))
+    failed = [_describe_failure(dataset, spec, r, set(columns), con)
+              for r in ordered if not r.success]
     evaluated = len(ordered)
     good = evaluated - len(failed)
     return SuiteOutcome(
@@ -317,79 +313,37 @@ def _run_batches(dataset: str, batches: Iterable[tuple[pl.DataFrame, bool]], row
     )
 
 
-def _merge(merged: dict[int, dict[str, Any]], r: Any) -> None:
-    """Add one batch's result of one expectation to the whole table's.
+def _close_engine(datasource: Any) -> None:
+    """Close GX's kept connection and its SQLAlchemy pool now, while the DuckDB cursor
+    under them is still open.
 
-    Counts add up over batches (the batches partition the rows); examples are kept up to
-    MAX_EXAMPLES in batch order; an exception or observed value is the first batch's.
+    Left to the garbage collector, SQLAlchemy's pool finalizer rolls back on a cursor
+    that is already closed and raises inside the collection; on CPython 3.11.7 such a
+    finalizer, run in the middle of `ast.parse`, leaves the parser's recursion counter
+    off ("AST constructor recursion depth mismatch" in the next pytest rewrite or Jinja
+    compile in the process).
     """
-    config = r.expectation_config
-    order = (config.meta or {}).get("order", 0)
-    m = merged.setdefault(order, {"expectation_config": config, "success": True,
-                                  "result": {}, "exception_info": None})
-    res = dict(r.result or {})
-    acc = m["result"]
-    for k in ("element_count", "unexpected_count", "missing_count"):
-        if k in res:
-            acc[k] = acc.get(k, 0) + int(res[k])
-    if r.success:
-        return
-    m["success"] = False
-    if m["exception_info"] is None and _exception_message(r):
-        m["exception_info"] = r.exception_info
-    for k in ("partial_unexpected_index_list", "partial_unexpected_list"):
-        if res.get(k):
-            acc[k] = (acc.get(k) or []) + list(res[k])
-            acc[k] = acc[k][:MAX_EXAMPLES]
-    for k in ("observed_value", "details"):
-        if k in res and k not in acc:
-            acc[k] = res[k]
-    if "unexpected_count" in acc:
-        judged = acc.get("element_count", 0) - acc.get("missing_count", 0)
-        acc["unexpected_percent"] = 100.0 * acc["unexpected_count"] / judged if judged else None
+    engine = datasource.get_execution_engine()
+    kept = getattr(engine, "_connection", None)
+    if kept is not None:
+        kept.close()
+        engine._connection = None
+    engine.close()
 
 
-def _to_pandas(df: pl.DataFrame) -> pd.DataFrame:
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
+def _keep_duckdb_connection() -> None:
+    """Have GX keep one SQLAlchemy connection open for DuckDB, as it does for SQLite.
 
-    # Pin dtypes by contract type, not by the data: by default a nullable integer column
-    # with a null becomes float64 and a boolean one becomes object, and on object columns
-    # GX's type check falls back to a per-row Python loop.
-    text = pd.StringDtype(na_value=np.nan)
-    mapping = {
-        pa.int64(): pd.Int64Dtype(),
-        pa.bool_(): pd.BooleanDtype(),
-        pa.string(): text,
-        pa.large_string(): text,
-        pa.string_view(): text,
-    }
-    # GX compares datetime columns vectorized only at nanosecond precision; any other
-    # unit falls back to a Python call per row (13 s on 6M prices). A date outside the
-    # nanosecond range (years 1678-2261) keeps the slow path rather than failing the cast.
-    fits = []
-    for name in (n for n, dtype in df.schema.items() if dtype == pl.Date):
-        first, last = df[name].min(), df[name].max()
-        if (first is None or first >= _NS_FIRST) and (last is None or last <= _NS_LAST):
-            fits.append(name)
-    df = df.with_columns(pl.col(fits).cast(pl.Datetime("ns")))
-    return df.to_pandas(types_mapper=mapping.get)
-
-
-def _skip_batch_fingerprint() -> None:
-    """Stop GX from hashing every batch it is given.
-
-    GX's pandas engine fingerprints each in-memory batch (`hash_pandas_object` of every
-    row, then md5) for a batch marker that nothing here reads: about a quarter of a
-    suite's time on 1 M fund-flow rows (8 of 34 s for 2.1 M rows in 3 batches). It skips
-    the fingerprint for frames above `HASH_THRESHOLD` bytes; a threshold of 0 skips it
-    always. No expectation and no result depends on it.
+    GX reads a query's rows after leaving the `with engine.connect()` block it ran in;
+    with duckdb_engine the result is gone by then (`fetchall()` returns no row and every
+    metric fails with IndexError). For the dialects that need it GX keeps a single
+    connection for the engine's life; DuckDB is added to that list.
     """
-    from great_expectations.execution_engine import pandas_execution_engine as engine
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as engine
 
-    if getattr(engine, "HASH_THRESHOLD", 0):
-        engine.HASH_THRESHOLD = 0
+    kept = engine._PERSISTED_CONNECTION_DIALECTS
+    if _DuckDBDialect.DUCKDB not in kept:
+        engine._PERSISTED_CONNECTION_DIALECTS = (*kept, _DuckDBDialect.DUCKDB)
 
 
 def _context() -> Any:
@@ -411,8 +365,8 @@ def _context() -> Any:
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
-def _describe_failure(dataset: str, spec: Dataset, r: Any,
-                      present: set[str]) -> dict[str, Any]:
+def _describe_failure(dataset: str, spec: Dataset, r: Any, present: set[str],
+                      con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     config = r.expectation_config
     meta = config.meta or {}
     kwargs = config.kwargs
@@ -436,16 +390,25 @@ def _describe_failure(dataset: str, spec: Dataset, r: Any,
         out["description"] = f"{dataset}: {rule}: could not be checked ({exception})"
         return out
 
+    if config.type == "unexpected_rows_expectation":
+        # GX's SUMMARY result holds only the count; the examples are the query's first
+        # rows, read from the same table.
+        query = _id_query(spec, column, table=f'raw."{dataset}"')
+        examples = con.sql(f"{query} LIMIT {MAX_EXAMPLES}").pl().to_dicts()
+        res = {"unexpected_count": res.get("observed_value", 0),
+               "partial_unexpected_index_list": examples}
     if "unexpected_count" in res:
         count = int(res["unexpected_count"])
         # Without key columns GX gives bare 0-based positions; number them as the landing
         # gate does (1-based data rows).
         rows = [r if isinstance(r, dict) else {"row": int(r) + 1}
                 for r in _plain(res.get("partial_unexpected_index_list") or [])]
-        value_col = kwargs.get("column")
+        value_col = kwargs.get("column") or column
         show_value = meta.get("show_value", True)
         if not rows:
-            rows = [{value_col: v} for v in _plain(res.get("partial_unexpected_list") or [])]
+            # SQL column-set expectations list the offending key values as dicts.
+            rows = [v if isinstance(v, dict) else {value_col: v}
+                    for v in _plain(res.get("partial_unexpected_list") or [])]
         # Both rows of a duplicate key render the same; show each example once.
         examples = list(dict.fromkeys(
             _render_row(row, spec.key, value_col if show_value else None)
