@@ -88,7 +88,7 @@ def test_good_frame_passes() -> None:
 def test_duplicate_key_fails() -> None:
     bad = _set(_prices(), 1, "trade_date", dt.date(2025, 11, 3))
     failure = _only_failure(run_suite("prices_daily", bad, TODAY))
-    assert failure["expectation_type"] == "expect_compound_columns_to_be_unique"
+    assert failure["expectation_type"] == "unexpected_rows_expectation"
     assert failure["unexpected_count"] == 2
     assert failure["description"].startswith(
         "prices_daily: key (security_id, trade_date) must be unique: 2 rows, "
@@ -248,9 +248,12 @@ def test_suite_is_generated_from_the_contract(dataset: str) -> None:
     bounded = {*spec.positive, *spec.non_negative, *spec.date_columns_not_future, *floats}
     assert bounded <= by_type.get("expect_column_values_to_be_between", set())
     assert set(spec.allowed) <= by_type.get("expect_column_values_to_be_in_set", set())
-    ids = {(e.meta or {}).get("column") for e in suite.expectations
-           if e.expectation_type == "unexpected_rows_expectation"}
-    assert set(spec.id_columns) == ids
+    queries = [e.meta or {} for e in suite.expectations
+               if e.expectation_type == "unexpected_rows_expectation"]
+    assert set(spec.id_columns) == {q["column"] for q in queries if q["query"] == "id"}
+    assert [q["rule"] for q in queries if q["query"] == "key"] == [
+        f"key {spec.key[0] if len(spec.key) == 1 else '(' + ', '.join(spec.key) + ')'} "
+        "must be unique"]
     assert set(spec.column_names) <= by_type["expect_column_values_to_be_of_type"]
     assert "expect_table_row_count_to_be_between" not in by_type
     assert "expect_table_row_count_to_be_between" in {
