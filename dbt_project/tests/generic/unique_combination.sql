@@ -8,11 +8,7 @@
           arguments:
             columns: [security_id, trade_date]
 #}
+{# The SQL is a dispatched macro (macros/unique_combination.sql): DuckDB has a faster form. #}
 {% test unique_combination(model, columns) %}
-select
-    {{ columns | join(', ') }},
-    count(*) as n_rows
-from {{ model }}
-group by {{ columns | join(', ') }}
-having count(*) > 1
+    {{ return(adapter.dispatch('unique_combination_sql', 'selloff')(model, columns)) }}
 {% endtest %}
