@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from selloff.calendars import trading_days
 from selloff.contracts import DATASETS
@@ -333,6 +334,17 @@ def _long(ids: list[str], days: np.ndarray, cols: dict[str, np.ndarray],
     return pl.DataFrame(data)
 
 
+def _long_chunks(ids: list[str], days: np.ndarray, cols: dict[str, np.ndarray],
+                 id_name: str = "security_id") -> Iterator[pl.DataFrame]:
+    """`_long` in slices of whole ids, at most PART_ROWS // 4 rows each (one id at
+    least): concatenated they are `_long`'s frame, but no slice holds a whole market."""
+    T = len(days)
+    step = max(1, (PART_ROWS // 4) // max(T, 1))
+    for a in range(0, len(ids), step):
+        yield _long(ids[a:a + step], days, {k: m[:, a:a + step] for k, m in cols.items()},
+                    id_name=id_name)
+
+
 def _ohlc_from_close(close: np.ndarray, rng: np.random.Generator, vol: float) -> dict:
     T = len(close)
     prev = np.concatenate([close[:1], close[:-1]])
@@ -380,9 +392,10 @@ def _index_frames(market: str, days: np.ndarray, specs: list[SecuritySpec],
 
 
 def _cn_flows(days: np.ndarray, specs: list[SecuritySpec], sim: dict[str, np.ndarray],
-              seed: int) -> tuple[pl.DataFrame, np.ndarray]:
-    """Order-size class flows per stock: main force = super large + large, and the
-    medium and small classes take the other side, so the five classes net to zero."""
+              seed: int) -> dict[str, np.ndarray]:
+    """Order-size class flows per stock (T x N per class): main force = super large +
+    large, and the medium and small classes take the other side, so the five classes net
+    to zero."""
     rng = _rng(seed, _MARKET_NO["CN"], 3)
     T, N = len(days), len(specs)
     value = sim["volume"] * sim["close"]
@@ -401,23 +414,15 @@ def _cn_flows(days: np.ndarray, specs: list[SecuritySpec], sim: dict[str, np.nda
     small = np.round(-main * rng.uniform(0.4, 0.7, (T, N))
                      + 0.005 * value * rng.standard_normal((T, N)))
     medium = -main - small
-    mats = {"main_force": main, "super_large": super_large, "large": large, "medium": medium,
+    return {"main_force": main, "super_large": super_large, "large": large, "medium": medium,
             "small": small}
-    ids = [s.security_id for s in specs]
-    frames = []
-    for typ in _FLOW_TYPES_CN:
-        df = _long(ids, days, {"net_buy_value": mats[typ]}, id_name="entity_id")
-        frames.append(df.with_columns(pl.lit(typ).alias("investor_type")))
-    stacked = np.stack([mats[t] for t in _FLOW_TYPES_CN])  # types x T x N
-    sec = pl.concat(frames).with_columns(flow_scope=pl.lit("security"))
-    return sec, stacked
 
 
-def _board_flows(days: np.ndarray, specs: list[SecuritySpec], stacked: np.ndarray,
+def _board_flows(days: np.ndarray, specs: list[SecuritySpec], mats: dict[str, np.ndarray],
                  members: pl.DataFrame) -> pl.DataFrame | None:
     """The AI concept board: the sum of its members' flows on each day they belong."""
     col = {s.security_id: i for i, s in enumerate(specs)}
-    total = np.zeros(stacked.shape[:2])
+    total = np.zeros((len(_FLOW_TYPES_CN), len(days)))
     any_member = False
     for sid, valid_from, valid_to in members.select("security_id", "valid_from", "valid_to").iter_rows():
         if sid not in col:
@@ -427,7 +432,8 @@ def _board_flows(days: np.ndarray, specs: list[SecuritySpec], stacked: np.ndarra
             mask &= days >= _epoch(valid_from)
         if valid_to is not None:
             mask &= days <= _epoch(valid_to)
-        total += stacked[:, :, col[sid]] * mask
+        for k, typ in enumerate(_FLOW_TYPES_CN):
+            total[k] += mats[typ][:, col[sid]] * mask
         any_member = True
     if not any_member:
         return None
@@ -743,15 +749,15 @@ def _baskets(specs: list[SecuritySpec]) -> pl.DataFrame:
     ).with_columns(valid_to=pl.lit(None, pl.Date), source=pl.lit(SOURCE))
 
 
-def _finish(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+def _finish_one(name: str, df: pl.DataFrame) -> pl.DataFrame:
     """Contract column order and types; every row says it is synthetic."""
-    out = {}
-    for name, df in frames.items():
-        spec = DATASETS[name]
-        if "source" not in df.columns:
-            df = df.with_columns(source=pl.lit(SOURCE))
-        out[name] = df.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
-    return out
+    if "source" not in df.columns:
+        df = df.with_columns(source=pl.lit(SOURCE))
+    return df.select([pl.col(c).cast(t) for c, t in DATASETS[name].schema.items()])
+
+
+def _finish(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    return {name: _finish_one(name, df) for name, df in frames.items()}
 
 
 # The most rows `fetch_parts` hands over at once (a market's table is read in slices).
@@ -792,36 +798,54 @@ def _plan(n_securities: int, years: int, seed: int, end: dt.date) -> _Plan:
     return _Plan(seed, start, end, specs, securities, cik, baskets, shares)
 
 
-def _market_frames(plan: _Plan, market: str) -> dict[str, list[pl.DataFrame]]:
-    """The daily datasets of one market (lists of frames, not yet in contract form).
+def _market_pieces(plan: _Plan, market: str) -> Iterator[tuple[str, pl.DataFrame]]:
+    """The daily datasets of one market as (dataset, frame in contract form), each
+    dataset's frames in its row order, produced only when asked.
 
-    One market's simulation is the only T x N state held; every market's random draws
-    come from its own seeded generator, so a market comes out the same alone or with
-    the others.
+    One market's simulation is the only T x N state held: the long frames are cut from
+    its matrices a slice of ids at a time (China's five flow classes at 18,000 x 10 are
+    60 M rows, about 4 GB as one frame with its copies), and matrices no later dataset
+    needs are dropped as soon as their rows are out. Every market's random draws come
+    from its own seeded generators, one per component, so a market comes out the same
+    alone or with the others, and in slices or whole.
     """
     specs, seed, start, end = plan.specs, plan.seed, plan.start, plan.end
     idx = [i for i, s in enumerate(specs) if s.market == market]
     days = _to_days(trading_days(market, start, end))
     if not len(days) or not idx:
-        return {}
+        return
     m_specs = [specs[i] for i in idx]
     m_shares = [plan.shares[i] for i in idx]
     sim = _simulate(market, days, m_specs, m_shares, seed)
     ids = [s.security_id for s in m_specs]
-    prices = (_long(ids, days, {k: sim[k] for k in
-                                ("open", "high", "low", "close", "adj_close", "volume")})
-              .with_columns(currency=pl.lit(CURRENCY[market])))
+    currency = pl.lit(CURRENCY[market])
+    for chunk in _long_chunks(ids, days, {k: sim[k] for k in
+                                          ("open", "high", "low", "close", "adj_close", "volume")}):
+        yield "prices_daily", _finish_one("prices_daily", chunk.with_columns(currency=currency))
+    for k in ("open", "high", "low", "adj_close"):
+        del sim[k]
     levels, valuations, closes = _index_frames(market, days, m_specs, sim, seed)
+    del sim["close_econ"], sim["shares_econ"]
+    for df in levels:
+        yield "index_levels_daily", _finish_one("index_levels_daily", df)
+    for df in valuations:
+        yield "index_valuation_daily", _finish_one("index_valuation_daily", df)
     flows: list[pl.DataFrame] = []
     if market == "CN":
-        sec, stacked = _cn_flows(days, m_specs, sim, seed)
-        flows.append(sec)
-        board = _board_flows(days, m_specs, stacked,
+        mats = _cn_flows(days, m_specs, sim, seed)
+        del sim
+        cn = dict(period=pl.lit("day"), currency=pl.lit("CNY"))
+        for typ in _FLOW_TYPES_CN:
+            for chunk in _long_chunks(ids, days, {"net_buy_value": mats[typ]}, id_name="entity_id"):
+                yield "fund_flows_daily", _finish_one("fund_flows_daily", chunk.with_columns(
+                    investor_type=pl.lit(typ), flow_scope=pl.lit("security"), **cn))
+        board = _board_flows(days, m_specs, mats,
                              plan.baskets.filter(pl.col("basket_id") == "CN_AI"))
         if board is not None:
-            flows.append(board)
-        flows = [f.with_columns(period=pl.lit("day"), currency=pl.lit("CNY")) for f in flows]
-    elif market == "KR":
+            yield "fund_flows_daily", _finish_one("fund_flows_daily", board.with_columns(**cn))
+        return
+    del sim
+    if market == "KR":
         flows.append(_market_flows("KR", days, closes["KR:KOSPI"], seed))
     elif market == "JP":
         # Weeks are cut on the full calendar so a week straddling `end` is left out.
@@ -829,19 +853,17 @@ def _market_frames(plan: _Plan, market: str) -> dict[str, list[pl.DataFrame]]:
         jp_close = np.interp(ext.astype(np.int64), days.astype(np.int64), closes["JP:N225"])
         jp = _market_flows("JP", ext, jp_close, seed)
         flows.append(jp.filter(pl.col("trade_date") <= end))
-    del sim
-    if market != "CN":
-        flows = [f.with_columns(currency=pl.lit(CURRENCY[market_of(f["entity_id"][0])]))
-                 for f in flows]
-    return {"prices_daily": [prices], "index_levels_daily": levels,
-            "index_valuation_daily": valuations,
-            "fund_flows_daily": [f.select(sorted(f.columns)) for f in flows]}
+    for f in flows:
+        yield "fund_flows_daily", _finish_one("fund_flows_daily", f.with_columns(
+            currency=pl.lit(CURRENCY[market_of(f["entity_id"][0])])))
 
 
 def _market_part(plan: _Plan, market: str) -> dict[str, pl.DataFrame]:
     """One market's daily datasets in contract form (a dataset the market lacks is absent)."""
-    raw = _market_frames(plan, market)
-    return _finish({name: pl.concat(frames) for name, frames in raw.items() if frames})
+    pieces: dict[str, list[pl.DataFrame]] = {}
+    for name, df in _market_pieces(plan, market):
+        pieces.setdefault(name, []).append(df)
+    return {name: pl.concat(frames) for name, frames in pieces.items()}
 
 
 def _filings(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -910,13 +932,23 @@ class _Spool:
         self._dir = tempfile.TemporaryDirectory(prefix="selloff-demo-")
         self.files: dict[str, list[Path]] = {name: [] for name in MARKET_DATASETS}
         for market in MARKET_ORDER:
-            part = _market_part(plan, market)
-            for name, df in part.items():
-                path = Path(self._dir.name) / f"{name}.{market}.parquet"
-                # Row groups no larger than a part, so a slice reads only its own groups.
-                df.write_parquet(path, statistics=False, row_group_size=PART_ROWS // 4)
-                self.files[name].append(path)
-            del part
+            writers: dict[str, pq.ParquetWriter] = {}
+            try:
+                # Each piece goes to its file as it comes: the market's frames never
+                # exist whole in memory.
+                for name, df in _market_pieces(plan, market):
+                    table = df.to_arrow()
+                    if name not in writers:
+                        path = Path(self._dir.name) / f"{name}.{market}.parquet"
+                        writers[name] = pq.ParquetWriter(path, table.schema,
+                                                         compression="zstd",
+                                                         write_statistics=False)
+                        self.files[name].append(path)
+                    # Row groups no larger than a part, so a slice reads only its own groups.
+                    writers[name].write_table(table, row_group_size=PART_ROWS // 4)
+            finally:
+                for writer in writers.values():
+                    writer.close()
 
 
 @lru_cache(maxsize=2)
