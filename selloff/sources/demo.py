@@ -63,6 +63,7 @@ from selloff.sources.demo_universe import (
     universe,
 )
 from selloff.sources.snapshot import write_snapshot
+from selloff.warehouse import release_memory
 
 SOURCE = "demo (synthetic)"
 MARKET_ORDER = tuple(DEMO_MARKETS)
@@ -949,6 +950,9 @@ class _Spool:
             finally:
                 for writer in writers.values():
                     writer.close()
+            # The market's matrices and Arrow buffers are freed but stay in the
+            # allocators' caches; hand them back before the next market (and the landing).
+            release_memory()
 
 
 @lru_cache(maxsize=2)
