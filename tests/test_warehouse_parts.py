@@ -54,3 +54,19 @@ def test_connect_releases_memory_and_keeps_data(tmp_path: Path) -> None:
     release_memory()
     with connect(tmp_path / "w.duckdb", read_only=True) as con:
         assert con.sql("SELECT count(*) FROM raw.t").fetchall() == [(4,)]
+
+
+def test_landing_keeps_row_order_and_restores_threads(tmp_path: Path) -> None:
+    # The parts are appended on one DuckDB thread (whole row groups, so the checkpoint
+    # has nothing to rewrite); the connection's thread count comes back afterwards, also
+    # when a part fails.
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("SET threads = 2")
+    big = [pl.DataFrame({"k": range(i * 300_000, (i + 1) * 300_000)}) for i in range(3)]
+    rows, _ = replace_table_parts(con, "raw", "t", iter(big))
+    assert rows == 900_000
+    assert con.sql("SELECT k FROM raw.t").pl()["k"].to_list() == list(range(900_000))
+    assert con.execute("SELECT current_setting('threads')").fetchall() == [(2,)]
+    with pytest.raises(ValueError, match="part 1 broke a rule"):
+        replace_table_parts(con, "raw", "t", _parts(3, fail_at=1))
+    assert con.execute("SELECT current_setting('threads')").fetchall() == [(2,)]
