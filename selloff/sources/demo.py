@@ -938,7 +938,8 @@ class _Spool:
                 # Each piece goes to its file as it comes: the market's frames never
                 # exist whole in memory.
                 for name, df in _market_pieces(plan, market):
-                    table = df.to_arrow()
+                    # String views as polars holds them: no copy of every string.
+                    table = df.to_arrow(compat_level=pl.CompatLevel.newest())
                     if name not in writers:
                         path = Path(self._dir.name) / f"{name}.{market}.parquet"
                         writers[name] = pq.ParquetWriter(path, table.schema,
