@@ -943,7 +943,7 @@ class _Spool:
                     if name not in writers:
                         path = Path(self._dir.name) / f"{name}.{market}.parquet"
                         writers[name] = pq.ParquetWriter(path, table.schema,
-                                                         compression="zstd",
+                                                         compression="lz4",
                                                          write_statistics=False)
                         self.files[name].append(path)
                     # Row groups no larger than a part, so a slice reads only its own groups.
