@@ -19,9 +19,9 @@ path. Built-in cases for the warehouse to get right:
 - CN:300476.SZ joins the CN_AI board on 2025-07-01 (point-in-time membership).
 
 Memory stays bounded at any size: the universe (specs, share events) is cached per
-parameter set, but the daily datasets are generated one market at a time into a Parquet
-spool on disk the first time an extract asset asks for one, and read back market by
-market (`DemoSource.fetch_parts`), so no process holds the whole market.
+parameter set, but the daily datasets are generated one market at a time, in slices of
+ids, into a Parquet spool on disk the first time an extract asset asks for one, and read
+back in slices (`DemoSource.fetch_parts`), so no process holds a market's frames whole.
 
 Over 400 lines on purpose: the scripted path, the share events and the ten datasets are
 generated from one random stream per market, in one order; split across modules, a change
@@ -936,9 +936,10 @@ def _generate(n_securities: int, years: int, seed: int, end: dt.date) -> dict[st
 class _Spool:
     """The daily datasets of one parameter set as Parquet files, one per (dataset, market).
 
-    Generated on first use, one market at a time, into a temporary folder that goes away
-    with this object (or the process). Each extract asset then reads its dataset market by
-    market, so the process holds one market's part, never the whole market.
+    Generated on first use, one market at a time and each market piece by piece (slices
+    of ids, `_market_pieces`), into a temporary folder that goes away with this object
+    (or the process). Each extract asset then reads its dataset in slices, so the process
+    holds one market's simulation and one piece, never a market's frames whole.
     """
 
     def __init__(self, plan: _Plan):
