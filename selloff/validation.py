@@ -166,11 +166,16 @@ def validate(df: pl.DataFrame, dataset: str, origin: str | None = None,
     for col in spec.required:
         add(pl.col(col).is_null(), f"not null: {col}", lambda r, c=col: f"{c} is empty")
     # Report each repeat (not the first occurrence) and point back at the row it repeats.
-    first_row = pl.col(ROW).first().over(list(spec.key))
-    df = df.with_columns(first_row.alias("__first_row"))
-    add(~pl.struct(list(spec.key)).is_first_distinct(), "unique key " + "+".join(spec.key),
-        lambda r: "duplicate key " + ", ".join(f"{k}={r[k]}" for k in spec.key)
-        + f" (first in row {r['__first_row']})")
+    # The exact search (a window over the key) costs more than all the other rules
+    # together, so it runs only when the key's hashes are not all distinct: equal keys
+    # always hash alike, so distinct hashes prove there is no repeat (a hash collision
+    # merely sends the part through the exact search, which then finds nothing).
+    if _may_repeat(df, spec.key):
+        first_row = pl.col(ROW).first().over(list(spec.key))
+        df = df.with_columns(first_row.alias("__first_row"))
+        add(~pl.struct(list(spec.key)).is_first_distinct(), "unique key " + "+".join(spec.key),
+            lambda r: "duplicate key " + ", ".join(f"{k}={r[k]}" for k in spec.key)
+            + f" (first in row {r['__first_row']})")
     for col in spec.positive:
         add(pl.col(col).is_not_null() & ~(pl.col(col) > 0), f"positive: {col}",
             lambda r, c=col: f"{c}={r[c]} is not > 0")
@@ -199,7 +204,12 @@ def validate(df: pl.DataFrame, dataset: str, origin: str | None = None,
     v.extend(_cross_violations(df, dataset, refs or {}))
     if v:
         raise DataContractError(v, origin)
-    return df.drop(ROW, "__first_row")
+    return df.drop(ROW, "__first_row", strict=False)
+
+
+def _may_repeat(df: pl.DataFrame, key: tuple[str, ...]) -> bool:
+    distinct = df.select(pl.struct(list(key)).hash().n_unique()).item()
+    return distinct < df.height
 
 
 def _calendar_violations(df: pl.DataFrame, spec: Dataset) -> list[Violation]:
@@ -208,6 +218,17 @@ def _calendar_violations(df: pl.DataFrame, spec: Dataset) -> list[Violation]:
     if spec.calendar_when:
         col, value = spec.calendar_when
         scope = scope.filter(pl.col(col) == value)
+    # Only a date that is not a session of some market can break the rule: find those
+    # among the part's few distinct dates first, so the per-row work (the market of each
+    # id, the distinct (market, date) pairs) runs on their rows alone, usually few.
+    markets = {market_of(i) for i in scope.get_column(id_col).drop_nulls().unique().to_list()}
+    bounds = {m: calendar_bounds(m) for m in sorted(markets) if m in MARKET_CALENDARS}
+    days = scope.get_column(date_col).drop_nulls().unique().to_list()
+    suspect = [d for d in days if any(first <= d <= last and not is_trading_day(m, d)
+                                      for m, (first, last) in bounds.items())]
+    if not suspect:
+        return []
+    scope = scope.filter(pl.col(date_col).is_in(suspect))
     pairs = (
         scope.select(
             market_of_expr(id_col).alias("__market"), pl.col(date_col)
@@ -219,7 +240,7 @@ def _calendar_violations(df: pl.DataFrame, spec: Dataset) -> list[Violation]:
     for market, day in pairs.iter_rows():
         if market not in MARKET_CALENDARS:
             continue
-        first, last = calendar_bounds(market)
+        first, last = bounds[market]
         if first <= day <= last and not is_trading_day(market, day):
             bad_pairs.append((market, day))
     if not bad_pairs:
@@ -246,9 +267,15 @@ def _cross_violations(df: pl.DataFrame, dataset: str,
     # A price in another currency than its security's would be converted at the wrong
     # rate (US:NVDA in JPY: a market cap ~150x off). Unknown securities are the dbt
     # relationship test's business.
+    theirs = securities.select("security_id", pl.col("currency").alias("__security_currency"))
+    # A part has few distinct (security, currency) pairs: checking those first spares
+    # the join of every row when none is wrong (the rows are then found as before).
+    pairs = df.group_by("security_id", "currency").len()
+    if pairs.join(theirs, on="security_id", how="inner").filter(
+            pl.col("currency") != pl.col("__security_currency")).height == 0:
+        return []
     hits = (
-        df.join(securities.select("security_id", pl.col("currency").alias("__security_currency")),
-                on="security_id", how="inner")
+        df.join(theirs, on="security_id", how="inner")
         .filter(pl.col("currency") != pl.col("__security_currency"))
         .sort(ROW)
     )

@@ -120,19 +120,10 @@ def replace_table_parts(con: duckdb.DuckDBPyConnection, schema: str, table: str,
     target = f"{_ident(schema)}.{_ident(table)}"
     staging_name = _ident(f"__landing_{table}")
     staging = f"{_ident(schema)}.{staging_name}"
-    rows, first = 0, None
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
     try:
-        for part in parts:
-            con.register("__incoming", part.to_arrow())
-            if first is None:
-                con.execute(f"CREATE OR REPLACE TABLE {staging} AS SELECT * FROM __incoming")
-                first = part.head(5)
-            else:
-                con.execute(f"INSERT INTO {staging} BY NAME SELECT * FROM __incoming")
-            con.unregister("__incoming")
-            rows += part.height
-            del part
+        with _single_thread(con):
+            rows, first = _append_parts(con, staging, parts)
         if first is None:
             raise ValueError(f"{target}: no parts to land")
         con.execute("BEGIN TRANSACTION")
@@ -145,6 +136,42 @@ def replace_table_parts(con: duckdb.DuckDBPyConnection, schema: str, table: str,
             raise
     finally:
         con.execute(f"DROP TABLE IF EXISTS {staging}")
+    return rows, first
+
+
+@contextmanager
+def _single_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """DuckDB on one thread for the block, its previous thread count restored after.
+
+    Two threads appending one Arrow frame each fill their own row groups, so every part
+    leaves partly filled ones behind, and the next checkpoint (at the latest when the
+    connection closes) rewrites and recompresses the whole table to merge them: at 2 M
+    rows a part that doubled the write's CPU time and the file's size. One thread fills
+    them in order, and the insert alone costs about what the two threads did.
+    """
+    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
+
+
+def _append_parts(con: duckdb.DuckDBPyConnection, staging: str,
+                  parts: Iterable[pl.DataFrame]) -> tuple[int, pl.DataFrame | None]:
+    rows, first = 0, None
+    for part in parts:
+        # Polars' own string layout (Arrow string views), which DuckDB reads as it is:
+        # the default conversion copies every string (0.2 s per 2 M fund-flow rows).
+        con.register("__incoming", part.to_arrow(compat_level=pl.CompatLevel.newest()))
+        if first is None:
+            con.execute(f"CREATE OR REPLACE TABLE {staging} AS SELECT * FROM __incoming")
+            first = part.head(5)
+        else:
+            con.execute(f"INSERT INTO {staging} BY NAME SELECT * FROM __incoming")
+        con.unregister("__incoming")
+        rows += part.height
+        del part
     return rows, first
 
 

@@ -89,6 +89,30 @@ def test_parts_are_bounded_and_add_up_to_the_market(demo: DemoSource,
     assert sum(p.height for p in loaded) == whole["prices_daily"].height
 
 
+def test_generation_pieces_are_bounded(demo: DemoSource, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The spool is written piece by piece so no market's frame exists whole (China's
+    # flows at 18,000 x 10 are 60 M rows): each piece is a slice of whole ids, at most
+    # PART_ROWS // 4 rows (or one id's days), and the pieces add up to the market.
+    monkeypatch.setattr(demo_module, "PART_ROWS", 4000)
+    plan = demo_module._plan(*demo._params())
+    whole = _generate(demo.n_securities, demo.years, demo.seed, demo.end)
+    for market in MARKET_ORDER:
+        days = len(trading_days(market, plan.start, plan.end))
+        pieces: dict[str, list[pl.DataFrame]] = {}
+        for name, df in demo_module._market_pieces(plan, market):
+            # Slices of the long frames; a whole index series or market/board flow
+            # series (a few rows per day) otherwise.
+            bound = max(1000, days) if name == "prices_daily" else 5 * (days + 7)
+            assert df.height <= bound, (market, name, df.height)
+            pieces.setdefault(name, []).append(df)
+        assert len(pieces["prices_daily"]) > 1
+        for name, frames in pieces.items():
+            id_col = "security_id" if name == "prices_daily" else (
+                "index_id" if name.startswith("index") else "entity_id")
+            mine = whole[name].filter(market_of_expr(id_col) == market)
+            assert_frame_equal(pl.concat(frames), mine)
+
+
 @pytest.mark.parametrize("dataset", list(DATASETS))
 def test_every_dataset_passes_the_landing_gate(demo: DemoSource, dataset: str) -> None:
     df = demo.load(dataset)

@@ -65,8 +65,9 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
                                     "assets that need it report insufficient_data")
                 parts = iter([empty_frame(dataset).with_columns(pl.lit(src.name).alias("source"))])
             if window is None or daily is None:
-                # A full refresh lands the source's parts (the demo market: one market at
-                # a time) in one transaction: memory is bounded by the largest part.
+                # A full refresh lands the source's parts (the demo market: slices of at
+                # most PART_ROWS of one market) through a staging table swapped in at the
+                # end: memory is bounded by the largest part, not by the dataset.
                 with warehouse.connect() as con:
                     rows, df = replace_table_parts(con, "raw", dataset, parts)
                 scope = "all"

@@ -19,9 +19,9 @@ path. Built-in cases for the warehouse to get right:
 - CN:300476.SZ joins the CN_AI board on 2025-07-01 (point-in-time membership).
 
 Memory stays bounded at any size: the universe (specs, share events) is cached per
-parameter set, but the daily datasets are generated one market at a time into a Parquet
-spool on disk the first time an extract asset asks for one, and read back market by
-market (`DemoSource.fetch_parts`), so no process holds the whole market.
+parameter set, but the daily datasets are generated one market at a time, in slices of
+ids, into a Parquet spool on disk the first time an extract asset asks for one, and read
+back in slices (`DemoSource.fetch_parts`), so no process holds a market's frames whole.
 
 Over 400 lines on purpose: the scripted path, the share events and the ten datasets are
 generated from one random stream per market, in one order; split across modules, a change
@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from selloff.calendars import trading_days
 from selloff.contracts import DATASETS
@@ -62,6 +63,7 @@ from selloff.sources.demo_universe import (
     universe,
 )
 from selloff.sources.snapshot import write_snapshot
+from selloff.warehouse import release_memory
 
 SOURCE = "demo (synthetic)"
 MARKET_ORDER = tuple(DEMO_MARKETS)
@@ -333,6 +335,17 @@ def _long(ids: list[str], days: np.ndarray, cols: dict[str, np.ndarray],
     return pl.DataFrame(data)
 
 
+def _long_chunks(ids: list[str], days: np.ndarray, cols: dict[str, np.ndarray],
+                 id_name: str = "security_id") -> Iterator[pl.DataFrame]:
+    """`_long` in slices of whole ids, at most PART_ROWS // 4 rows each (one id at
+    least): concatenated they are `_long`'s frame, but no slice holds a whole market."""
+    T = len(days)
+    step = max(1, (PART_ROWS // 4) // max(T, 1))
+    for a in range(0, len(ids), step):
+        yield _long(ids[a:a + step], days, {k: m[:, a:a + step] for k, m in cols.items()},
+                    id_name=id_name)
+
+
 def _ohlc_from_close(close: np.ndarray, rng: np.random.Generator, vol: float) -> dict:
     T = len(close)
     prev = np.concatenate([close[:1], close[:-1]])
@@ -380,9 +393,10 @@ def _index_frames(market: str, days: np.ndarray, specs: list[SecuritySpec],
 
 
 def _cn_flows(days: np.ndarray, specs: list[SecuritySpec], sim: dict[str, np.ndarray],
-              seed: int) -> tuple[pl.DataFrame, np.ndarray]:
-    """Order-size class flows per stock: main force = super large + large, and the
-    medium and small classes take the other side, so the five classes net to zero."""
+              seed: int) -> dict[str, np.ndarray]:
+    """Order-size class flows per stock (T x N per class): main force = super large +
+    large, and the medium and small classes take the other side, so the five classes net
+    to zero."""
     rng = _rng(seed, _MARKET_NO["CN"], 3)
     T, N = len(days), len(specs)
     value = sim["volume"] * sim["close"]
@@ -401,23 +415,15 @@ def _cn_flows(days: np.ndarray, specs: list[SecuritySpec], sim: dict[str, np.nda
     small = np.round(-main * rng.uniform(0.4, 0.7, (T, N))
                      + 0.005 * value * rng.standard_normal((T, N)))
     medium = -main - small
-    mats = {"main_force": main, "super_large": super_large, "large": large, "medium": medium,
+    return {"main_force": main, "super_large": super_large, "large": large, "medium": medium,
             "small": small}
-    ids = [s.security_id for s in specs]
-    frames = []
-    for typ in _FLOW_TYPES_CN:
-        df = _long(ids, days, {"net_buy_value": mats[typ]}, id_name="entity_id")
-        frames.append(df.with_columns(pl.lit(typ).alias("investor_type")))
-    stacked = np.stack([mats[t] for t in _FLOW_TYPES_CN])  # types x T x N
-    sec = pl.concat(frames).with_columns(flow_scope=pl.lit("security"))
-    return sec, stacked
 
 
-def _board_flows(days: np.ndarray, specs: list[SecuritySpec], stacked: np.ndarray,
+def _board_flows(days: np.ndarray, specs: list[SecuritySpec], mats: dict[str, np.ndarray],
                  members: pl.DataFrame) -> pl.DataFrame | None:
     """The AI concept board: the sum of its members' flows on each day they belong."""
     col = {s.security_id: i for i, s in enumerate(specs)}
-    total = np.zeros(stacked.shape[:2])
+    total = np.zeros((len(_FLOW_TYPES_CN), len(days)))
     any_member = False
     for sid, valid_from, valid_to in members.select("security_id", "valid_from", "valid_to").iter_rows():
         if sid not in col:
@@ -427,7 +433,8 @@ def _board_flows(days: np.ndarray, specs: list[SecuritySpec], stacked: np.ndarra
             mask &= days >= _epoch(valid_from)
         if valid_to is not None:
             mask &= days <= _epoch(valid_to)
-        total += stacked[:, :, col[sid]] * mask
+        for k, typ in enumerate(_FLOW_TYPES_CN):
+            total[k] += mats[typ][:, col[sid]] * mask
         any_member = True
     if not any_member:
         return None
@@ -511,8 +518,8 @@ def _fx(start: dt.date, end: dt.date, seed: int) -> pl.DataFrame:
 
 
 def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.date,
-                  end: dt.date, seed: int, cik: dict[str, str], stream: tuple[int, ...] = ()
-                  ) -> tuple[pl.DataFrame, pl.DataFrame]:
+                  end: dt.date, seed: int, cik: dict[str, str], stream: tuple[int, ...] = (),
+                  sort: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Filings as reported plus the share counts they carry.
 
     US: 10-Q income lines are the discrete quarter, cash-flow lines year-to-date, the 10-K
@@ -657,13 +664,17 @@ def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.dat
             rows.append(block(us_q, ytd, "ytd", "fy_start"))
         rows.append(block(other_q, ytd, "ytd", "fy_start"))
         rows.append(block(annual, ytd, "discrete", "fy_start"))
-    fundamentals = pl.concat(rows).with_columns(source=pl.lit(SOURCE)).sort(
-        "security_id", "metric", "period_end", "filed_date")
+    fundamentals = pl.concat(rows).with_columns(source=pl.lit(SOURCE))
+    if sort:
+        fundamentals = fundamentals.sort(*_FILING_ORDER)
 
     # Share counts as carried by each original filing (as of the period end).
     counts = (q.filter(~pl.col("form").is_in(["10-Q/A"]))
               .select("security_id", pl.col("period_end").alias("as_of_date"), "shares", "filed_date"))
     return fundamentals, counts
+
+
+_FILING_ORDER = ("security_id", "metric", "period_end", "filed_date")
 
 
 def _share_rows(specs: list[SecuritySpec], shares: list[_Share], counts: pl.DataFrame,
@@ -743,15 +754,15 @@ def _baskets(specs: list[SecuritySpec]) -> pl.DataFrame:
     ).with_columns(valid_to=pl.lit(None, pl.Date), source=pl.lit(SOURCE))
 
 
-def _finish(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+def _finish_one(name: str, df: pl.DataFrame) -> pl.DataFrame:
     """Contract column order and types; every row says it is synthetic."""
-    out = {}
-    for name, df in frames.items():
-        spec = DATASETS[name]
-        if "source" not in df.columns:
-            df = df.with_columns(source=pl.lit(SOURCE))
-        out[name] = df.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
-    return out
+    if "source" not in df.columns:
+        df = df.with_columns(source=pl.lit(SOURCE))
+    return df.select([pl.col(c).cast(t) for c, t in DATASETS[name].schema.items()])
+
+
+def _finish(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    return {name: _finish_one(name, df) for name, df in frames.items()}
 
 
 # The most rows `fetch_parts` hands over at once (a market's table is read in slices).
@@ -792,36 +803,54 @@ def _plan(n_securities: int, years: int, seed: int, end: dt.date) -> _Plan:
     return _Plan(seed, start, end, specs, securities, cik, baskets, shares)
 
 
-def _market_frames(plan: _Plan, market: str) -> dict[str, list[pl.DataFrame]]:
-    """The daily datasets of one market (lists of frames, not yet in contract form).
+def _market_pieces(plan: _Plan, market: str) -> Iterator[tuple[str, pl.DataFrame]]:
+    """The daily datasets of one market as (dataset, frame in contract form), each
+    dataset's frames in its row order, produced only when asked.
 
-    One market's simulation is the only T x N state held; every market's random draws
-    come from its own seeded generator, so a market comes out the same alone or with
-    the others.
+    One market's simulation is the only T x N state held: the long frames are cut from
+    its matrices a slice of ids at a time (China's five flow classes at 18,000 x 10 are
+    60 M rows, about 4 GB as one frame with its copies), and matrices no later dataset
+    needs are dropped as soon as their rows are out. Every market's random draws come
+    from its own seeded generators, one per component, so a market comes out the same
+    alone or with the others, and in slices or whole.
     """
     specs, seed, start, end = plan.specs, plan.seed, plan.start, plan.end
     idx = [i for i, s in enumerate(specs) if s.market == market]
     days = _to_days(trading_days(market, start, end))
     if not len(days) or not idx:
-        return {}
+        return
     m_specs = [specs[i] for i in idx]
     m_shares = [plan.shares[i] for i in idx]
     sim = _simulate(market, days, m_specs, m_shares, seed)
     ids = [s.security_id for s in m_specs]
-    prices = (_long(ids, days, {k: sim[k] for k in
-                                ("open", "high", "low", "close", "adj_close", "volume")})
-              .with_columns(currency=pl.lit(CURRENCY[market])))
+    currency = pl.lit(CURRENCY[market])
+    for chunk in _long_chunks(ids, days, {k: sim[k] for k in
+                                          ("open", "high", "low", "close", "adj_close", "volume")}):
+        yield "prices_daily", _finish_one("prices_daily", chunk.with_columns(currency=currency))
+    for k in ("open", "high", "low", "adj_close"):
+        del sim[k]
     levels, valuations, closes = _index_frames(market, days, m_specs, sim, seed)
+    del sim["close_econ"], sim["shares_econ"]
+    for df in levels:
+        yield "index_levels_daily", _finish_one("index_levels_daily", df)
+    for df in valuations:
+        yield "index_valuation_daily", _finish_one("index_valuation_daily", df)
     flows: list[pl.DataFrame] = []
     if market == "CN":
-        sec, stacked = _cn_flows(days, m_specs, sim, seed)
-        flows.append(sec)
-        board = _board_flows(days, m_specs, stacked,
+        mats = _cn_flows(days, m_specs, sim, seed)
+        del sim
+        cn = dict(period=pl.lit("day"), currency=pl.lit("CNY"))
+        for typ in _FLOW_TYPES_CN:
+            for chunk in _long_chunks(ids, days, {"net_buy_value": mats[typ]}, id_name="entity_id"):
+                yield "fund_flows_daily", _finish_one("fund_flows_daily", chunk.with_columns(
+                    investor_type=pl.lit(typ), flow_scope=pl.lit("security"), **cn))
+        board = _board_flows(days, m_specs, mats,
                              plan.baskets.filter(pl.col("basket_id") == "CN_AI"))
         if board is not None:
-            flows.append(board)
-        flows = [f.with_columns(period=pl.lit("day"), currency=pl.lit("CNY")) for f in flows]
-    elif market == "KR":
+            yield "fund_flows_daily", _finish_one("fund_flows_daily", board.with_columns(**cn))
+        return
+    del sim
+    if market == "KR":
         flows.append(_market_flows("KR", days, closes["KR:KOSPI"], seed))
     elif market == "JP":
         # Weeks are cut on the full calendar so a week straddling `end` is left out.
@@ -829,19 +858,17 @@ def _market_frames(plan: _Plan, market: str) -> dict[str, list[pl.DataFrame]]:
         jp_close = np.interp(ext.astype(np.int64), days.astype(np.int64), closes["JP:N225"])
         jp = _market_flows("JP", ext, jp_close, seed)
         flows.append(jp.filter(pl.col("trade_date") <= end))
-    del sim
-    if market != "CN":
-        flows = [f.with_columns(currency=pl.lit(CURRENCY[market_of(f["entity_id"][0])]))
-                 for f in flows]
-    return {"prices_daily": [prices], "index_levels_daily": levels,
-            "index_valuation_daily": valuations,
-            "fund_flows_daily": [f.select(sorted(f.columns)) for f in flows]}
+    for f in flows:
+        yield "fund_flows_daily", _finish_one("fund_flows_daily", f.with_columns(
+            currency=pl.lit(CURRENCY[market_of(f["entity_id"][0])])))
 
 
 def _market_part(plan: _Plan, market: str) -> dict[str, pl.DataFrame]:
     """One market's daily datasets in contract form (a dataset the market lacks is absent)."""
-    raw = _market_frames(plan, market)
-    return _finish({name: pl.concat(frames) for name, frames in raw.items() if frames})
+    pieces: dict[str, list[pl.DataFrame]] = {}
+    for name, df in _market_pieces(plan, market):
+        pieces.setdefault(name, []).append(df)
+    return {name: pl.concat(frames) for name, frames in pieces.items()}
 
 
 def _filings(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -851,13 +878,18 @@ def _filings(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
     for i, s in enumerate(plan.specs):
         d = DEMO_MARKETS[s.market]
         groups.setdefault(() if d.legacy_order else (d.stream,), []).append(i)
+    # The generator makes one filing row per _FILING_ORDER key, so the order after the
+    # one sort of the whole is the same whether or not each group was sorted before;
+    # sorting each group too cost a second copy of the 4.2 M rows at 18,000 x 10.
     parts = [_fundamentals([plan.specs[i] for i in idx], [plan.shares[i] for i in idx],
-                           plan.start, plan.end, plan.seed, plan.cik, stream=key)
+                           plan.start, plan.end, plan.seed, plan.cik, stream=key,
+                           sort=len(groups) == 1)
              for key, idx in groups.items()]
     fundamentals = pl.concat([p[0] for p in parts])
     counts = pl.concat([p[1] for p in parts])
-    if len(parts) > 1:
-        fundamentals = fundamentals.sort("security_id", "metric", "period_end", "filed_date")
+    del parts
+    if len(groups) > 1:
+        fundamentals = fundamentals.sort(*_FILING_ORDER)
     return fundamentals, counts
 
 
@@ -865,6 +897,9 @@ def _static(plan: _Plan, dataset: str) -> pl.DataFrame:
     """A dataset made from the universe alone, in contract form."""
     if dataset in ("fundamentals", "shares_outstanding"):
         fundamentals, counts = _filings(plan)
+        # The filings' intermediate frames (GBs at 18,000 x 10) stay in the allocators'
+        # caches otherwise, under the landing gate's own memory.
+        release_memory()
         if dataset == "fundamentals":
             df = fundamentals
         else:
@@ -901,22 +936,37 @@ def _generate(n_securities: int, years: int, seed: int, end: dt.date) -> dict[st
 class _Spool:
     """The daily datasets of one parameter set as Parquet files, one per (dataset, market).
 
-    Generated on first use, one market at a time, into a temporary folder that goes away
-    with this object (or the process). Each extract asset then reads its dataset market by
-    market, so the process holds one market's part, never the whole market.
+    Generated on first use, one market at a time and each market piece by piece (slices
+    of ids, `_market_pieces`), into a temporary folder that goes away with this object
+    (or the process). Each extract asset then reads its dataset in slices, so the process
+    holds one market's simulation and one piece, never a market's frames whole.
     """
 
     def __init__(self, plan: _Plan):
         self._dir = tempfile.TemporaryDirectory(prefix="selloff-demo-")
         self.files: dict[str, list[Path]] = {name: [] for name in MARKET_DATASETS}
         for market in MARKET_ORDER:
-            part = _market_part(plan, market)
-            for name, df in part.items():
-                path = Path(self._dir.name) / f"{name}.{market}.parquet"
-                # Row groups no larger than a part, so a slice reads only its own groups.
-                df.write_parquet(path, statistics=False, row_group_size=PART_ROWS // 4)
-                self.files[name].append(path)
-            del part
+            writers: dict[str, pq.ParquetWriter] = {}
+            try:
+                # Each piece goes to its file as it comes: the market's frames never
+                # exist whole in memory.
+                for name, df in _market_pieces(plan, market):
+                    # String views as polars holds them: no copy of every string.
+                    table = df.to_arrow(compat_level=pl.CompatLevel.newest())
+                    if name not in writers:
+                        path = Path(self._dir.name) / f"{name}.{market}.parquet"
+                        writers[name] = pq.ParquetWriter(path, table.schema,
+                                                         compression="lz4",
+                                                         write_statistics=False)
+                        self.files[name].append(path)
+                    # Row groups no larger than a part, so a slice reads only its own groups.
+                    writers[name].write_table(table, row_group_size=PART_ROWS // 4)
+            finally:
+                for writer in writers.values():
+                    writer.close()
+            # The market's matrices and Arrow buffers are freed but stay in the
+            # allocators' caches; hand them back before the next market (and the landing).
+            release_memory()
 
 
 @lru_cache(maxsize=2)
