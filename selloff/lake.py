@@ -20,10 +20,13 @@ written in place by DuckDB's httpfs (no rename there; see docs/CLUSTER.md).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import shutil
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +100,14 @@ def partitioning(columns: Sequence[str]) -> Partitioning:
 
 # DuckDB's memory limit while writing the lake (see `_copy`).
 LAKE_MEMORY_LIMIT = "1GB"
+# Most rows one pass of a month-partitioned write holds (see `_write_by_months`): about
+# 100-200 MB of Arrow at the widest daily tables, whatever the table's size.
+LAKE_CHUNK_ROWS = 1_000_000
+# DuckDB's default row group; one file rarely has more rows than this at 5,000 x 5.
+LAKE_ROW_GROUP_ROWS = 122_880
+# Partition values written as folder names without escaping. Anything else (NULL, a
+# space, `/`, `=`, ...) goes through DuckDB's own hive writer, which escapes it.
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _sql_string(value: str) -> str:
@@ -123,6 +134,100 @@ def _copy(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str], des
                 f"({', '.join(options)})")
 
 
+def _month_start(month: str) -> dt.date:
+    return dt.date(int(month[:4]), int(month[5:7]), 1)
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _month_chunks(counts: Sequence[tuple[str, int]], limit: int) -> list[tuple[str, str]]:
+    """Consecutive (first, last) month ranges of at most `limit` rows each (a month with
+    more rows than that is a range of its own). `counts` is sorted by month."""
+    chunks: list[tuple[str, str]] = []
+    first, last, rows = None, None, 0
+    for month, n in counts:
+        if first is not None and rows + n > limit:
+            chunks.append((first, last))
+            first, rows = None, 0
+        if first is None:
+            first = month
+        last, rows = month, rows + n
+    if first is not None:
+        chunks.append((first, last))
+    return chunks
+
+
+def _write_by_months(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str],
+                     dest: Path, parts: Partitioning, day: str) -> None:
+    """A (market,) month-partitioned table, a few months per pass: each pass is one
+    filtered scan into Arrow, split by partition in polars, one Parquet file per partition
+    written on a thread each while the next pass is read. Same folders, files and columns
+    as DuckDB's `PARTITION_BY`, at about half its CPU and on both cores: that COPY cuts
+    every input vector into ~300 partition buffers (the rows are in security order, the
+    months interleaved) and runs on about one core. Memory is two passes
+    (LAKE_CHUNK_ROWS rows each), not the table."""
+    market = parts.expressions.get("market")
+    month = parts.expressions["month"]
+    # Months as yyyymm integers while splitting: a fifth of the cost of the text.
+    key = f"year({day}) * 100 + month({day})"
+    counts = con.execute(
+        f"SELECT {market or 'NULL'} AS market, {month} AS month, {key} AS k, count(*) "
+        f"FROM {relation} GROUP BY ALL").fetchall()
+    plain = [r for r in counts if r[1] is not None and _PLAIN_VALUE.fullmatch(r[1])
+             and (market is None or (r[0] is not None and _PLAIN_VALUE.fullmatch(r[0])))]
+    folder_month = {r[2]: r[1] for r in plain}
+    per_month: dict[int, int] = {}
+    for r in plain:
+        per_month[r[2]] = per_month.get(r[2], 0) + r[3]
+    in_markets = ""
+    if len(plain) < len(counts):
+        # Rows whose partition value is not a plain folder name (a NULL date or market, an
+        # id without `:`...): DuckDB's writer escapes them the way hive readers expect.
+        # A healthy warehouse has none.
+        if market:
+            in_markets = f" AND {market} IN ({', '.join(_sql_string(m) for m in sorted({r[0] for r in plain})) or 'NULL'})"
+        plain_rows = f"({key} IN ({', '.join(map(str, per_month)) or 'NULL'}){in_markets})"
+        _copy(con, f"(SELECT * FROM {relation} WHERE NOT coalesce({plain_rows}, false))",
+              columns, str(dest), parts)
+    own_market = market == "market"
+    select = ", ".join([*columns, *([] if own_market or market is None else [f"{market} AS market"]),
+                        f"{key} AS __month"])
+    split_by = [*(["market"] if market else []), "__month"]
+    threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+    pending: list[Future[None]] = []
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for first, last in _month_chunks(sorted(per_month.items()), LAKE_CHUNK_ROWS):
+            lo = dt.date(first // 100, first % 100, 1)
+            hi = _next_month(dt.date(last // 100, last % 100, 1))
+            chunk = pl.from_arrow(con.sql(
+                f"SELECT {select} FROM {relation} WHERE {day} >= DATE '{lo}' "
+                f"AND {day} < DATE '{hi}'{in_markets}").to_arrow_table())
+            assert isinstance(chunk, pl.DataFrame)
+            # Rows keep their table order within each part (maintain_order is the order
+            # of the parts only).
+            groups = chunk.partition_by(split_by, as_dict=True, maintain_order=False)
+            del chunk
+            for job in pending:
+                job.result()
+            pending = []
+            for values, df in groups.items():
+                named = dict(zip(split_by, values, strict=True))
+                folder = dest.joinpath(*(f"market={named['market']}" if c == "market"
+                                         else f"month={folder_month[named[c]]}" for c in split_by))
+                pending.append(pool.submit(_write_part, df.drop(split_by), folder))
+            del groups
+        for job in pending:
+            job.result()
+
+
+def _write_part(df: pl.DataFrame, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    df.write_parquet(folder / f"{PART_PATTERN.format(i=0)}.parquet", compression="snappy",
+                     row_group_size=LAKE_ROW_GROUP_ROWS)
+
+
 def _column_types(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
     rows = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     return [(r[0], r[1]) for r in rows]
@@ -147,8 +252,13 @@ def write_relation(con: duckdb.DuckDBPyConnection, relation: str, dest: str,
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
     staging.mkdir()
+    day = next((c for c in DATE_SOURCES if c in names), None)
     try:
-        _copy(con, relation, names, str(staging), parts)
+        if "month" in parts.columns and day is not None:
+            con.execute(f"SET memory_limit = '{LAKE_MEMORY_LIMIT}'")
+            _write_by_months(con, relation, names, staging, parts, day)
+        else:
+            _copy(con, relation, names, str(staging), parts)
         (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         _swap_in(staging, final)
     finally:
