@@ -20,18 +20,19 @@ written in place by DuckDB's httpfs (no rename there; see docs/CLUSTER.md).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from selloff.markets import market_of_sql
 from selloff.warehouse import _ident
@@ -100,9 +101,13 @@ def partitioning(columns: Sequence[str]) -> Partitioning:
 
 # DuckDB's memory limit while writing the lake (see `_copy`).
 LAKE_MEMORY_LIMIT = "1GB"
-# Most rows one pass of a month-partitioned write holds (see `_write_by_months`): about
-# 100-200 MB of Arrow at the widest daily tables, whatever the table's size.
-LAKE_CHUNK_ROWS = 1_000_000
+# What a month-partitioned write holds before it writes a row group to every open file
+# (see `_PartWriters`), and the rows it reads from DuckDB at a time.
+LAKE_BUFFER_BYTES = 128 * 2**20
+# DuckDB's limit while it only scans for `_write_by_months`: its buffer pool otherwise
+# keeps up to LAKE_MEMORY_LIMIT of the table's blocks cached, on top of our buffers.
+LAKE_SCAN_MEMORY_LIMIT = "256MB"
+LAKE_BATCH_ROWS = 500_000
 # DuckDB's default row group; one file rarely has more rows than this at 5,000 x 5.
 LAKE_ROW_GROUP_ROWS = 122_880
 # Partition values written as folder names without escaping. Anything else (NULL, a
@@ -134,98 +139,137 @@ def _copy(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str], des
                 f"({', '.join(options)})")
 
 
-def _month_start(month: str) -> dt.date:
-    return dt.date(int(month[:4]), int(month[5:7]), 1)
+class _PartWriters:
+    """One open Parquet file per partition, fed pieces of any size: pieces are kept until
+    `budget` bytes are held in all, then every held piece goes out as a row group (one per
+    file), on `threads` threads. Memory is the budget, whatever the table's size."""
+
+    def __init__(self, budget: int, threads: int) -> None:
+        self.budget = budget
+        self.held: dict[Path, list[pl.DataFrame]] = {}
+        self.held_bytes = 0
+        self.writers: dict[Path, pq.ParquetWriter] = {}
+        self.pool = ThreadPoolExecutor(max_workers=max(1, threads))
+        self.pending: list[Future[None]] = []
+
+    def add(self, path: Path, df: pl.DataFrame) -> None:
+        self.held.setdefault(path, []).append(df)
+
+    def read(self, nbytes: int) -> None:
+        """Count what was read from DuckDB: the pieces share (and keep alive) the buffers
+        they were split from, so that, not their own size, is what they hold."""
+        self.held_bytes += nbytes
+        if self.held_bytes >= self.budget:
+            self.flush()
+
+    def flush(self) -> None:
+        # The previous round's writes end first: a file takes one row group at a time.
+        self.wait()
+        self.pending = [self.pool.submit(self._write, path, pieces)
+                        for path, pieces in self.held.items()]
+        self.held, self.held_bytes = {}, 0
+
+    def wait(self) -> None:
+        for job in self.pending:
+            job.result()
+        self.pending = []
+
+    def _write(self, path: Path, pieces: list[pl.DataFrame]) -> None:
+        # The last column is the partition number, in the folder name.
+        table = pl.concat(pieces, rechunk=False).to_arrow()
+        table = table.select(range(table.num_columns - 1))
+        writer = self.writers.get(path)
+        if writer is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # No Arrow schema in the file: readers take the Parquet types, as for DuckDB's
+            # files. Dictionary pages for strings only (ids, currencies repeat; prices
+            # don't, and trying costs half the write).
+            writer = pq.ParquetWriter(
+                path, table.schema, compression="snappy", store_schema=False,
+                use_dictionary=[f.name for f in table.schema if pa.types.is_large_string(f.type)
+                                or pa.types.is_string(f.type)])
+            self.writers[path] = writer
+        writer.write_table(table, row_group_size=LAKE_ROW_GROUP_ROWS)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+            self.wait()
+        finally:
+            self.pool.shutdown()
+            for writer in self.writers.values():
+                writer.close()
 
 
-def _next_month(day: dt.date) -> dt.date:
-    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
-def _month_chunks(counts: Sequence[tuple[str, int]], limit: int) -> list[tuple[str, str]]:
-    """Consecutive (first, last) month ranges of at most `limit` rows each (a month with
-    more rows than that is a range of its own). `counts` is sorted by month."""
-    chunks: list[tuple[str, str]] = []
-    first, last, rows = None, None, 0
-    for month, n in counts:
-        if first is not None and rows + n > limit:
-            chunks.append((first, last))
-            first, rows = None, 0
-        if first is None:
-            first = month
-        last, rows = month, rows + n
-    if first is not None:
-        chunks.append((first, last))
-    return chunks
+def _batches_of(reader: pa.RecordBatchReader, rows: int) -> Iterator[list[pa.RecordBatch]]:
+    # DuckDB hands out ~100k-row batches whatever is asked; splitting fewer, larger frames
+    # makes fewer, larger pieces per partition.
+    held: list[pa.RecordBatch] = []
+    n = 0
+    for batch in reader:
+        held.append(batch)
+        n += batch.num_rows
+        if n >= rows:
+            yield held
+            held, n = [], 0
+    if held:
+        yield held
 
 
 def _write_by_months(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str],
                      dest: Path, parts: Partitioning, day: str) -> None:
-    """A (market,) month-partitioned table, a few months per pass: each pass is one
-    filtered scan into Arrow, split by partition in polars, one Parquet file per partition
-    written on a thread each while the next pass is read. Same folders, files and columns
-    as DuckDB's `PARTITION_BY`, at about half its CPU and on both cores: that COPY cuts
-    every input vector into ~300 partition buffers (the rows are in security order, the
-    months interleaved) and runs on about one core. Memory is two passes
-    (LAKE_CHUNK_ROWS rows each), not the table."""
+    """A (market,) month-partitioned table in one streaming scan: Arrow batches from
+    DuckDB, split by partition in polars, appended to one Parquet file per partition (see
+    `_PartWriters`). Same folders, files and columns as DuckDB's `PARTITION_BY`, with less
+    CPU and on both cores: that COPY cuts every input vector into ~300 partition buffers
+    (rows are in security order, months interleaved) and runs on about one core."""
     market = parts.expressions.get("market")
     month = parts.expressions["month"]
-    # Months as yyyymm integers while splitting: a fifth of the cost of the text.
-    key = f"year({day}) * 100 + month({day})"
-    counts = con.execute(
-        f"SELECT {market or 'NULL'} AS market, {month} AS month, {key} AS k, count(*) "
-        f"FROM {relation} GROUP BY ALL").fetchall()
-    plain = [r for r in counts if r[1] is not None and _PLAIN_VALUE.fullmatch(r[1])
+    yyyymm = f"year({day}) * 100 + month({day})"
+    found = con.execute(f"SELECT DISTINCT {market or 'NULL'}, {month}, {yyyymm} "
+                        f"FROM {relation}").fetchall()
+    plain = [r for r in found if r[1] is not None and _PLAIN_VALUE.fullmatch(r[1])
              and (market is None or (r[0] is not None and _PLAIN_VALUE.fullmatch(r[0])))]
-    folder_month = {r[2]: r[1] for r in plain}
-    per_month: dict[int, int] = {}
-    for r in plain:
-        per_month[r[2]] = per_month.get(r[2], 0) + r[3]
-    in_markets = ""
-    if len(plain) < len(counts):
+    markets = sorted({r[0] for r in plain}) if market else []
+    # One integer per partition (market number, then yyyymm): splitting on it costs a
+    # third of splitting on the (text, text) pair.
+    if market:
+        number = " ".join(f"WHEN {_sql_string(m)} THEN {i}" for i, m in enumerate(markets))
+        key = f"(CASE {market} {number} END) * 1000000 + {yyyymm}"
+    else:
+        key = yyyymm
+    folders = {(markets.index(r[0]) * 1_000_000 if market else 0) + r[2]:
+               dest / (f"market={r[0]}/month={r[1]}" if market else f"month={r[1]}")
+               for r in plain}
+    only_plain = ""
+    if len(plain) < len(found):
         # Rows whose partition value is not a plain folder name (a NULL date or market, an
         # id without `:`...): DuckDB's writer escapes them the way hive readers expect.
         # A healthy warehouse has none.
-        if market:
-            in_markets = f" AND {market} IN ({', '.join(_sql_string(m) for m in sorted({r[0] for r in plain})) or 'NULL'})"
-        plain_rows = f"({key} IN ({', '.join(map(str, per_month)) or 'NULL'}){in_markets})"
-        _copy(con, f"(SELECT * FROM {relation} WHERE NOT coalesce({plain_rows}, false))",
-              columns, str(dest), parts)
-    own_market = market == "market"
-    select = ", ".join([*columns, *([] if own_market or market is None else [f"{market} AS market"]),
-                        f"{key} AS __month"])
-    split_by = [*(["market"] if market else []), "__month"]
+        months = ", ".join(str(r[2]) for r in plain) or "NULL"
+        in_markets = f" AND {market} IN ({', '.join(map(_sql_string, markets)) or 'NULL'})"
+        is_plain = f"coalesce({yyyymm} IN ({months}){in_markets if market else ''}, false)"
+        _copy(con, f"(SELECT * FROM {relation} WHERE NOT {is_plain})", columns, str(dest), parts)
+        only_plain = f" WHERE {is_plain}"
+    # Partition values live in the folder names only, as DuckDB writes them.
+    kept = [c for c in columns if c not in parts.columns]
     threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
-    pending: list[Future[None]] = []
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for first, last in _month_chunks(sorted(per_month.items()), LAKE_CHUNK_ROWS):
-            lo = dt.date(first // 100, first % 100, 1)
-            hi = _next_month(dt.date(last // 100, last % 100, 1))
-            chunk = pl.from_arrow(con.sql(
-                f"SELECT {select} FROM {relation} WHERE {day} >= DATE '{lo}' "
-                f"AND {day} < DATE '{hi}'{in_markets}").to_arrow_table())
-            assert isinstance(chunk, pl.DataFrame)
+    writers = _PartWriters(LAKE_BUFFER_BYTES, threads)
+    try:
+        reader = con.sql(f"SELECT {', '.join(kept)}, {key} AS __part FROM {relation}"
+                         f"{only_plain}").to_arrow_reader(LAKE_BATCH_ROWS)
+        for batches in _batches_of(reader, LAKE_BATCH_ROWS):
+            df = pl.from_arrow(batches)
+            assert isinstance(df, pl.DataFrame)
             # Rows keep their table order within each part (maintain_order is the order
             # of the parts only).
-            groups = chunk.partition_by(split_by, as_dict=True, maintain_order=False)
-            del chunk
-            for job in pending:
-                job.result()
-            pending = []
-            for values, df in groups.items():
-                named = dict(zip(split_by, values, strict=True))
-                folder = dest.joinpath(*(f"market={named['market']}" if c == "market"
-                                         else f"month={folder_month[named[c]]}" for c in split_by))
-                pending.append(pool.submit(_write_part, df.drop(split_by), folder))
-            del groups
-        for job in pending:
-            job.result()
-
-
-def _write_part(df: pl.DataFrame, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    df.write_parquet(folder / f"{PART_PATTERN.format(i=0)}.parquet", compression="snappy",
-                     row_group_size=LAKE_ROW_GROUP_ROWS)
+            for (part,), piece in df.partition_by("__part", as_dict=True,
+                                                  maintain_order=False).items():
+                writers.add(folders[part] / f"{PART_PATTERN.format(i=0)}.parquet", piece)
+            del df
+            writers.read(sum(b.nbytes for b in batches))
+    finally:
+        writers.close()
 
 
 def _column_types(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
@@ -255,7 +299,7 @@ def write_relation(con: duckdb.DuckDBPyConnection, relation: str, dest: str,
     day = next((c for c in DATE_SOURCES if c in names), None)
     try:
         if "month" in parts.columns and day is not None:
-            con.execute(f"SET memory_limit = '{LAKE_MEMORY_LIMIT}'")
+            con.execute(f"SET memory_limit = '{LAKE_SCAN_MEMORY_LIMIT}'")
             _write_by_months(con, relation, names, staging, parts, day)
         else:
             _copy(con, relation, names, str(staging), parts)
