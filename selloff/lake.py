@@ -13,6 +13,10 @@ style), so Spark, Trino, DuckDB and polars all see them as columns. `_selloff_ta
 records the table's own columns and which partition columns were derived, so a reader can
 give back exactly the warehouse table (Spark and Trino skip files starting with `_`).
 
+A month-partitioned table on a local disk is written in one streaming scan
+(`_write_by_months`); other tables, and every table on object storage, by DuckDB's
+`COPY ... PARTITION_BY`. Both give the same folders, files, columns and rows.
+
 A table is replaced whole: written beside its folder, then swapped in by rename, so a
 reader of a local lake sees the old or the new table. Object-store roots (`s3://...`) are
 written in place by DuckDB's httpfs (no rename there; see docs/CLUSTER.md).
@@ -101,14 +105,15 @@ def partitioning(columns: Sequence[str]) -> Partitioning:
 
 # DuckDB's memory limit while writing the lake (see `_copy`).
 LAKE_MEMORY_LIMIT = "1GB"
-# What a month-partitioned write holds before it writes a row group to every open file
-# (see `_PartWriters`), and the rows it reads from DuckDB at a time.
-LAKE_BUFFER_BYTES = 128 * 2**20
-# DuckDB's limit while it only scans for `_write_by_months`: its buffer pool otherwise
-# keeps up to LAKE_MEMORY_LIMIT of the table's blocks cached, on top of our buffers.
-LAKE_SCAN_MEMORY_LIMIT = "256MB"
+# A month-partitioned write (`_write_by_months`) reads DuckDB's rows LAKE_BATCH_ROWS at a
+# time and, every LAKE_BUFFER_BYTES read, writes what it holds as a row group to each open
+# file: at 5,000 x 5 a daily table's file gets a few row groups of a few thousand rows.
 LAKE_BATCH_ROWS = 500_000
-# DuckDB's default row group; one file rarely has more rows than this at 5,000 x 5.
+LAKE_BUFFER_BYTES = 128 * 2**20
+# DuckDB's limit while it only scans for that write: its buffer pool otherwise keeps up
+# to LAKE_MEMORY_LIMIT of the table's blocks cached, on top of our buffers.
+LAKE_SCAN_MEMORY_LIMIT = "256MB"
+# Most rows in one row group (DuckDB's default).
 LAKE_ROW_GROUP_ROWS = 122_880
 # Partition values written as folder names without escaping. Anything else (NULL, a
 # space, `/`, `=`, ...) goes through DuckDB's own hive writer, which escapes it.
@@ -253,6 +258,7 @@ def _write_by_months(con: duckdb.DuckDBPyConnection, relation: str, columns: lis
         only_plain = f" WHERE {is_plain}"
     # Partition values live in the folder names only, as DuckDB writes them.
     kept = [c for c in columns if c not in parts.columns]
+    con.execute(f"SET memory_limit = '{LAKE_SCAN_MEMORY_LIMIT}'")
     threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
     writers = _PartWriters(LAKE_BUFFER_BYTES, threads)
     try:
@@ -299,7 +305,6 @@ def write_relation(con: duckdb.DuckDBPyConnection, relation: str, dest: str,
     day = next((c for c in DATE_SOURCES if c in names), None)
     try:
         if "month" in parts.columns and day is not None:
-            con.execute(f"SET memory_limit = '{LAKE_SCAN_MEMORY_LIMIT}'")
             _write_by_months(con, relation, names, staging, parts, day)
         else:
             _copy(con, relation, names, str(staging), parts)
