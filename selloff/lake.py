@@ -229,11 +229,15 @@ def _write_by_months(con: duckdb.DuckDBPyConnection, relation: str, columns: lis
     CPU and on both cores: that COPY cuts every input vector into ~300 partition buffers
     (rows are in security order, months interleaved) and runs on about one core."""
     market = parts.expressions.get("market")
-    month = parts.expressions["month"]
     yyyymm = f"year({day}) * 100 + month({day})"
-    found = con.execute(f"SELECT DISTINCT {market or 'NULL'}, {month}, {yyyymm} "
-                        f"FROM {relation}").fetchall()
-    plain = [r for r in found if r[1] is not None and _PLAIN_VALUE.fullmatch(r[1])
+    # The month's text (`month`, strftime of the date) from the distinct yyyymm values
+    # only: formatting every row's date costs a full second on fund flows. Years outside
+    # 1000-9999 get none, so DuckDB's own writer handles those rows.
+    found = con.execute(
+        f"SELECT m, k, CASE WHEN k BETWEEN 100001 AND 999912 THEN "
+        f"strftime(make_date(k // 100, k % 100, 1), '%Y-%m') END "
+        f"FROM (SELECT DISTINCT {market or 'NULL'} AS m, {yyyymm} AS k FROM {relation})").fetchall()
+    plain = [r for r in found if r[2] is not None and _PLAIN_VALUE.fullmatch(r[2])
              and (market is None or (r[0] is not None and _PLAIN_VALUE.fullmatch(r[0])))]
     markets = sorted({r[0] for r in plain}) if market else []
     # One integer per partition (market number, then yyyymm): splitting on it costs a
@@ -243,15 +247,15 @@ def _write_by_months(con: duckdb.DuckDBPyConnection, relation: str, columns: lis
         key = f"(CASE {market} {number} END) * 1000000 + {yyyymm}"
     else:
         key = yyyymm
-    folders = {(markets.index(r[0]) * 1_000_000 if market else 0) + r[2]:
-               dest / (f"market={r[0]}/month={r[1]}" if market else f"month={r[1]}")
+    folders = {(markets.index(r[0]) * 1_000_000 if market else 0) + r[1]:
+               dest / (f"market={r[0]}/month={r[2]}" if market else f"month={r[2]}")
                for r in plain}
     only_plain = ""
     if len(plain) < len(found):
         # Rows whose partition value is not a plain folder name (a NULL date or market, an
         # id without `:`...): DuckDB's writer escapes them the way hive readers expect.
         # A healthy warehouse has none.
-        months = ", ".join(str(r[2]) for r in plain) or "NULL"
+        months = ", ".join(sorted({str(r[1]) for r in plain})) or "NULL"
         in_markets = f" AND {market} IN ({', '.join(map(_sql_string, markets)) or 'NULL'})"
         is_plain = f"coalesce({yyyymm} IN ({months}){in_markets if market else ''}, false)"
         _copy(con, f"(SELECT * FROM {relation} WHERE NOT {is_plain})", columns, str(dest), parts)
@@ -304,7 +308,8 @@ def write_relation(con: duckdb.DuckDBPyConnection, relation: str, dest: str,
     staging.mkdir()
     day = next((c for c in DATE_SOURCES if c in names), None)
     try:
-        if "month" in parts.columns and day is not None:
+        # The streaming writer names month folders itself, the way `partitioning` does.
+        if day is not None and parts.expressions.get("month") == f"strftime({day}, '%Y-%m')":
             _write_by_months(con, relation, names, staging, parts, day)
         else:
             _copy(con, relation, names, str(staging), parts)

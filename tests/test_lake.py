@@ -173,10 +173,10 @@ def test_streaming_write_matches_duckdb_partition_by(tmp_path: Path, monkeypatch
 
 def test_partition_values_that_are_not_plain_names_are_escaped_by_duckdb(tmp_path: Path) -> None:
     df = pl.DataFrame({
-        "security_id": ["US:A", "US:A", "a/b", "x y=z:C", None],
+        "security_id": ["US:A", "US:A", "a/b", "x y=z:C", None, "US:B"],
         "trade_date": [dt.date(2025, 1, 2), None, dt.date(2025, 1, 3), dt.date(2025, 2, 3),
-                       dt.date(2025, 2, 4)],
-        "close": [1.0, 2.0, 3.0, 4.0, 5.0],
+                       dt.date(2025, 2, 4), dt.date(999, 5, 6)],
+        "close": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
     })
     dest = Path(lake.table_path(tmp_path, "raw", "prices_daily"))
     lake.write_frame(df, str(dest), "prices_daily")
