@@ -196,14 +196,16 @@ class _PartWriters:
             self.writers[path] = writer
         writer.write_table(table, row_group_size=LAKE_ROW_GROUP_ROWS)
 
+    def finish(self) -> None:
+        self.flush()
+        self.wait()
+
     def close(self) -> None:
-        try:
-            self.flush()
-            self.wait()
-        finally:
-            self.pool.shutdown()
-            for writer in self.writers.values():
-                writer.close()
+        # Also after an error: the files are then left half written, in the staging
+        # folder that the caller removes.
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for writer in self.writers.values():
+            writer.close()
 
 
 def _batches_of(reader: pa.RecordBatchReader, rows: int) -> Iterator[list[pa.RecordBatch]]:
@@ -227,7 +229,8 @@ def _write_by_months(con: duckdb.DuckDBPyConnection, relation: str, columns: lis
     DuckDB, split by partition in polars, appended to one Parquet file per partition (see
     `_PartWriters`). Same folders, files and columns as DuckDB's `PARTITION_BY`, with less
     CPU and on both cores: that COPY cuts every input vector into ~300 partition buffers
-    (rows are in security order, months interleaved) and runs on about one core."""
+    (rows are in security order, months interleaved), spills past its memory limit and,
+    on the raw tables, ran on about one core."""
     market = parts.expressions.get("market")
     yyyymm = f"year({day}) * 100 + month({day})"
     # The month's text (`month`, strftime of the date) from the distinct yyyymm values
@@ -278,6 +281,7 @@ def _write_by_months(con: duckdb.DuckDBPyConnection, relation: str, columns: lis
                 writers.add(folders[part] / f"{PART_PATTERN.format(i=0)}.parquet", piece)
             del df
             writers.read(sum(b.nbytes for b in batches))
+        writers.finish()
     finally:
         writers.close()
 

@@ -202,3 +202,18 @@ def test_own_market_column_with_a_date_stays_out_of_the_files(tmp_path: Path) ->
     assert "market" not in pl.read_parquet(one, hive_partitioning=False).columns
     assert lake.read_table(dest).sort("security_id", "trade_date").equals(
         df.sort("security_id", "trade_date"))
+
+
+def test_a_failed_streaming_write_leaves_the_old_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dest = lake.table_path(tmp_path, "raw", "prices_daily")
+    lake.write_frame(_prices(), dest, "prices_daily")
+
+    def disk_full(self: object, path: Path, pieces: list[pl.DataFrame]) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lake._PartWriters, "_write", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        lake.write_frame(_interleaved(), dest, "prices_daily")
+    assert lake.read_table(dest).sort("security_id", "trade_date").equals(
+        _prices().sort("security_id", "trade_date"))
+    assert [p.name for p in tmp_path.joinpath("raw").iterdir()] == ["prices_daily"]
