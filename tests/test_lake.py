@@ -119,3 +119,101 @@ def test_lake_and_spark_folders_follow_the_warehouse() -> None:
     assert lake.is_remote(s3.lake)
     with pytest.raises(ValueError, match="SELLOFF_DBT_TARGET"):
         settings_from_env({"SELLOFF_DBT_TARGET": "postgres"})
+
+
+def _interleaved(n_secs: int = 30, n_days: int = 400) -> pl.DataFrame:
+    """Rows in security order with months interleaved, as the warehouse holds them: 3
+    markets x ~14 months, so a streaming split sees every partition in every batch."""
+    secs = [f"{m}:{i:04d}" for i in range(n_secs) for m in ("US", "KR", "JP")][:n_secs]
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=d) for d in range(n_days)]
+    return pl.DataFrame({
+        "security_id": [s for s in secs for _ in days],
+        "trade_date": days * len(secs),
+        "close": [float(i) for i in range(len(secs) * len(days))],
+        "currency": [("USD", "KRW", "JPY")[i % 3] for i in range(len(secs)) for _ in days],
+        "volume": pl.Series([None if i % 7 == 0 else i for i in range(len(secs) * len(days))],
+                            dtype=pl.Int32),
+    })
+
+
+def _duckdb_partition_by(df: pl.DataFrame, dest: Path) -> None:
+    # The writer this module used before the streaming one: DuckDB's own hive COPY.
+    with duckdb.connect() as con:
+        con.register("t", df.to_arrow())
+        con.execute(f"COPY (SELECT *, split_part(security_id, ':', 1) AS market, "
+                    f"strftime(trade_date, '%Y-%m') AS month FROM t) TO '{dest}' "
+                    "(FORMAT parquet, PARTITION_BY (market, month), FILENAME_PATTERN 'part-{i}')")
+
+
+def test_streaming_write_matches_duckdb_partition_by(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tiny batches and buffer: many batches, and every file written in several row groups.
+    monkeypatch.setattr(lake, "LAKE_BATCH_ROWS", 1000)
+    monkeypatch.setattr(lake, "LAKE_BUFFER_BYTES", 1)
+    df = _interleaved()
+    dest = Path(lake.table_path(tmp_path, "raw", "prices_daily"))
+    out = lake.write_frame(df, str(dest), "prices_daily")
+    ref = tmp_path / "ref"
+    _duckdb_partition_by(df, ref)
+    ours = sorted(str(p.relative_to(dest)) for p in dest.rglob("*.parquet"))
+    theirs = sorted(str(p.relative_to(ref)) for p in ref.rglob("*.parquet"))
+    assert ours == theirs and out.files == len(theirs) > 30
+    row_groups = duckdb.sql(f"SELECT max(row_group_id) + 1 FROM parquet_metadata('{dest}/**/*.parquet') "
+                            "GROUP BY file_name").fetchall()
+    assert max(r[0] for r in row_groups) > 1
+    for name in ours:
+        mine = pl.read_parquet(dest / name, hive_partitioning=False)
+        assert mine.columns == df.columns
+        # each file holds its partition's rows in the table's order
+        assert mine.equals(pl.read_parquet(ref / name, hive_partitioning=False)
+                           .join(df.with_row_index("i"), on=["security_id", "trade_date"])
+                           .sort("i").select(df.columns))
+    assert lake.read_table(dest).sort("security_id", "trade_date").equals(
+        df.sort("security_id", "trade_date"))
+
+
+def test_partition_values_that_are_not_plain_names_are_escaped_by_duckdb(tmp_path: Path) -> None:
+    df = pl.DataFrame({
+        "security_id": ["US:A", "US:A", "a/b", "x y=z:C", None, "US:B"],
+        "trade_date": [dt.date(2025, 1, 2), None, dt.date(2025, 1, 3), dt.date(2025, 2, 3),
+                       dt.date(2025, 2, 4), dt.date(999, 5, 6)],
+        "close": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+    })
+    dest = Path(lake.table_path(tmp_path, "raw", "prices_daily"))
+    lake.write_frame(df, str(dest), "prices_daily")
+    ref = tmp_path / "ref"
+    with duckdb.connect() as con:
+        con.register("t", df.to_arrow())
+        con.execute(f"COPY (SELECT *, split_part(security_id, ':', 1) AS market, "
+                    f"strftime(trade_date, '%Y-%m') AS month FROM t) TO '{ref}' "
+                    "(FORMAT parquet, PARTITION_BY (market, month), FILENAME_PATTERN 'part-{i}')")
+    assert (sorted(str(p.relative_to(dest)) for p in dest.rglob("*.parquet"))
+            == sorted(str(p.relative_to(ref)) for p in ref.rglob("*.parquet")))
+    back = lake.read_table(dest)
+    assert back.sort("close").equals(df)
+
+
+def test_own_market_column_with_a_date_stays_out_of_the_files(tmp_path: Path) -> None:
+    df = _interleaved(n_secs=6, n_days=40).with_columns(
+        pl.col("security_id").str.split(":").list.first().alias("market"))
+    dest = Path(lake.table_path(tmp_path, "marts", "fct_x"))
+    out = lake.write_frame(df, str(dest), "fct_x")
+    assert out.partition_by == ("market", "month")
+    one = next(dest.rglob("*.parquet"))
+    assert "market" not in pl.read_parquet(one, hive_partitioning=False).columns
+    assert lake.read_table(dest).sort("security_id", "trade_date").equals(
+        df.sort("security_id", "trade_date"))
+
+
+def test_a_failed_streaming_write_leaves_the_old_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dest = lake.table_path(tmp_path, "raw", "prices_daily")
+    lake.write_frame(_prices(), dest, "prices_daily")
+
+    def disk_full(self: object, path: Path, pieces: list[pl.DataFrame]) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lake._PartWriters, "_write", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        lake.write_frame(_interleaved(), dest, "prices_daily")
+    assert lake.read_table(dest).sort("security_id", "trade_date").equals(
+        _prices().sort("security_id", "trade_date"))
+    assert [p.name for p in tmp_path.joinpath("raw").iterdir()] == ["prices_daily"]

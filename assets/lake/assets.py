@@ -1,7 +1,7 @@
 """`lake/raw/*` after the extract assets, `lake/marts/*` after the dbt marts (selloff/lake.py).
 
-Both replace their tables whole on every run: a few seconds of DuckDB COPY for the demo
-market, and the lake then never holds a mix of two runs' rows.
+Both replace their tables whole on every run (a streaming Parquet write, selloff/lake.py),
+and the lake then never holds a mix of two runs' rows.
 """
 
 import dagster as dg
