@@ -1,6 +1,7 @@
 """Per episode: where the money went, by sector group and P/E quintile, per window."""
 
 import dagster as dg
+import polars as pl
 
 from assets.analytics.decomposition import in_markets
 from assets.analytics.table_reads import (
@@ -13,7 +14,9 @@ from assets.analytics.table_reads import (
     window_end_dates,
 )
 from selloff.analytics.rotation import rotation
+from selloff.episode import Episode
 from selloff.markdown import markdown_table
+from selloff.markets import market_of_sql
 from selloff.resources import EpisodesResource, WarehouseResource
 
 INPUTS = Inputs(
@@ -29,15 +32,15 @@ INPUTS = Inputs(
     "quintile), flows by investor type.",
 )
 def rotation_asset(episodes: EpisodesResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    # Window returns and P/E are read at the window ends; flows only inside the span of
-    # all windows (t0, t1] and only the two scopes the tables use.
+    # Window returns and P/E are read at the window ends. Flows are the largest input
+    # (60 M rows at 18,000 x 10): read per episode, only the two scopes the tables use,
+    # only the episode's markets and only inside the span of its windows (t0, t1], so
+    # one episode's flows are in memory at a time (7.3 GB peak at 18,000 x 10 when every
+    # episode's span was read at once).
     eps = episodes.load()
     windows = INPUTS.read_whole(warehouse, "selloff_windows")["selloff_windows"]
     days = session_days(INPUTS, warehouse)
-    ends = window_end_dates(windows, days)
     on_ends = "trade_date IN (SELECT d FROM __dates)"
-    flows_in_span = ("flow_scope IN ('security', 'market') AND trade_date > "
-                     f"DATE '{ends[0]}' AND trade_date <= DATE '{ends[-1]}'" if ends else "false")
     frames = INPUTS.read(warehouse, {
         "fct_market_cap_daily": Select(
             "marts", "fct_market_cap_daily",
@@ -46,15 +49,24 @@ def rotation_asset(episodes: EpisodesResource, warehouse: WarehouseResource) -> 
             "marts", "fct_valuation_multiples_daily", ("security_id", "trade_date", "pe_ttm"),
             on_ends),
         "dim_security": Select("marts", "dim_security"),
-        "fct_fund_flows_daily": Select(
+    }, dates=window_end_dates(windows, days))
+
+    def of(episode: Episode) -> pl.DataFrame:
+        ends = window_end_dates(of_episode(windows, episode), days)
+        markets = ", ".join(f"'{m}'" for m in episode.markets)  # registry codes, not data
+        span = (f"flow_scope IN ('security', 'market') AND trade_date > DATE '{ends[0]}' "
+                f"AND trade_date <= DATE '{ends[-1]}' "
+                f"AND {market_of_sql('entity_id')} IN ({markets})" if ends else "false")
+        flows = INPUTS.read(warehouse, {"fct_fund_flows_daily": Select(
             "marts", "fct_fund_flows_daily",
             ("flow_scope", "entity_id", "trade_date", "investor_type", "net_buy_usd", "period"),
-            flows_in_span),
-    }, dates=ends)
-    out = per_episode(eps, lambda e: rotation(
-        of_episode(windows, e), frames["fct_market_cap_daily"],
-        frames.get("fct_valuation_multiples_daily"), frames["dim_security"],
-        frames.get("fct_fund_flows_daily"), trading_days=in_markets(days, e.markets)))
+            span)}).get("fct_fund_flows_daily")
+        return rotation(
+            of_episode(windows, episode), frames["fct_market_cap_daily"],
+            frames.get("fct_valuation_multiples_daily"), frames["dim_security"], flows,
+            trading_days=in_markets(days, episode.markets))
+
+    out = per_episode(eps, of)
     rows = warehouse.write("analytics", "rotation", out)
     spread = out.filter(out["dimension"] == "spread") if rows else out
     return dg.MaterializeResult(metadata={
