@@ -210,27 +210,13 @@ def rotation(
         bounds = ends.select(*wm, "t0_date", "t1_date").unique().lazy()
         in_window = (pl.col("trade_date") > pl.col("t0_date")) & (
             pl.col("trade_date") <= pl.col("t1_date"))
-        # One (window, market) at a time: its flows are cut to its days and market before
-        # the join, so no flow row is paired with every window of its security first.
-        # (This did not lower the step's 7.1 GB peak at 18,000 x 10: BENCHMARKS round 4.)
-        members = base.lazy().select(*wm, "security_id", "t0_date", "t1_date", "sector_group",
-                                     "pe_bucket")
-        sec_scope = flows.filter((pl.col("flow_scope") == "security")
-                                 & pl.col("net_buy_usd").is_not_null())
-        per_window = [
-            sec_scope.filter((pl.col("_market") == market) & (pl.col("trade_date") > t0)
-                             & (pl.col("trade_date") <= t1))
-            .join(members.filter((pl.col("window_id") == window_id)
-                                 & (pl.col("market") == market)
-                                 & (pl.col("t0_date") == t0) & (pl.col("t1_date") == t1)),
+        sec_flows = (
+            flows.filter(pl.col("flow_scope") == "security")
+            .join(base.lazy().select(*wm, "security_id", "t0_date", "t1_date", "sector_group",
+                                     "pe_bucket"),
                   left_on="entity_id", right_on="security_id", how="inner")
-            for window_id, market, t0, t1 in ends.select(*wm, "t0_date", "t1_date")
-            .unique().drop_nulls().iter_rows()
-        ]
-        # No window with both ends: the join as a whole, which then keeps no row.
-        sec_flows = (pl.concat(per_window, how="vertical") if per_window else
-                     sec_scope.join(members, left_on="entity_id", right_on="security_id",
-                                    how="inner").filter(in_window))
+            .filter(in_window & pl.col("net_buy_usd").is_not_null())
+        )
         for dim, bucket in (("sector_group", "sector_group"), ("pe_quintile", "pe_bucket")):
             agg = (
                 sec_flows.filter(pl.col(bucket).is_not_null())
