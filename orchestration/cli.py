@@ -235,6 +235,91 @@ def query(
         console.print(f"... {df.height - limit} more rows")
 
 
+def _date_option(value: str | None, option: str):
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        console.print(f"[red]{option}: expected a date YYYY-MM-DD, got {value!r}[/]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def discover(
+    since: Annotated[str | None, typer.Option(help="only candidates ending on or after this day (YYYY-MM-DD)")] = None,
+    until: Annotated[str | None, typer.Option(help="only candidates starting on or before this day")] = None,
+    market: Annotated[list[str] | None, typer.Option(help="only candidates hitting this market (repeatable)")] = None,
+    top: Annotated[int, typer.Option(help="how many candidates to list", min=1)] = 20,
+    out: Annotated[Path | None, typer.Option(help="write one draft episode folder per candidate listed here")] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="published warehouse file")] = None,
+) -> None:
+    """Rank the sell-offs found in the data (analytics.episode_candidates) and, with
+    --out, draft an episode folder for each (it validates and runs with --episode)."""
+    from selloff.markets import MARKETS
+
+    first, last = _date_option(since, "--since"), _date_option(until, "--until")
+    bad = [m for m in market or [] if m not in MARKETS]
+    if bad:
+        console.print(f"[red]--market: {', '.join(bad)} not in the market registry "
+                      f"(selloff/markets.py: {', '.join(MARKETS)})[/]")
+        raise typer.Exit(2)
+    if first and last and first > last:
+        console.print(f"[red]--since {first} is after --until {last}[/]")
+        raise typer.Exit(2)
+    from rich.table import Table
+
+    from selloff.analytics.discovery import select_candidates
+    from selloff.warehouse import connect, read_table
+
+    with connect(_published(warehouse), read_only=True) as con:
+        found = read_table(con, "analytics", "episode_candidates")
+        if found is None:
+            console.print("[red]the warehouse has no analytics.episode_candidates: run "
+                          "`selloff run` with this version first[/]")
+            raise typer.Exit(1)
+        ranked = select_candidates(found, since=first, until=last, markets=market or [], top=top)
+        frames = ({t: read_table(con, "marts", t) for t in
+                   ("fct_index_levels_daily", "fct_market_cap_daily", "dim_basket_member")}
+                  if out is not None and ranked.height else {})
+    table = Table(title=f"Sell-offs found in the data ({ranked.height} of {found.height})")
+    for col in ("#", "candidate", "span", "markets", "deepest fall", "worst day",
+                "worst week", "cap lost USD bn", "severity"):
+        table.add_column(col, overflow="fold")
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:+.2f}%"
+
+    for r in ranked.iter_rows(named=True):
+        table.add_row(
+            str(r["rank"]), r["candidate_id"], f"{r['start_date']}..{r['end_date']}",
+            r["markets"], f"{pct(r['fall_return'])} {r['fall_entity'] or ''}",
+            f"{pct(r['worst_day_return'])} {r['worst_day_entity'] or ''} {r['worst_day_date'] or ''}",
+            f"{pct(r['worst_week_return'])} {r['worst_week_entity'] or ''} {r['worst_week_end'] or ''}",
+            f"{r['cap_lost_usd'] / 1e9:,.1f}", f"{r['severity']:.1f}")
+    console.print(table)
+    if out is None or ranked.height == 0:
+        return
+    from selloff.episode import EpisodeError
+    from selloff.episode_draft import candidate_moves, draft_episode, draft_header, write_draft
+
+    idx = frames.get("fct_index_levels_daily")
+    index_ids = set() if idx is None else set(idx["index_id"].unique().to_list())
+    members = frames.get("dim_basket_member")
+    for r in ranked.iter_rows(named=True):
+        moves = candidate_moves(idx, frames.get("fct_market_cap_daily"), members,
+                                r["start_date"], r["end_date"])
+        folder = out / r["candidate_id"]
+        try:
+            write_draft(folder, draft_episode(r, moves, members, index_ids), draft_header(r))
+        except EpisodeError as exc:
+            console.print(f"[red]draft {folder} does not validate:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from exc
+        console.print(f"drafted {folder}")
+
+
 @snapshot_app.command("export")
 def snapshot_export(
     folder: Annotated[Path, typer.Argument(help="folder to write")],

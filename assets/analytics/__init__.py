@@ -5,6 +5,7 @@ from assets.analytics.decomposition import (
     selloff_decomposition_asset,
     selloff_rollup_asset,
 )
+from assets.analytics.discovery import candidates_consistent, episode_candidates_asset
 from assets.analytics.factor_attribution import factor_attribution_asset
 from assets.analytics.rotation import rotation_asset
 from assets.analytics.valuation_spread import valuation_spread_asset
@@ -12,7 +13,8 @@ from assets.analytics.windows import selloff_windows_asset
 
 analytics_assets = [selloff_windows_asset, selloff_decomposition_asset, selloff_rollup_asset,
                     factor_attribution_asset, rotation_asset, valuation_spread_asset,
-                    claim_verdicts, data_quality_findings_asset]
-analytics_checks = [reconciliation_check, every_claim_has_a_verdict]
+                    claim_verdicts, data_quality_findings_asset,
+                    episode_candidates_asset]
+analytics_checks = [reconciliation_check, every_claim_has_a_verdict, candidates_consistent]
 
 __all__ = ["analytics_assets", "analytics_checks"]

@@ -217,3 +217,56 @@ def require_columns(frame: pl.DataFrame | pl.LazyFrame, name: str, columns: tupl
     missing = [c for c in columns if c not in present]
     if missing:
         raise ValueError(f"{name}: missing column(s) {missing}; has {sorted(present)}")
+
+
+# analytics.episode_candidates and episode_candidate_events (selloff.analytics.discovery):
+# computed over the whole data, not per episode, so without episode_id.
+CANDIDATE_EVENT_KINDS: tuple[str, ...] = ("drawdown", "day_shock", "week_shock")
+CANDIDATE_EVENTS_SCHEMA: dict[str, pl.DataType] = {
+    "candidate_id": pl.Utf8(),
+    "entity_kind": pl.Utf8(),
+    "entity_id": pl.Utf8(),
+    "market": pl.Utf8(),
+    "event_kind": pl.Utf8(),
+    "start_date": pl.Date(),
+    "end_date": pl.Date(),
+    "t0_date": pl.Date(),
+    "t1_date": pl.Date(),
+    "return": pl.Float64(),
+    "change_usd": pl.Float64(),
+    "sigma": pl.Float64(),
+    "z": pl.Float64(),
+    "n_sessions": pl.Int64(),
+    "link_start": pl.Date(),
+    "slow": pl.Boolean(),
+}
+CANDIDATES_SCHEMA: dict[str, pl.DataType] = {
+    "rank": pl.Int64(),
+    "candidate_id": pl.Utf8(),
+    "start_date": pl.Date(),
+    "end_date": pl.Date(),
+    "t0_date": pl.Date(),
+    "markets": pl.Utf8(),
+    "n_markets": pl.Int64(),
+    "entities": pl.Utf8(),
+    "n_entities": pl.Int64(),
+    "n_events": pl.Int64(),
+    "event_kinds": pl.Utf8(),
+    "headline_entity": pl.Utf8(),
+    "main_start": pl.Date(),
+    "main_end": pl.Date(),
+    "headline_fall": pl.Float64(),
+    "fall_return": pl.Float64(),
+    "fall_entity": pl.Utf8(),
+    "fall_peak_date": pl.Date(),
+    "fall_trough_date": pl.Date(),
+    "worst_day_return": pl.Float64(),
+    "worst_day_date": pl.Date(),
+    "worst_day_entity": pl.Utf8(),
+    "worst_week_return": pl.Float64(),
+    "worst_week_start": pl.Date(),
+    "worst_week_end": pl.Date(),
+    "worst_week_entity": pl.Utf8(),
+    "cap_lost_usd": pl.Float64(),
+    "severity": pl.Float64(),
+}
