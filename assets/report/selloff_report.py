@@ -10,7 +10,7 @@ from selloff.report import REPORT_TABLES, build_report, chart_images, page_html
 from selloff.report.html import write_atomic
 from selloff.resources import EpisodesResource, SourceResource, WarehouseResource
 
-INPUTS = Inputs(analytics=REPORT_TABLES)
+INPUTS = Inputs(analytics=(*REPORT_TABLES, "episode_candidates"))
 
 
 @dg.asset(
@@ -28,7 +28,7 @@ INPUTS = Inputs(analytics=REPORT_TABLES)
 def selloff_report(source: SourceResource, episodes: EpisodesResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
     eps = episodes.load()
-    report = build_report(INPUTS.read_whole(warehouse, *REPORT_TABLES), eps)
+    report = build_report(INPUTS.read_whole(warehouse, *REPORT_TABLES, "episode_candidates"), eps)
     path = write_atomic(warehouse.reports_dir / "selloff_report.html",
                         page_html(report, eps, synthetic=source.is_synthetic))
     charts = {

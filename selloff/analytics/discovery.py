@@ -27,10 +27,8 @@ Candidates: events of every entity and market, sorted by start, are grouped whil
 next event starts no later than `merge_gap_days` calendar days after the latest end of
 the group so far (a US Friday and Asia's Monday are one sell-off). A drawdown links over
 its fast leg only: from the session after its last close at or above the log midpoint
-sqrt(P * T) to the trough (a drawdown from a January peak would otherwise chain every
-event until April into one candidate); a fast leg longer than `max_leg_sessions` is a
-slow slide: it joins the candidate its trough falls in (or stands alone) without
-extending it. A candidate's span [start, end] runs from its first event's (leg) start to
+sqrt(P * T) to the trough, at most its last `max_leg_sessions` sessions (a drawdown
+from a January peak would otherwise chain every event until April into one candidate). A candidate's span [start, end] runs from its first event's (leg) start to
 its last event's end; t0 is its earliest event's t0 (a drawdown's peak). Over it:
 - fall: the deepest decline of an entity hit from its peak since t0 to a trough in the
   span;
@@ -89,9 +87,9 @@ class DiscoveryConfig:
 
     Defaults: a drawdown of 10 % ending on a 10 % rebound; a day 3 trailing standard
     deviations (60 sessions, at least 10) and 2 % down; a week 2.5 deviations (26 weeks,
-    at least 6) and 4 % down; events 3 calendar days apart or closer grouped; fast legs
-    over 40 sessions do not extend a candidate; weights 1 (fall), 1 (day), 0.5 (week) per percentage
-    point of each market, 1 per USD trillion of cap lost.
+    at least 6) and 4 % down; events 3 calendar days apart or closer grouped; a drawdown
+    links over at most the last 40 sessions of its fast leg; weights 1 (fall), 1 (day), 0.5 (week)
+    per percentage point of each market, 1 per USD trillion of cap lost.
     """
 
     drawdown_threshold: float = 0.10
@@ -253,19 +251,19 @@ def _drawdown_events(levels: pl.DataFrame, kind: str, cfg: DiscoveryConfig) -> p
             wid = f"drawdown:{entity}:{dates[p]}"
             # start is the session after the peak, so the window's t0 is the peak close.
             windows.append((wid, dates[p + 1], dates[t]))
-            leg = fast_leg(lv, p, t)
-            owner[wid] = (entity, t - p, dates[leg], t - leg + 1)
+            # The link span is the fast leg, at most its last max_leg_sessions sessions.
+            leg = max(fast_leg(lv, p, t), t - cfg.max_leg_sessions + 1)
+            owner[wid] = (entity, t - p, dates[leg], leg > fast_leg(lv, p, t))
     if not windows:
         return empty(CANDIDATE_EVENTS_SCHEMA)
     moves = level_moves(levels, kind, (), windows)
     own = pl.DataFrame(
         [(k, *v) for k, v in owner.items()], orient="row",
         schema={"window_id": pl.Utf8, "entity_id": pl.Utf8, "n_sessions": pl.Int64,
-                "link_start": pl.Date, "leg_sessions": pl.Int64})
+                "link_start": pl.Date, "slow": pl.Boolean})
     rows = moves.join(own, on=["window_id", "entity_id"], how="inner").with_columns(
         pl.lit("drawdown").alias("event_kind"), pl.lit(None, pl.Float64).alias("sigma"),
-        pl.lit(None, pl.Float64).alias("z"),
-        (pl.col("leg_sessions") > cfg.max_leg_sessions).alias("slow"))
+        pl.lit(None, pl.Float64).alias("z"))
     return conform(rows.with_columns(pl.lit(None, pl.Utf8).alias("candidate_id")),
                    CANDIDATE_EVENTS_SCHEMA)
 
@@ -313,34 +311,22 @@ def find_events(levels: Mapping[str, pl.DataFrame],
 
 
 def group_events(events: pl.DataFrame, merge_gap_days: int) -> pl.DataFrame:
-    """`events` with candidate_id: linking events sorted by start form a group while
-    each starts at most `merge_gap_days` after the group's latest end; a slow drawdown
-    joins the group its start falls in (or its own) without extending it."""
+    """`events` with candidate_id: sorted by link_start, an event joins the current
+    group when it starts at most `merge_gap_days` after the group's latest end, else it
+    opens the next one; the id is `found_<first link_start>`. Groups are disjoint."""
     if events.height == 0:
         return events
-    ev = events.sort("link_start", "end_date", "entity_id").with_row_index("_i")
-    linking = ev.filter(~pl.col("slow"))
+    ev = events.sort("link_start", "end_date", "entity_id")
     gap = dt.timedelta(days=merge_gap_days)
-    spans: list[list[dt.date]] = []
-    group_of: dict[int, int] = {}
-    for i, start, end in linking.select("_i", "link_start", "end_date").iter_rows():
-        if spans and start <= spans[-1][1] + gap:
-            spans[-1][1] = max(spans[-1][1], end)
+    ids: list[str] = []
+    first = last = None
+    for start, end in ev.select("link_start", "end_date").iter_rows():
+        if last is None or start > last + gap:
+            first, last = start, end
         else:
-            spans.append([start, end])
-        group_of[i] = len(spans) - 1
-    for i, start, end in ev.filter(pl.col("slow")).select("_i", "link_start",
-                                                          "end_date").iter_rows():
-        # A slow drawdown's trough is what it adds to a sell-off: it joins the group its
-        # trough falls in, or stands alone.
-        hit = next((g for g, (s, e) in enumerate(spans) if s <= end <= e + gap), None)
-        if hit is None:
-            spans.append([start, end])
-            hit = len(spans) - 1
-        group_of[i] = hit
-    firsts = {g: s for g, (s, _) in enumerate(spans)}
-    ids = [f"found_{firsts[group_of[i]]:%Y_%m_%d}" for i in ev["_i"].to_list()]
-    return ev.drop("_i").with_columns(pl.Series("candidate_id", ids, pl.Utf8))
+            last = max(last, end)
+        ids.append(f"found_{first:%Y_%m_%d}")
+    return ev.with_columns(pl.Series("candidate_id", ids, pl.Utf8))
 
 
 # --------------------------------------------------------------------------- candidates

@@ -237,6 +237,8 @@ CANDIDATE_EVENTS_SCHEMA: dict[str, pl.DataType] = {
     "sigma": pl.Float64(),
     "z": pl.Float64(),
     "n_sessions": pl.Int64(),
+    # Grouping uses [link_start, end_date]: a drawdown's fast leg (discovery docstring);
+    # slow: the leg was cut to its last max_leg_sessions sessions.
     "link_start": pl.Date(),
     "slow": pl.Boolean(),
 }

@@ -19,7 +19,8 @@ def write_reports(warehouse: Path, reports_dir: Path, *, synthetic: bool | None 
     from claim_verdicts; `episodes` defaults to the bundled ones."""
     eps = tuple(episodes) if episodes is not None else load_episodes()
     with connect(warehouse, read_only=True) as con:
-        frames = {t: read_table(con, "analytics", t) for t in REPORT_TABLES}
+        frames = {t: read_table(con, "analytics", t)
+                  for t in (*REPORT_TABLES, "episode_candidates")}
     verdicts = frames["claim_verdicts"]
     if synthetic is None:
         synthetic = bool(verdicts is not None and verdicts["synthetic"].fill_null(False).any())

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from selloff.episode import Episode, load_episodes
 from selloff.report import charts
+from selloff.report.discovered import discovered_block
 from selloff.report.html import (
     Block,
     NoData,
@@ -35,6 +36,8 @@ REPORT_TABLES: tuple[str, ...] = (
     "basket_factor_split", "factor_attribution", "claim_verdicts", "data_quality_findings",
 )
 EPISODE_COLUMN = "episode_id"
+# Optional: the "Sell-offs found in the data" block (selloff.report.discovered).
+DISCOVERED_TABLE = "episode_candidates"
 COMPARISON_ID = "comparison"
 
 
@@ -102,6 +105,13 @@ def build_report(frames: Mapping[str, pl.DataFrame | None],
                 chart = Markup(charts.to_svg(built.figure, id_prefix=f"{eid}-{sid}-"))
             sections.append(Section(f"{eid}-{sid}", title, built.parts, chart))
         blocks.append(Block(eid, d.episode.title, intro=lead(d), sections=sections))
+    # Found in the whole data, not per episode: shown when the table is given.
+    found = _normalize(frames).get(DISCOVERED_TABLE)
+    if found is not None:
+        block, fig = discovered_block(found)
+        blocks.append(block)
+        if fig is not None:
+            figures[f"{DISCOVERED_TABLE}: timeline"] = fig
     return Report(report_title(episodes), blocks, figures, [top_line(d) for d in data])
 
 
