@@ -309,8 +309,7 @@ def discover(
     index_ids = set() if idx is None else set(idx["index_id"].unique().to_list())
     members = frames.get("dim_basket_member")
     for r in ranked.iter_rows(named=True):
-        moves = candidate_moves(idx, frames.get("fct_market_cap_daily"), members,
-                                r["start_date"], r["end_date"])
+        moves = candidate_moves(idx, frames.get("fct_market_cap_daily"), members, r)
         folder = out / r["candidate_id"]
         try:
             write_draft(folder, draft_episode(r, moves, members, index_ids), draft_header(r))
