@@ -139,6 +139,20 @@ def test_select_candidates_filters_and_ranks_again() -> None:
     assert late.height == 0
 
 
+def test_report_block_ranks_and_draws_the_timeline() -> None:
+    from selloff.report.discovered import TITLE, discovered_block
+
+    index, caps, _ = _synthetic()
+    found, _ = discover(index, caps, None)
+    block, fig = discovered_block(found)
+    assert block.title == TITLE == "Sell-offs found in the data"
+    section = block.sections[0]
+    assert fig is not None and "<svg" in str(section.chart)
+    assert found["candidate_id"][0] in str(section.parts[0])
+    empty_block, none = discovered_block(found.clear())
+    assert none is None and empty_block.sections[0].missing
+
+
 def test_discover_cli_rejects_bad_input_with_exit_2(tmp_path: Path) -> None:
     from orchestration.cli import app
 
@@ -180,6 +194,14 @@ def test_real_snapshot_candidates(real_run: GraphRun, tmp_path: Path) -> None:
     assert candidate_problems(found, events) == []
     checks = {c.check_name: c.passed for c in real_run.result.get_asset_check_evaluations()}
     assert checks["candidates_consistent"]
+    # The asset's metadata shows the top candidates (the UI's asset page).
+    import dagster as dg
+
+    mat = next(m for m in real_run.result.get_asset_materialization_events()
+               if m.asset_key == dg.AssetKey(["analytics", "episode_candidates"]))
+    top_md = mat.materialization.metadata["top candidates"].value
+    assert found["candidate_id"][0] in top_md
+    assert "Sell-offs found in the data" in (real_run.reports / "selloff_report.html").read_text()
     idx = _index_file()
     # The bundled episodes' main windows overlap candidates' spans.
     for first, last in ((dt.date(2025, 4, 3), dt.date(2025, 4, 4)),

@@ -221,6 +221,7 @@ def require_columns(frame: pl.DataFrame | pl.LazyFrame, name: str, columns: tupl
 
 # analytics.episode_candidates and episode_candidate_events (selloff.analytics.discovery):
 # computed over the whole data, not per episode, so without episode_id.
+WHOLE_DATA_TABLES: tuple[str, ...] = ("episode_candidates", "episode_candidate_events")
 CANDIDATE_EVENT_KINDS: tuple[str, ...] = ("drawdown", "day_shock", "week_shock")
 CANDIDATE_EVENTS_SCHEMA: dict[str, pl.DataType] = {
     "candidate_id": pl.Utf8(),
