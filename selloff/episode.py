@@ -450,9 +450,9 @@ class _StrictLoader(yaml.SafeLoader):
                            "infinity)", node.start_mark)
         return value
 
-    def construct_yaml_timestamp(self, node: yaml.Node, values: Any = None) -> Any:
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
         try:
-            return super().construct_yaml_timestamp(node, values)
+            return super().construct_yaml_timestamp(node)
         except (ValueError, OverflowError) as exc:
             raise _Refused(f"{node.value!r} is not a real date ({exc})", node.start_mark) from None
 
