@@ -478,8 +478,10 @@ def read_yaml(file: Path) -> Any:
         line = data.count(b"\n", 0, exc.start) + 1
         raise EpisodeError([f"line {line}: byte {data[exc.start]:#04x} at offset {exc.start} "
                             "is not UTF-8 (save the file as UTF-8)"], source) from None
-    loader = _StrictLoader(text)
+    loader: _StrictLoader | None = None
     try:
+        # The reader checks the characters as it is made: inside the try too.
+        loader = _StrictLoader(text)
         return loader.get_single_data()
     except _Refused as exc:
         raise EpisodeError([str(exc)], source) from None
@@ -488,7 +490,8 @@ def read_yaml(file: Path) -> Any:
     except RecursionError:
         raise EpisodeError([f"nesting deeper than {MAX_DEPTH} levels refused"], source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_episode(path: str | Path) -> Episode:
