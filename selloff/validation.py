@@ -177,7 +177,8 @@ def _strict_cast(src: pl.Expr, current: pl.DataType, target: pl.DataType) -> pl.
             return src.cast(pl.Float64, strict=False)
         return none
     if target == pl.Utf8:
-        if current.is_integer():
+        # Integers keep their digits; dictionary-encoded text (a pandas category) is text.
+        if current.is_integer() or isinstance(current, pl.Categorical | pl.Enum):
             return src.cast(pl.Utf8)
         return none
     return src.cast(target, strict=False)

@@ -352,6 +352,20 @@ def test_a_zone_less_midnight_is_a_date_and_other_times_are_not(tmp_path: Path) 
         == {("prices_daily", 2, "type Date")}
 
 
+def test_lossless_parquet_types_land_as_the_csv_does(tmp_path: Path) -> None:
+    prices = _typed("prices_daily", tmp_path)
+    retyped = prices.with_columns(pl.col("currency").cast(pl.Categorical),
+                                  pl.col("source").cast(pl.Enum(["test"])),
+                                  pl.col("trade_date").cast(pl.Datetime("ns")))
+    landed = _parquet_snapshot(tmp_path / "p", "prices_daily", retyped).load("prices_daily")
+    assert landed.equals(prices)
+    funda = _typed("fundamentals", tmp_path)
+    small = funda.with_columns(pl.col("fiscal_year").cast(pl.Int16), pl.col("value").cast(pl.Float32))
+    landed = _parquet_snapshot(tmp_path / "f", "fundamentals", small).load("fundamentals")
+    assert landed["fiscal_year"].equals(funda["fiscal_year"])
+    assert landed.drop("value").equals(funda.drop("value"))
+
+
 def test_an_integer_is_not_a_date(tmp_path: Path) -> None:
     prices = _typed("prices_daily", tmp_path)
     days = prices.with_columns(pl.col("trade_date").cast(pl.Int32))  # days since 1970
