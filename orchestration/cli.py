@@ -101,6 +101,8 @@ def run(
     """Materialize the whole graph in one process and print where the warehouse is."""
     settings = _settings(source, snapshot_dir, warehouse, episode)
     _check_episodes(settings)
+    if settings.source.kind is SourceKind.snapshot:
+        _check_snapshot(settings)
     if settings.source.kind is SourceKind.live:
         # Reach every service before starting anything: without network this fails in
         # seconds, naming the first source that cannot be reached.
@@ -159,6 +161,19 @@ def _synthetic(result) -> bool:
         if flag is not None and flag.value:
             return True
     return False
+
+
+def _check_snapshot(settings: Settings) -> None:
+    """Fail before any work when the snapshot folder is missing or its manifest is bad
+    (the datasets themselves are checked by the landing gate, step by step)."""
+    from selloff.sources import make_source
+    from selloff.validation import DataContractError
+
+    try:
+        make_source(settings.source)
+    except (SettingsError, DataContractError) as exc:
+        console.print(f"[red]invalid snapshot:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 def _check_episodes(settings: Settings) -> None:

@@ -438,6 +438,20 @@ def test_a_malformed_manifest_names_the_file_and_the_rule(tmp_path: Path, text, 
     assert str(path) in str(err.value)
 
 
+def test_selloff_run_stops_on_a_missing_folder_or_bad_manifest_before_any_work(tmp_path: Path) -> None:
+    folder = write_good_snapshot(tmp_path / "s")
+    (folder / "manifest.json").write_text('{"name": "x",\n "synthetic": tru}')
+    for snap, expect in ((folder, [str(folder / "manifest.json"), "row 2", "manifest: valid JSON"]),
+                         (tmp_path / "nowhere", [f"snapshot folder {tmp_path / 'nowhere'} does "
+                                                 "not exist"])):
+        result = _cli("run", "--source", "snapshot", "--snapshot-dir", str(snap),
+                      "--warehouse", str(tmp_path / "w" / "s.duckdb"))
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        for fragment in expect:
+            assert fragment in _flat(result.output), (fragment, result.output)
+    assert not (tmp_path / "w").exists()
+
+
 @pytest.mark.parametrize("broken", ["ragged-csv", "manifest", "parquet"])
 def test_bad_snapshot_files_fail_the_extract_step_once(tmp_path: Path, isolated_env: Path,
                                                        broken: str) -> None:

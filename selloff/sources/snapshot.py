@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from selloff.contracts import DATASETS
+from selloff.settings import SettingsError
 from selloff.sources.base import Source
 from selloff.validation import MAX_REPORTED, DataContractError, Violation
 
@@ -31,7 +32,7 @@ class SnapshotSource(Source):
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         if not self.folder.is_dir():
-            raise FileNotFoundError(f"snapshot folder {self.folder} does not exist")
+            raise SettingsError(f"snapshot folder {self.folder} does not exist")
         self.manifest = self._read_manifest()
         self.name = f"snapshot:{self.manifest.get('name') or self.folder.name}"
         self.synthetic = bool(self.manifest.get("synthetic", False))
