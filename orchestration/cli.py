@@ -11,8 +11,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
-from selloff.settings import PROJECT_ROOT, Settings, settings_from_env
+from selloff.settings import (
+    PROJECT_ROOT,
+    Settings,
+    SettingsError,
+    SourceKind,
+    settings_from_env,
+)
 
 app = typer.Typer(help="selloff warehouse: measure a cross-market sell-off, check commentary.",
                   no_args_is_help=True, add_completion=False)
@@ -23,14 +31,20 @@ console = Console()
 
 def _settings(source: str | None = None, snapshot_dir: Path | None = None,
               warehouse: Path | None = None, episodes: list[Path] | None = None) -> Settings:
-    """SELLOFF_* from the environment, with this command's options on top (read, never
-    written back: the options reach the run as resource fields)."""
-    overrides = {"SELLOFF_SOURCE": source,
-                 "SELLOFF_SNAPSHOT_DIR": str(snapshot_dir.resolve()) if snapshot_dir else None,
-                 "SELLOFF_WAREHOUSE": str(warehouse.resolve()) if warehouse else None,
-                 "SELLOFF_EPISODES": os.pathsep.join(str(p.resolve()) for p in episodes)
-                 if episodes else None}
-    return settings_from_env({**os.environ, **{k: v for k, v in overrides.items() if v}})
+    """SELLOFF_* from the environment, with this command's options on top, built once and
+    handed on as an object (the options reach the run as resource fields). An invalid
+    setting ends the command with exit 2 naming it and the allowed values."""
+    try:
+        return settings_from_env().with_options(source=source, snapshot_dir=snapshot_dir,
+                                                warehouse=warehouse, episodes=episodes)
+    except SettingsError as exc:
+        console.print(f"[red]invalid setting:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _cells(row: tuple) -> list[Text]:
+    # Text from files and data is shown literally: a Text cell is never read as markup.
+    return [Text("" if v is None else str(v)) for v in row]
 
 
 def _window_config(start: str | None, end: str | None, markets: list[str] | None) -> dict:
@@ -63,12 +77,14 @@ def _report_failures(result) -> None:
                 error = error.cause
             text = user.description if user and user.description else (
                 error.message.strip() if error else "")
-            console.print(f"[red]step {ev.step_key} failed:[/] {text}", highlight=False)
+            console.print(f"[red]step {escape(ev.step_key)} failed:[/] {escape(text)}",
+                          highlight=False)
     for ev in result.get_asset_check_evaluations():
         if not ev.passed:
             key = "/".join(ev.asset_key.path)
             desc = ev.description or ""
-            console.print(f"[red]check {key}:{ev.check_name} failed[/] {desc}")
+            console.print(f"[red]check {escape(key)}:{escape(ev.check_name)} failed[/] "
+                          f"{escape(desc)}", highlight=False)
 
 
 @app.command()
@@ -85,24 +101,28 @@ def run(
     """Materialize the whole graph in one process and print where the warehouse is."""
     settings = _settings(source, snapshot_dir, warehouse, episode)
     _check_episodes(settings)
-    if settings.source == "live":
+    if settings.source.kind is SourceKind.snapshot:
+        _check_snapshot(settings)
+    if settings.source.kind is SourceKind.live:
         # Reach every service before starting anything: without network this fails in
         # seconds, naming the first source that cannot be reached.
         from selloff.sources import make_source
         from selloff.sources.live.errors import SourceError
 
         try:
-            make_source(settings)
+            make_source(settings.source)
         except SourceError as exc:
-            console.print(f"[red]live sources not reachable:[/] {exc}\n"
+            console.print(f"[red]live sources not reachable:[/] {escape(str(exc))}\n"
                           f"The published warehouse {settings.warehouse} was not changed.")
             raise typer.Exit(1) from exc
 
     from orchestration.definitions import build_definitions
 
     job = build_definitions(settings).resolve_job_def("refresh")
-    label = settings.source + (f" ({settings.snapshot_dir})" if settings.snapshot_dir else "")
-    console.print(f"Refreshing from source [bold]{label}[/] into {settings.build_warehouse} ...")
+    src = settings.source
+    label = src.kind.value + (f" ({src.snapshot_dir})" if src.snapshot_dir else "")
+    console.print(f"Refreshing from source [bold]{escape(label)}[/] into "
+                  f"{escape(str(settings.build_warehouse))} ...", highlight=False)
     started = time.perf_counter()
     # In process: the multiprocess executor pays seconds of imports per step on 2 cores.
     # dbt's own console lines go to a log file, not the terminal (the UI keeps them too).
@@ -125,12 +145,35 @@ def run(
     from selloff.episode import load_episodes
     from selloff.summary import render, summarize
 
-    render(summarize(settings.warehouse, settings.is_synthetic,
+    render(summarize(settings.warehouse, _synthetic(result),
                      load_episodes(settings.episodes)), console)
     for name in ("fact_check.md", "fact_check.html", "selloff_report.html"):
         path = settings.warehouse.parent.parent / "reports" / name
         if path.exists():
             console.print(f"Report: {path}")
+
+
+def _synthetic(result) -> bool:
+    """The source's own flag, as the extract steps recorded it (one notion of synthetic:
+    a snapshot exported from the demo market is synthetic too)."""
+    for ev in result.get_asset_materialization_events():
+        flag = ev.materialization.metadata.get("synthetic")
+        if flag is not None and flag.value:
+            return True
+    return False
+
+
+def _check_snapshot(settings: Settings) -> None:
+    """Fail before any work when the snapshot folder is missing or its manifest is bad
+    (the datasets themselves are checked by the landing gate, step by step)."""
+    from selloff.sources import make_source
+    from selloff.validation import DataContractError
+
+    try:
+        make_source(settings.source)
+    except (SettingsError, DataContractError) as exc:
+        console.print(f"[red]invalid snapshot:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 def _check_episodes(settings: Settings) -> None:
@@ -140,7 +183,7 @@ def _check_episodes(settings: Settings) -> None:
     try:
         load_episodes(settings.episodes)
     except EpisodeError as exc:
-        console.print(f"[red]invalid episode:[/] {exc}", highlight=False)
+        console.print(f"[red]invalid episode:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
 
 
@@ -157,20 +200,21 @@ def episodes(
     try:
         found = load_episodes(path or [])
     except EpisodeError as exc:
-        console.print(f"[red]invalid episode:[/] {exc}", highlight=False)
+        console.print(f"[red]invalid episode:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     table = Table("id", "title", "markets", "main window", "claims", "folder")
     for e in found:
-        table.add_row(e.episode_id, e.title, " ".join(e.markets),
-                      f"{e.main.window_id} {e.main.start}..{e.main.end}", str(len(e.claims)),
-                      str(e.path))
+        table.add_row(*_cells((e.episode_id, e.title, " ".join(e.markets),
+                               f"{e.main.window_id} {e.main.start}..{e.main.end}",
+                               len(e.claims), e.path)))
     console.print(table)
 
 
 def _published(warehouse: Path | None) -> Path:
     path = _settings(warehouse=warehouse).warehouse
     if not path.exists():
-        console.print(f"[red]no published warehouse at {path}: run `selloff run` first[/]")
+        console.print(f"[red]no published warehouse at {escape(str(path))}: run `selloff run` "
+                      "first[/]", highlight=False)
         raise typer.Exit(1)
     return path
 
@@ -191,9 +235,9 @@ def claims(
 
     table = Table(title="Claim verdicts", show_lines=True)
     for c in df.columns:
-        table.add_column(c, overflow="fold")
+        table.add_column(Text(c), overflow="fold")
     for row in df.iter_rows():
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*_cells(row))
     console.print(table)
 
 
@@ -227,9 +271,9 @@ def query(
         df = con.sql(sql).pl()
     table = Table(show_lines=False)
     for c in df.columns:
-        table.add_column(c)
+        table.add_column(Text(c))
     for row in df.head(limit).iter_rows():
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*_cells(row))
     console.print(table)
     if df.height > limit:
         console.print(f"... {df.height - limit} more rows")
@@ -344,9 +388,11 @@ def snapshot_capture(
     folder (replay offline with --source snapshot --snapshot-dir FOLDER). Needs internet."""
     import datetime as dt
 
-    from selloff.sources.live import capture_snapshot
+    from selloff.sources.live import LiveConfig, capture_snapshot
 
-    out = capture_snapshot(folder, dt.date.fromisoformat(start), dt.date.fromisoformat(end), universe)
+    config = LiveConfig.from_settings(_settings().source.live)
+    out = capture_snapshot(folder, dt.date.fromisoformat(start), dt.date.fromisoformat(end),
+                           universe, config=config)
     console.print(f"wrote {out}")
 
 

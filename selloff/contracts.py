@@ -34,6 +34,13 @@ UNITS = (*CURRENCIES, "shares", *(f"{c}/share" for c in CURRENCIES))
 FISCAL_YEAR_SLACK = 1
 # Relative slack for OHLC ordering: adjusted prices carry float rounding (1e-15 level).
 OHLC_TOLERANCE = 1e-9
+# Plausibility bounds: a number beyond them is a unit or export error, and 1e300 would
+# give infinite market caps downstream. Prices (per share or index point, in any
+# currency: KRW and JPY included) stay below MAX_PRICE; every other amount (volumes,
+# shares, flows, fundamentals in KRW) below MAX_AMOUNT in absolute value.
+PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
+MAX_PRICE = 1e9
+MAX_AMOUNT = 1e16
 FLOW_SCOPES = ("security", "board", "market")
 INVESTOR_TYPES = (
     "main_force", "super_large", "large", "medium", "small",

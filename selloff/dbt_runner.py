@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from selloff import lake, warehouse
-from selloff.settings import PROJECT_ROOT, Settings
+from selloff.settings import PROJECT_ROOT, Settings, StoreSettings
 from selloff.warehouse import _ident
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -30,7 +30,7 @@ DBT_SCHEMAS = ("staging", "marts")
 CALENDAR_END = dt.date(2027, 12, 31)
 
 
-def dbt_vars(settings: Settings) -> dict[str, str]:
+def dbt_vars(settings: StoreSettings) -> dict[str, str]:
     """dbt vars that tell dbt_project/profiles.yml and _sources.yml where this run's data
     lives, absolute so that dbt's working directory does not matter. Passed with `--vars`
     on each invocation: nothing goes through the process environment."""
@@ -42,13 +42,13 @@ def dbt_vars(settings: Settings) -> dict[str, str]:
     }
 
 
-def spark_table_dir(settings: Settings, schema: str, table: str) -> str:
+def spark_table_dir(settings: StoreSettings, schema: str, table: str) -> str:
     """Where Spark keeps a managed table's Parquet files: `spark.sql.warehouse.dir` is
     `<spark_root>/warehouse` (profiles.yml), and a table of schema s lives in `s.db/<table>`."""
     return f"{settings.spark_root.rstrip('/')}/warehouse/{_ident(schema)}.db/{_ident(table)}"
 
 
-def read_spark_table(settings: Settings, schema: str, table: str) -> pl.DataFrame | None:
+def read_spark_table(settings: StoreSettings, schema: str, table: str) -> pl.DataFrame | None:
     """A table built by the local `spark` target, read from its Parquet files (no JVM)."""
     return lake.read_parquet_dir(spark_table_dir(settings, schema, table))
 
@@ -75,9 +75,9 @@ def land_raw(settings: Settings, source: object | None = None,
     from selloff.contracts import DATASETS, empty_frame
     from selloff.sources import make_source
 
-    src = source or make_source(settings)
+    src = source or make_source(settings.source)
     rows: dict[str, int] = {}
-    with warehouse.connect(settings.build_warehouse) as con:
+    with warehouse.connect(settings.store.build_warehouse) as con:
         for dataset in DATASETS:
             df = src.load(dataset)
             if df is None:
@@ -88,7 +88,7 @@ def land_raw(settings: Settings, source: object | None = None,
     return rows
 
 
-def write_raw_lake(settings: Settings) -> list[lake.LakeTable]:
+def write_raw_lake(settings: StoreSettings) -> list[lake.LakeTable]:
     """The build file's `raw` schema to `<lake>/raw/` (what the lake_raw asset does)."""
     with warehouse.connect(settings.build_warehouse, read_only=True) as con:
         return lake.write_schema(con, "raw", settings.lake)
@@ -106,7 +106,7 @@ class DbtRun:
         return self.returncode == 0
 
 
-def dbt_build(settings: Settings, target: str, work_dir: Path,
+def dbt_build(settings: StoreSettings, target: str, work_dir: Path,
               extra_args: tuple[str, ...] = ()) -> DbtRun:
     """`dbt build --target <target>` in a subprocess (a JVM per Spark build, as Dagster
     runs it), with its own target and log folders under work_dir."""

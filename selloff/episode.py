@@ -14,6 +14,7 @@ once, each naming the file, the entry (claim, window, basket) and the rule.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,19 @@ from selloff.markets import MARKETS, id_pattern
 
 EPISODE_FILE = "episode.yaml"
 _EPISODE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+# Window and basket ids end up in table rows, file names, HTML and chart labels: letters,
+# digits and _ only (no markup, no '$', no whitespace, no line breaks).
+_SAFE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+SAFE_ID_RULE = "letters, digits and _, starting with a letter"
+# Parsing bounds: an episode file is a few KB; these stop a hostile one early.
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 20
+WINDOW_KEYS = ("id", "start", "end", "main", "description")
+DETECTION_KEYS = ("search_start", "search_end", "drawdown_lookback_start")
+_PART_VALUE_KEYS = ("stated_value", "comparator", "unit", "field", "tolerance", "tolerance_kind")
+CLAIM_KEYS = ("id", "section", "quote", "text", "metric", "params", "parts", "stated_text",
+              "note", *_PART_VALUE_KEYS)
+PART_KEYS = ("name", "metric", "params", "required", *_PART_VALUE_KEYS)
 _ENTITY_ID = re.compile(id_pattern())
 # The format's keys (issue #11); `headline` is ours: the basket or index whose
 # peak-to-trough fall leads the report.
@@ -119,18 +133,50 @@ def bundled_episode_paths() -> list[Path]:
 
 
 def _as_date(value: Any, where: str, problems: list[str]) -> dt.date | None:
-    # YAML gives a date for a bare ISO date and a str when quoted; accept both.
+    # YAML gives a date for a bare ISO date and a str when quoted; accept both, and a
+    # datetime only at a zone-less midnight (anything else is not a day).
     if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
+        if value.tzinfo is None and value.time() == dt.time(0):
+            return value.date()
+    elif isinstance(value, dt.date):
         return value
-    if isinstance(value, str):
+    elif isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
+            return dt.date.fromisoformat(value)
+        except ValueError as exc:
+            problems.append(f"{where}: {value!r} is not a real date ({exc})")
+            return None
     problems.append(f"{where}: expected an ISO date (YYYY-MM-DD), got {value!r}")
     return None
+
+
+def _safe_id(value: Any, where: str, problems: list[str]) -> bool:
+    """An id from the file is a plain string of SAFE_ID_RULE's characters: it is shown in
+    terminals, HTML and charts and keys table rows, so nothing in it may be read as markup
+    and no trailing whitespace may make a second, silently different id."""
+    if isinstance(value, str) and _SAFE_ID.fullmatch(value):
+        return True
+    problems.append(f"{where}: id {value!r} refused: ids are {SAFE_ID_RULE}")
+    return False
+
+
+def _unknown(raw: Mapping, known: Sequence[str], where: str, problems: list[str]) -> None:
+    for key in raw:
+        if key not in known:
+            problems.append(f"{where}: unknown key {key!r} (known: {', '.join(known)})")
+
+
+def _non_finite(value: Any, where: str, problems: list[str]) -> None:
+    """NaN or infinity anywhere (a stated value, a tolerance) would compare false with
+    everything and pass or fail a claim silently."""
+    if isinstance(value, float) and not math.isfinite(value):
+        problems.append(f"{where}: {value!r} refused: numbers must be finite (no NaN or infinity)")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _non_finite(v, f"{where}.{k}", problems)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _non_finite(v, f"{where}[{i}]", problems)
 
 
 def _detection(raw: Any, problems: list[str]) -> Detection | None:
@@ -138,8 +184,9 @@ def _detection(raw: Any, problems: list[str]) -> Detection | None:
         problems.append("detection: must be a mapping with search_start, search_end and "
                         "drawdown_lookback_start")
         return None
+    _unknown(raw, DETECTION_KEYS, "detection", problems)
     got = {}
-    for key in ("search_start", "search_end", "drawdown_lookback_start"):
+    for key in DETECTION_KEYS:
         if key not in raw:
             problems.append(f"detection: missing {key!r}")
             continue
@@ -165,12 +212,19 @@ def _windows(raw: Any, problems: list[str]) -> tuple[NamedWindow, ...]:
         if not isinstance(entry, Mapping):
             problems.append(f"windows[{i}]: must be a mapping, got {entry!r}")
             continue
-        wid = str(entry.get("id") or "").strip()
-        where = f"window {wid!r}" if wid else f"windows[{i}]"
-        if not wid:
+        raw_id = entry.get("id")
+        where = f"window {raw_id!r}" if raw_id is not None else f"windows[{i}]"
+        _unknown(entry, WINDOW_KEYS, where, problems)
+        if raw_id is None:
             problems.append(f"{where}: missing 'id'")
-        elif ":" in wid:
-            problems.append(f"{where}: ids may not contain ':' (detected windows use it)")
+        # ':' is outside the safe characters too: detected windows use it.
+        wid = raw_id if raw_id is not None and _safe_id(raw_id, where, problems) else ""
+        main = entry.get("main", False)
+        if not isinstance(main, bool):
+            problems.append(f"{where}: main must be true or false, got {main!r}")
+        description = entry.get("description")
+        if description is not None and not isinstance(description, str):
+            problems.append(f"{where}: description must be text, got {description!r}")
         dates = []
         for key in ("start", "end"):
             if key not in entry:
@@ -217,13 +271,14 @@ def _baskets(raw: Any, markets: Sequence[str], problems: list[str]) -> dict[str,
     out: dict[str, tuple[str, ...]] = {}
     for basket_id, members in raw.items():
         where = f"basket {basket_id!r}"
+        if not _safe_id(basket_id, where, problems):
+            continue
         if not isinstance(members, list) or not members:
             problems.append(f"{where}: must be a non-empty list of security ids")
             continue
         ok = []
         for sid in members:
-            sid = str(sid)
-            if not _ENTITY_ID.match(sid):
+            if not isinstance(sid, str) or not _ENTITY_ID.fullmatch(sid):
                 problems.append(f"{where}: member {sid!r} is not a <MARKET>:<code> id of a "
                                 "registered market")
             elif sid.split(":", 1)[0] not in markets:
@@ -255,6 +310,28 @@ def _window_refs(claims: Any, windows: tuple[NamedWindow, ...], problems: list[s
                                 f"this episode ({', '.join(sorted(known))})")
 
 
+def _basket_or_entity(value: Any) -> bool:
+    return isinstance(value, str) and bool(_SAFE_ID.fullmatch(value) or _ENTITY_ID.fullmatch(value))
+
+
+def _claim_schema(claims: Any, problems: list[str]) -> None:
+    """The claim entries' own keys and ids (the registry checks what they mean)."""
+    if not isinstance(claims, list):
+        return
+    for i, claim in enumerate(claims):
+        if not isinstance(claim, Mapping):
+            continue
+        cid = claim.get("id")
+        where = f"claim {cid!r}" if cid is not None else f"claims[{i}]"
+        if cid is not None:
+            _safe_id(cid, where, problems)
+        _unknown(claim, CLAIM_KEYS, where, problems)
+        parts = claim.get("parts")
+        for j, part in enumerate(parts if isinstance(parts, list) else []):
+            if isinstance(part, Mapping):
+                _unknown(part, PART_KEYS, f"{where} part {j + 1}", problems)
+
+
 def parse_episode(data: Any, source: str, path: Path | None = None) -> Episode:
     """Validate parsed YAML into an Episode, or raise EpisodeError with every problem."""
     if not isinstance(data, Mapping):
@@ -268,7 +345,7 @@ def parse_episode(data: Any, source: str, path: Path | None = None) -> Episode:
         if key not in REQUIRED_KEYS + OPTIONAL_KEYS:
             problems.append(f"unknown key {key!r} (known: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})")
     eid = str(data.get("id") or "")
-    if "id" in data and not _EPISODE_ID.match(eid):
+    if "id" in data and not (isinstance(data["id"], str) and _EPISODE_ID.fullmatch(eid)):
         problems.append(f"id {eid!r}: must be lower case letters, digits and _ (it becomes "
                         "episode_id in every analytics row)")
     title = str(data.get("title") or "").strip()
@@ -279,9 +356,12 @@ def parse_episode(data: Any, source: str, path: Path | None = None) -> Episode:
     windows = _windows(data.get("windows"), problems) if "windows" in data else ()
     baskets = _baskets(data.get("baskets"), markets, problems)
     defaults = data.get("defaults") or {}
+    _non_finite(data, "file", problems)
+    _claim_schema(data.get("claims"), problems)
     headline = data.get("headline")
-    if headline is not None and not str(headline).strip():
-        problems.append("headline: must name a basket or index id")
+    if headline is not None and not _basket_or_entity(headline):
+        problems.append(f"headline: {headline!r} must name a basket id ({SAFE_ID_RULE}) or "
+                        "an index id (<MARKET>:<code>)")
     valuation = data.get("valuation") or {}
     if not isinstance(valuation, Mapping):
         problems.append(f"valuation: must be a mapping of {', '.join(VALUATION_KEYS)}")
@@ -291,6 +371,11 @@ def parse_episode(data: Any, source: str, path: Path | None = None) -> Episode:
             problems.append(f"valuation: unknown key {key!r} (known: {', '.join(VALUATION_KEYS)})")
     if "ai_baskets" in valuation and not isinstance(valuation["ai_baskets"], list):
         problems.append("valuation.ai_baskets: must be a list of basket ids")
+    for key, value in valuation.items():
+        for item in value if isinstance(value, list) else [value]:
+            if not _basket_or_entity(item):
+                problems.append(f"valuation.{key}: {item!r} must be a basket id ({SAFE_ID_RULE}) "
+                                "or an index id (<MARKET>:<code>)")
     registry: Registry | None = None
     if "claims" in data:
         try:
@@ -305,18 +390,118 @@ def parse_episode(data: Any, source: str, path: Path | None = None) -> Episode:
                    dict(valuation))
 
 
+class _Refused(yaml.YAMLError):
+    """A construct the episode format does not allow; the message names the line."""
+
+    def __init__(self, rule: str, mark: yaml.Mark | None):
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        super().__init__(f"{where}{rule}")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML with the episode format's bounds: no anchors or aliases (no expansion bombs),
+    at most MAX_DEPTH levels of nesting, no duplicate keys, no NaN or infinity, and a
+    date-like scalar that is not a real date (2025-02-30) an error, not a crash."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(f"alias *{event.anchor} refused: anchors and aliases are not "
+                           "allowed in episode files (write the value out)", event.start_mark)
+        if getattr(event, "anchor", None) is not None:
+            raise _Refused(f"anchor &{event.anchor} refused: anchors and aliases are not "
+                           "allowed in episode files (write the value out)", event.start_mark)
+        nested = isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent)
+        if nested:
+            self._depth += 1
+            if self._depth > MAX_DEPTH:
+                raise _Refused(f"nesting deeper than {MAX_DEPTH} levels refused",
+                               event.start_mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            if nested:
+                self._depth -= 1
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    raise _Refused("a mapping key must be a plain value",
+                                   key_node.start_mark) from None
+                if first is not None:
+                    raise _Refused(f"duplicate key {key!r} (first on line {first.line + 1}); "
+                                   "each key may appear once", key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_float(self, node: yaml.Node) -> float:
+        value = super().construct_yaml_float(node)
+        if not math.isfinite(value):
+            raise _Refused(f"{node.value!r} refused: numbers must be finite (no NaN or "
+                           "infinity)", node.start_mark)
+        return value
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError) as exc:
+            raise _Refused(f"{node.value!r} is not a real date ({exc})", node.start_mark) from None
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp",
+                              _StrictLoader.construct_yaml_timestamp)
+
+
+def read_yaml(file: Path) -> Any:
+    """The file's YAML within the format's bounds, or EpisodeError naming the file and
+    the rule (never a parser's traceback)."""
+    source = str(file)
+    try:
+        if file.stat().st_size > MAX_FILE_BYTES:
+            raise EpisodeError([f"file larger than {MAX_FILE_BYTES:,} bytes refused"], source)
+        data = file.read_bytes()
+    except OSError as exc:
+        raise EpisodeError([f"cannot read the file: {exc.strerror or exc}"], source) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise EpisodeError([f"line {line}: byte {data[exc.start]:#04x} at offset {exc.start} "
+                            "is not UTF-8 (save the file as UTF-8)"], source) from None
+    loader: _StrictLoader | None = None
+    try:
+        # The reader checks the characters as it is made: inside the try too.
+        loader = _StrictLoader(text)
+        return loader.get_single_data()
+    except _Refused as exc:
+        raise EpisodeError([str(exc)], source) from None
+    except yaml.YAMLError as exc:
+        raise EpisodeError([f"not valid YAML: {exc}"], source) from None
+    except RecursionError:
+        raise EpisodeError([f"nesting deeper than {MAX_DEPTH} levels refused"], source) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
 def load_episode(path: str | Path) -> Episode:
     """Read an episode folder (or its episode.yaml) and validate it."""
     p = Path(path)
     file = p / EPISODE_FILE if p.is_dir() else p
-    if not file.exists():
+    if not file.is_file():
         raise EpisodeError([f"file not found: {file} (an episode is a folder holding "
                             f"{EPISODE_FILE})"], str(file))
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise EpisodeError([f"not valid YAML: {exc}"], str(file)) from exc
-    return parse_episode(data, str(file), file.parent)
+    return parse_episode(read_yaml(file), str(file), file.parent)
 
 
 def load_episodes(paths: Sequence[str | Path] = ()) -> tuple[Episode, ...]:

@@ -20,56 +20,90 @@ from pydantic import Field, PrivateAttr
 
 from selloff import dbt_runner, warehouse
 from selloff.episode import Episode, EpisodeError, load_episodes
-from selloff.settings import DEFAULT_WAREHOUSE, PROJECT_ROOT, Settings
+from selloff.settings import (
+    DEFAULT_WAREHOUSE,
+    PROJECT_ROOT,
+    LiveSettings,
+    Settings,
+    SettingsError,
+    SourceKind,
+    SourceSettings,
+    StoreSettings,
+)
 from selloff.sources import make_source
 from selloff.sources.base import Source
 
 
-def _built_by_spark(settings: Settings, schema: str) -> bool:
+def _built_by_spark(settings: StoreSettings, schema: str) -> bool:
     # SELLOFF_DBT_TARGET=spark: the dbt schemas are Spark's Parquet tables, not in DuckDB.
     return settings.is_spark and schema in dbt_runner.DBT_SCHEMAS
 
 
+_LIVE = LiveSettings()
+
+
 class SourceResource(dg.ConfigurableResource):
     """Where the canonical datasets come from: the demo market, a snapshot folder or the
-    live services."""
+    live services. Its fields are the source section of the settings, whole (see
+    `source_settings`): the launchpad shows and overrides every one of them."""
 
-    kind: str = Field(default="demo", description="demo | snapshot | live")
+    kind: SourceKind = Field(default=SourceKind.demo, description="demo | snapshot | live")
     snapshot_dir: str | None = Field(default=None, description="snapshot folder (kind=snapshot)")
     demo_securities: int = Field(default=0, description="demo market: securities "
                                  "(0: every core name of every demo market)")
     demo_years: int = Field(default=2, description="demo market: years of history")
     demo_seed: int = Field(default=20251104, description="demo market: random seed")
-    # Live secrets: EnvVar("SEC_USER_AGENT") etc. for kind=live (see resources_for); the live
-    # source also reads SELLOFF_LIVE_* (window, universe) when the run starts.
+    live_start: str = Field(default=_LIVE.start.isoformat(), description="live: first day")
+    live_end: str = Field(default=_LIVE.end.isoformat(), description="live: last day")
+    live_universe: str | None = Field(default=None, description="live: universe file "
+                                      "(default: the packaged one)")
+    live_cn_prices: str = Field(default=_LIVE.cn_prices, description="live: akshare | yahoo")
+    live_sec_url: str | None = Field(default=None, description="live: SEC base URL")
+    live_ecb_url: str | None = Field(default=None, description="live: ECB base URL")
+    live_jpx_url: str | None = Field(default=None, description="live: JPX base URL")
+    live_max_attempts: int = Field(default=_LIVE.max_attempts, description="live: attempts")
+    live_connect_timeout: float = Field(default=_LIVE.connect_timeout,
+                                        description="live: seconds to connect")
+    live_preflight: bool = Field(default=True, description="live: check every service is "
+                                 "reachable before the run")
+    # Live secrets: EnvVar("SEC_USER_AGENT") etc. for kind=live (see resources_for).
     sec_user_agent: str | None = None
     krx_id: str | None = None
     krx_pw: str | None = None
     _source: Source | None = PrivateAttr(default=None)
 
-    def settings(self) -> Settings:
-        return Settings(
-            source=self.kind,
-            snapshot_dir=Path(self.snapshot_dir) if self.snapshot_dir else None,
+    def source_settings(self) -> SourceSettings:
+        """The source section these fields describe, validated (SettingsError names the
+        field and the rule)."""
+        try:
+            start = dt.date.fromisoformat(self.live_start)
+            end = dt.date.fromisoformat(self.live_end)
+        except ValueError as exc:
+            raise SettingsError(f"live_start/live_end: {exc} (dates are YYYY-MM-DD)") from None
+        live = LiveSettings(
+            start=start, end=end,
+            universe_path=Path(self.live_universe) if self.live_universe else None,
+            sec_user_agent=self.sec_user_agent or None, krx_id=self.krx_id or None,
+            krx_pw=self.krx_pw or None, cn_prices=self.live_cn_prices,
+            sec_base_url=self.live_sec_url, ecb_base_url=self.live_ecb_url,
+            jpx_base_url=self.live_jpx_url, max_attempts=self.live_max_attempts,
+            connect_timeout=self.live_connect_timeout, preflight=self.live_preflight)
+        return SourceSettings(
+            kind=self.kind, snapshot_dir=Path(self.snapshot_dir) if self.snapshot_dir else None,
             demo_securities=self.demo_securities, demo_years=self.demo_years,
-            demo_seed=self.demo_seed,
-        )
-
-    def secrets(self) -> dict[str, str]:
-        values = {"SEC_USER_AGENT": self.sec_user_agent, "KRX_ID": self.krx_id,
-                  "KRX_PW": self.krx_pw}
-        return {k: v for k, v in values.items() if v}
+            demo_seed=self.demo_seed, live=live)
 
     def make_source(self) -> Source:
         # One source per run (per resource instance): a live source that found a service
         # unreachable then fails the other datasets at once instead of timing out again.
         if self._source is None:
-            self._source = make_source(self.settings(), secrets=self.secrets())
+            self._source = make_source(self.source_settings())
         return self._source
 
     @property
     def is_synthetic(self) -> bool:
-        # A snapshot exported from the demo market is synthetic too: ask the source.
+        # The one notion of synthetic is the source's own flag (a snapshot exported from
+        # the demo market is synthetic too).
         return self.make_source().synthetic
 
 
@@ -85,10 +119,11 @@ class WarehouseResource(dg.ConfigurableResource):
     spark_master: str = Field(default="local[2]", description="Spark master: local[N] or "
                               "spark://host:port of a standalone cluster")
 
-    def settings(self) -> Settings:
-        return Settings(warehouse=Path(self.path), dbt_target=self.dbt_target,
-                        lake_dir=self.lake_dir, spark_dir=self.spark_dir,
-                        spark_master=self.spark_master)
+    def settings(self) -> StoreSettings:
+        """The store section these fields describe, whole."""
+        return StoreSettings(warehouse=Path(self.path), dbt_target=self.dbt_target,
+                             lake_dir=self.lake_dir, spark_dir=self.spark_dir,
+                             spark_master=self.spark_master)
 
     @property
     def build_path(self) -> Path:
@@ -195,19 +230,28 @@ class EpisodesResource(dg.ConfigurableResource):
 
 def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The run's resources from its settings (resolved once, when the definitions load)."""
-    live = settings.source == "live"
+    src, store = settings.source, settings.store
+    live = src.live
+    is_live = src.kind is SourceKind.live
     source = SourceResource(
-        kind=settings.source,
-        snapshot_dir=str(settings.snapshot_dir) if settings.snapshot_dir else None,
-        demo_securities=settings.demo_securities, demo_years=settings.demo_years,
-        demo_seed=settings.demo_seed,
+        kind=src.kind,
+        snapshot_dir=str(src.snapshot_dir) if src.snapshot_dir else None,
+        demo_securities=src.demo_securities, demo_years=src.demo_years,
+        demo_seed=src.demo_seed,
+        live_start=live.start.isoformat(), live_end=live.end.isoformat(),
+        live_universe=str(live.universe_path) if live.universe_path else None,
+        live_cn_prices=live.cn_prices, live_sec_url=live.sec_base_url,
+        live_ecb_url=live.ecb_base_url, live_jpx_url=live.jpx_base_url,
+        live_max_attempts=live.max_attempts, live_connect_timeout=live.connect_timeout,
+        live_preflight=live.preflight,
         # EnvVars only where they are needed: an unset variable must not fail a demo run.
-        sec_user_agent=dg.EnvVar("SEC_USER_AGENT") if live else None,
-        krx_id=dg.EnvVar("KRX_ID") if live else None,
-        krx_pw=dg.EnvVar("KRX_PW") if live else None,
+        # Dagster reads them when a live run starts and never shows their values.
+        sec_user_agent=dg.EnvVar("SEC_USER_AGENT") if is_live else None,
+        krx_id=dg.EnvVar("KRX_ID") if is_live else None,
+        krx_pw=dg.EnvVar("KRX_PW") if is_live else None,
     )
-    store = WarehouseResource(path=str(settings.warehouse), dbt_target=settings.dbt_target,
-                              lake_dir=settings.lake_dir, spark_dir=settings.spark_dir,
-                              spark_master=settings.spark_master)
-    return {"source": source, "warehouse": store, "refresh": RefreshWindow(),
+    warehouse_resource = WarehouseResource(
+        path=str(store.warehouse), dbt_target=store.dbt_target, lake_dir=store.lake_dir,
+        spark_dir=store.spark_dir, spark_master=store.spark_master)
+    return {"source": source, "warehouse": warehouse_resource, "refresh": RefreshWindow(),
             "episodes": EpisodesResource(paths=[str(p) for p in settings.episodes])}

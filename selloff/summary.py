@@ -94,22 +94,26 @@ def summarize(warehouse: Path, synthetic: bool, episodes: Sequence[Episode] = ()
 
 
 def render(summary: RunSummary, console) -> None:
-    """Print the summary with rich (console is a rich.console.Console)."""
+    """Print the summary with rich (console is a rich.console.Console). Text from files
+    and data (titles, ids, names) is escaped: it is shown literally, never read as markup."""
+    from rich.markup import escape as esc
     from rich.table import Table
+    from rich.text import Text
 
     if summary.synthetic:
-        console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
-    console.print(f"Warehouse (published, open read-only): [bold]{summary.warehouse}[/]")
+        console.print(f"[bold yellow]{esc(SYNTHETIC_BANNER)}[/]")
+    console.print(f"Warehouse (published, open read-only): [bold]{esc(str(summary.warehouse))}[/]",
+                  highlight=False)
     t = Table(title="Rows per table")
     t.add_column("table")
     t.add_column("rows", justify="right")
     for name, n in summary.table_rows.items():
-        t.add_row(name, f"{n:,}")
+        t.add_row(Text(name), f"{n:,}")
     console.print(t)
     tag = " [synthetic]" if summary.synthetic else ""
     for e in summary.episodes:
         w = e.main_window
-        console.rule(f"[bold]{e.title}[/] ({e.episode_id}){tag}")
+        console.rule(f"[bold]{esc(e.title)}[/] ({esc(e.episode_id)}){esc(tag)}")
         if e.headline:
             h = e.headline
             cap = ("" if h["change_usd"] is None
@@ -118,30 +122,30 @@ def render(summary: RunSummary, console) -> None:
                      and e.by_market.height else None)
             beside = "" if total is None else f": {total / 1e9:+,.1f} bn USD over its markets"
             verb = "fell" if h["return"] < 0 else "rose"
-            console.print(f"Headline: {h['entity']} {verb} {abs(h['return']):.2%}{cap} from its "
-                          f"peak close {h['peak']} to its trough {h['trough']}. Main window "
-                          f"{w['window_id']} {w['start']} .. {w['end']}{beside}")
+            console.print(Text(f"Headline: {h['entity']} {verb} {abs(h['return']):.2%}{cap} from "
+                               f"its peak close {h['peak']} to its trough {h['trough']}. Main "
+                               f"window {w['window_id']} {w['start']} .. {w['end']}{beside}"))
         for title, df in (("by market", e.by_market), ("by basket", e.by_basket)):
             if df is None or df.height == 0:
                 continue
-            table = Table(title=f"Market-cap change {title}, window {w['window_id']} "
-                                f"({w['start']} .. {w['end']}), USD bn{tag}")
+            table = Table(title=Text(f"Market-cap change {title}, window {w['window_id']} "
+                                     f"({w['start']} .. {w['end']}), USD bn{tag}"))
             for c in ("group", "n", "start", "change", "price", "shares", "fx", "share"):
                 table.add_column(c, justify="right" if c != "group" else "left")
             for r in df.iter_rows(named=True):
                 table.add_row(
-                    str(r["group_id"]), str(r["n_securities"]),
+                    Text(str(r["group_id"])), str(r["n_securities"]),
                     *(f"{(r[k] or 0) / 1e9:,.1f}" for k in
                       ("mcap_usd_start", "change_usd", "price_usd", "shares_usd", "fx_usd")),
                     "" if r["share_of_total"] is None else f"{r['share_of_total']:.1%}",
                 )
             console.print(table)
         if e.verdicts is not None:
-            table = Table(title=f"Claim verdicts, {e.episode_id}{tag} (details: selloff claims, "
-                                "reports/fact_check.html)")
+            table = Table(title=Text(f"Claim verdicts, {e.episode_id}{tag} (details: selloff "
+                                     "claims, reports/fact_check.html)"))
             for c in e.verdicts.columns:
-                table.add_column(c, overflow="fold")
+                table.add_column(Text(c), overflow="fold")
             for r in e.verdicts.iter_rows():
-                table.add_row(*("" if v is None else (f"{v:,.4g}" if isinstance(v, float)
-                                                      else str(v)) for v in r))
+                table.add_row(*(Text("" if v is None else (f"{v:,.4g}" if isinstance(v, float)
+                                                           else str(v))) for v in r))
             console.print(table)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from selloff.calendars import MARKET_CALENDARS, calendar_bounds, is_trading_day
-from selloff.contracts import DATASETS, ID_PATTERN, Dataset
+from selloff.contracts import DATASETS, ID_PATTERN, MAX_AMOUNT, MAX_PRICE, PRICE_COLUMNS, Dataset
 from selloff.markets import market_of, market_of_expr
 
 ROW = "__row"
@@ -113,13 +113,18 @@ def coerce(raw: pl.DataFrame, dataset: str, origin: str | None = None,
                 .cast(col.dtype, strict=False)
             )
         else:
-            expr = src.cast(col.dtype, strict=False)
+            expr = _strict_cast(src, current, col.dtype)
         typed.append(expr.alias(col.name))
         blank = src.is_null()
         if current == pl.Utf8:
             blank = blank | (src.str.strip_chars() == "")
         bad = df.with_columns(expr.alias("__typed")).filter(pl.col("__typed").is_null() & ~blank)
         for row, value in zip(bad[ROW].to_list()[:MAX_REPORTED], bad[col.name].to_list(), strict=False):
+            if current != pl.Utf8:
+                violations.append(Violation(dataset, row, f"type {col.dtype}",
+                                            f"column {col.name} has {value!r} ({current}): "
+                                            f"{_cast_rule(current, col.dtype)}"))
+                continue
             if isinstance(value, str) and "," in value and col.dtype in (pl.Float64, pl.Int64):
                 violations.append(
                     Violation(dataset, row, "number format: no decimal comma",
@@ -141,6 +146,55 @@ def coerce(raw: pl.DataFrame, dataset: str, origin: str | None = None,
         [pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
          for c in text_cols]
     )
+
+
+def _strict_cast(src: pl.Expr, current: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """A typed (Parquet) column to the contract's type without a lossy cast: the value
+    becomes null (and is reported) where the cast would change what it says, so a file
+    obeys the same rules whatever its format."""
+    none = pl.lit(None, dtype=target)
+    if target == pl.Date:
+        if isinstance(current, pl.Datetime) and current.time_zone is None:
+            # A zone-less midnight is a day; any other time, or a zone, is not.
+            return pl.when(src.dt.time() == pl.time(0)).then(src.dt.date()).otherwise(none)
+        return none  # integers (days since 1970? 1900?), zoned timestamps, text-like
+    if current == pl.Boolean and target != pl.Boolean:
+        return none  # a boolean is not a number, a date or an id
+    if target == pl.Boolean:
+        if current.is_integer():
+            return pl.when(src == 1).then(True).when(src == 0).then(False).otherwise(None)
+        return none
+    if target == pl.Int64:
+        if current.is_float() or current.is_decimal():
+            f = src.cast(pl.Float64)
+            return (pl.when(f.is_finite() & (f == f.round(0)) & (f.abs() < 2.0 ** 53))
+                    .then(f.cast(pl.Int64, strict=False)).otherwise(None))
+        if current.is_integer():
+            return src.cast(pl.Int64, strict=False)  # an overflow becomes null: reported
+        return none
+    if target == pl.Float64:
+        if current.is_numeric():
+            return src.cast(pl.Float64, strict=False)
+        return none
+    if target == pl.Utf8:
+        # Integers keep their digits; dictionary-encoded text (a pandas category) is text.
+        if current.is_integer() or isinstance(current, pl.Categorical | pl.Enum):
+            return src.cast(pl.Utf8)
+        return none
+    return src.cast(target, strict=False)
+
+
+def _cast_rule(current: pl.DataType, target: pl.DataType) -> str:
+    if target == pl.Date:
+        return ("a date column takes a date, or a zone-less timestamp at midnight; not a "
+                "time-zone-aware timestamp, another time of day or a number")
+    if current == pl.Boolean:
+        return f"a boolean is not a {target}"
+    if target == pl.Int64:
+        return "an integer column takes integral values only (no fraction is dropped)"
+    if target == pl.Boolean:
+        return "a boolean column takes true/false (or 1/0)"
+    return f"cannot be read as a {target} without changing it"
 
 
 def validate(df: pl.DataFrame, dataset: str, origin: str | None = None,
@@ -185,6 +239,10 @@ def validate(df: pl.DataFrame, dataset: str, origin: str | None = None,
     for col in [c.name for c in spec.columns if c.dtype == pl.Float64]:
         add(pl.col(col).is_not_null() & ~pl.col(col).is_finite(), f"finite: {col}",
             lambda r, c=col: f"{c}={r[c]} is not finite")
+        bound = MAX_PRICE if col in PRICE_COLUMNS else MAX_AMOUNT
+        add(pl.col(col).is_finite() & (pl.col(col).abs() > bound), f"plausible: {col}",
+            lambda r, c=col, b=bound: f"{c}={r[c]:g} is beyond the plausible bound {b:g} "
+            "(a unit or export error?)")
     for col, values in spec.allowed.items():
         add(pl.col(col).is_not_null() & ~pl.col(col).is_in(list(values)), f"accepted values: {col}",
             lambda r, c=col, vals=values: f"{c}={r[c]!r} is not one of {', '.join(vals)}")

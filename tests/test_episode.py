@@ -35,10 +35,18 @@ MINIMAL = {
 }
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value shared by two entries out twice: episode files refuse aliases."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def write(tmp_path: Path, data: object, name: str = "ep") -> Path:
     folder = tmp_path / name
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "episode.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    text = yaml.dump(data, Dumper=_PlainDumper, sort_keys=False)
+    (folder / "episode.yaml").write_text(text, encoding="utf-8")
     return folder
 
 

@@ -22,6 +22,17 @@ D = dt.date
 # the largest one-day loss of any company) after DeepSeek's R1 model; the Nasdaq fell 3 %.
 CHIPS = ["US:NVDA", "US:AVGO", "US:AMD", "US:MU"]
 SEARCH = {"start": "2025-01-21", "end": "2025-02-14"}
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value shared by two entries out twice: episode files refuse aliases."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def _plain_yaml(data: object) -> str:
+    return yaml.dump(data, Dumper=_PlainDumper, sort_keys=False)
+
+
 DEEPSEEK = {
     "id": "deepseek_shock_2025",
     "title": "The DeepSeek shock, January 2025",
@@ -63,7 +74,7 @@ DEEPSEEK = {
 def deepseek_run(tmp_path_factory: pytest.TempPathFactory) -> GraphRun:
     folder = tmp_path_factory.mktemp("episodes") / "deepseek"
     folder.mkdir()
-    (folder / "episode.yaml").write_text(yaml.safe_dump(DEEPSEEK, sort_keys=False),
+    (folder / "episode.yaml").write_text(_plain_yaml(DEEPSEEK),
                                          encoding="utf-8")
     run = run_refresh(tmp_path_factory.mktemp("deepseek"), SELLOFF_SOURCE="snapshot",
                       SELLOFF_SNAPSHOT_DIR=str(REAL_SNAPSHOT), SELLOFF_EPISODES=str(folder))
@@ -149,7 +160,7 @@ def test_an_invalid_episode_stops_the_cli_before_any_work(tmp_path: Path) -> Non
     folder.mkdir()
     bad = {**DEEPSEEK, "markets": ["US", "XX"],
            "claims": [{**DEEPSEEK["claims"][1], "metric": "nope"}]}
-    (folder / "episode.yaml").write_text(yaml.safe_dump(bad), encoding="utf-8")
+    (folder / "episode.yaml").write_text(_plain_yaml(bad), encoding="utf-8")
     result = CliRunner().invoke(app, ["run", "--episode", str(folder), "--warehouse",
                                       str(tmp_path / "w" / "selloff.duckdb")],
                                 env={"COLUMNS": "300"})

@@ -111,10 +111,10 @@ def test_unsafe_names_are_refused(tmp_path: Path) -> None:
 
 
 def test_lake_and_spark_folders_follow_the_warehouse() -> None:
-    s = settings_from_env({"SELLOFF_WAREHOUSE": "/data/w/warehouse/selloff.duckdb"})
+    s = settings_from_env({"SELLOFF_WAREHOUSE": "/data/w/warehouse/selloff.duckdb"}).store
     assert s.lake == "/data/w/lake" and s.spark_root == "/data/w/spark_warehouse"
     assert s.dbt_target == "duckdb" and not s.is_spark
-    s3 = settings_from_env({"SELLOFF_LAKE_DIR": "s3://bucket/selloff/lake", "SELLOFF_DBT_TARGET": "spark"})
+    s3 = settings_from_env({"SELLOFF_LAKE_DIR": "s3://bucket/selloff/lake", "SELLOFF_DBT_TARGET": "spark"}).store
     assert s3.lake == "s3://bucket/selloff/lake" and s3.is_spark
     assert lake.is_remote(s3.lake)
     with pytest.raises(ValueError, match="SELLOFF_DBT_TARGET"):

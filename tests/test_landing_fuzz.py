@@ -3,6 +3,9 @@ valid snapshot. Every case must be refused, naming the dataset, the row and the 
 corruption here is one the gate may land with the figure nulled), and never with an
 error that is not a DataContractError.
 
+The same gate on Parquet files (typed columns retyped lossily) and the episode loader on
+random bytes, spliced YAML and random ids are fuzzed too.
+
 Most cases call the gate (`SnapshotSource.load`) directly, so a hundred of them take
 seconds; `test_refused_snapshot_leaves_published_file_byte_identical` runs the real graph
 for a few of them.
@@ -13,17 +16,21 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from selloff.contracts import DATASETS, MARKET_CURRENCY, USD_PER_UNIT_BAND
+from selloff.episode import Episode, EpisodeError, load_episode
 from selloff.markets import market_of
 from selloff.sources.snapshot import SnapshotSource
 from selloff.validation import DataContractError
@@ -267,3 +274,183 @@ def test_refused_snapshot_leaves_published_file_byte_identical(tmp_path: Path, i
         after = raw_tables()
         for dataset, frame in raw_before.items():
             assert after[dataset].equals(frame), (name, dataset)
+
+
+# -- the same gate on Parquet files ------------------------------------------------------------
+# A Parquet file carries types of its own; the gate must not cast them leniently where the
+# same data as CSV text is refused. Each corruption retypes one column of the valid,
+# typed dataset (what a Parquet export would hold) and names the rule and the row.
+ParquetBreak = Callable[[pl.DataFrame, str, int], tuple[pl.DataFrame, str]]
+
+
+def _at(i: int, value: pl.Expr, col: str) -> pl.Expr:
+    return pl.when(pl.int_range(pl.len()) == i).then(value).otherwise(pl.col(col)).alias(col)
+
+
+def _date_noon(df: pl.DataFrame, c: str, i: int) -> tuple[pl.DataFrame, str]:
+    ts = pl.col(c).cast(pl.Datetime("us"))
+    return df.with_columns(ts).with_columns(_at(i, ts + pl.duration(hours=12), c)), "type Date"
+
+
+def _date_zoned(df: pl.DataFrame, c: str, i: int) -> tuple[pl.DataFrame, str]:
+    return df.with_columns(pl.col(c).cast(pl.Datetime("us")).dt.replace_time_zone("Asia/Seoul")), "type Date"
+
+
+def _date_days(df: pl.DataFrame, c: str, i: int) -> tuple[pl.DataFrame, str]:
+    return df.with_columns(pl.col(c).cast(pl.Int32)), "type Date"
+
+
+def _int_fraction(df: pl.DataFrame, c: str, i: int) -> tuple[pl.DataFrame, str]:
+    f = pl.col(c).cast(pl.Float64)
+    return df.with_columns(f).with_columns(_at(i, f + 0.5, c)), "type Int64"
+
+
+def _as_bool(rule: str) -> ParquetBreak:
+    def apply(df: pl.DataFrame, c: str, i: int) -> tuple[pl.DataFrame, str]:
+        return df.with_columns(pl.lit(True).alias(c)), rule
+    return apply
+
+
+def _float_value(value: float, rule: str) -> ParquetBreak:
+    def apply(df: pl.DataFrame, c: str, i: int) -> tuple[pl.DataFrame, str]:
+        return df.with_columns(_at(i, pl.lit(value), c)), f"{rule}: {c}"
+    return apply
+
+
+def _bool_two(df: pl.DataFrame, c: str, i: int) -> tuple[pl.DataFrame, str]:
+    ints = pl.col(c).cast(pl.Int64)
+    return df.with_columns(ints).with_columns(_at(i, pl.lit(2, pl.Int64), c)), "type Boolean"
+
+
+def _parquet_breaks(dataset: str) -> list[tuple[str, str, str, ParquetBreak]]:
+    out: list[tuple[str, str, str, ParquetBreak]] = []
+    for col in DATASETS[dataset].columns:
+        c, t = col.name, col.dtype
+        if t == pl.Date:
+            out += [(f"{c} at noon", dataset, c, _date_noon),
+                    (f"{c} zoned", dataset, c, _date_zoned),
+                    (f"{c} as days", dataset, c, _date_days)]
+        elif t == pl.Int64:
+            out += [(f"fractional {c}", dataset, c, _int_fraction),
+                    (f"boolean {c}", dataset, c, _as_bool("type Int64"))]
+        elif t == pl.Float64:
+            out += [(f"boolean {c}", dataset, c, _as_bool("type Float64")),
+                    (f"1e300 in {c}", dataset, c, _float_value(1e300, "plausible")),
+                    (f"NaN in {c}", dataset, c, _float_value(float("nan"), "finite"))]
+        elif t == pl.Boolean:
+            out.append((f"2 in {c}", dataset, c, _bool_two))
+        elif t == pl.Utf8 and not col.nullable:
+            out.append((f"boolean {c}", dataset, c, _as_bool("type String")))
+    return out
+
+
+PARQUET_BREAKS = [b for d in GOOD for b in _parquet_breaks(d)]
+_TYPED: dict[str, pl.DataFrame] = {}
+
+
+def _typed_good(dataset: str) -> pl.DataFrame:
+    if dataset not in _TYPED:
+        with tempfile.TemporaryDirectory() as tmp:
+            _TYPED[dataset] = SnapshotSource(write_good_snapshot(Path(tmp) / "s")).load(dataset)
+    return _TYPED[dataset]
+
+
+def _write_parquet_case(folder: Path, dataset: str, df: pl.DataFrame) -> Path:
+    write_good_snapshot(folder)
+    (folder / f"{dataset}.csv").unlink()
+    df.write_parquet(folder / f"{dataset}.parquet")
+    return folder
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(case=st.sampled_from(PARQUET_BREAKS), row_seed=st.integers(0, 1000))
+def test_a_lossy_parquet_type_is_refused_naming_dataset_row_and_rule(case, row_seed: int) -> None:
+    _, dataset, col, apply = case
+    good = _typed_good(dataset)
+    # A row whose cell holds a value (an empty optional cell breaks no type rule).
+    filled = [i for i, v in enumerate(good[col].to_list()) if v is not None]
+    assume(filled)
+    i = filled[row_seed % len(filled)]
+    df, rule = apply(good, col, i)
+    with tempfile.TemporaryDirectory() as tmp:
+        assert_refused(_write_parquet_case(Path(tmp) / "s", dataset, df), dataset, i + 1, rule)
+
+
+def test_the_valid_snapshot_as_parquet_lands_as_its_csv_does(tmp_path: Path) -> None:
+    for dataset in GOOD:
+        typed = _typed_good(dataset)
+        landed = SnapshotSource(_write_parquet_case(tmp_path / dataset, dataset, typed)).load(dataset)
+        assert landed.equals(typed), dataset
+
+
+# -- episode files -----------------------------------------------------------------------------
+EPISODE_TEXT = (Path(__file__).parent.parent / "selloff" / "config" / "episodes"
+                / "tariff_shock_2025" / "episode.yaml").read_text(encoding="utf-8")
+_SAFE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _load_bounded(text: bytes) -> tuple[object, float]:
+    """load_episode on `text`: an Episode or an EpisodeError (anything else fails the
+    test), and the seconds it took."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "ep"
+        folder.mkdir()
+        (folder / "episode.yaml").write_bytes(text)
+        began = time.perf_counter()
+        try:
+            out: object = load_episode(folder)
+        except EpisodeError as exc:
+            assert str(folder / "episode.yaml") in str(exc)
+            out = exc
+        return out, time.perf_counter() - began
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(data=st.binary(max_size=1500))
+def test_any_bytes_give_an_episode_or_an_episode_error_within_a_second(data: bytes) -> None:
+    _, seconds = _load_bounded(data)
+    assert seconds < 1.0
+
+
+# YAML-ish fragments (flow collections, anchors, aliases, specials) spliced into the valid
+# bundled file at a random line.
+FRAGMENTS = ["&a [1, 2]", "*a", "[[[[[[[[", "]]]]", "{", ": :", ".nan", "-.inf", "2025-02-30",
+             "!!python/object:os.system", "\t", "\u00e9", "\x00", "? [a, b]\n: c", "<<: *a",
+             "'unterminated", '"\\x', "%YAML 1.1", "---", "...", "key: value", "- x"]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(line=st.integers(0, 400), pieces=st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=4),
+       encoding=st.sampled_from(["utf-8", "latin-1"]))
+def test_a_spliced_episode_file_fails_only_with_an_episode_error(line: int, pieces: list[str],
+                                                                 encoding: str) -> None:
+    lines = EPISODE_TEXT.splitlines()
+    at = line % len(lines)
+    lines[at] = lines[at] + " ".join(pieces)
+    out, seconds = _load_bounded("\n".join(lines).encode(encoding, errors="replace"))
+    assert seconds < 1.0
+    assert isinstance(out, EpisodeError | Episode)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(window_id=st.text(max_size=12), basket_id=st.text(max_size=12))
+def test_ids_outside_the_safe_characters_are_refused(window_id: str, basket_id: str) -> None:
+    doc = yaml.safe_load(EPISODE_TEXT)
+    others = {w["id"] for w in doc["windows"]}
+    doc["windows"].append({"id": window_id, "start": "2025-04-07", "end": "2025-04-08"})
+    doc["baskets"] = {**doc["baskets"], basket_id: ["US:NVDA"]}
+    others |= set(doc["baskets"]) - {basket_id}
+    out, _ = _load_bounded(yaml.dump(doc, Dumper=_PlainDumper, allow_unicode=True).encode())
+    safe = bool(_SAFE_ID.fullmatch(window_id) and _SAFE_ID.fullmatch(basket_id))
+    if safe and window_id not in others and basket_id not in others:
+        assert isinstance(out, Episode), out
+        assert window_id in {w.window_id for w in out.windows} and basket_id in out.baskets
+    else:
+        assert isinstance(out, EpisodeError)
+        assert safe or "refused: ids are letters, digits and _" in str(out), out
+
+
+class _PlainDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: object) -> bool:
+        return True

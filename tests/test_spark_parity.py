@@ -19,7 +19,7 @@ import pytest
 
 from selloff import dbt_runner, lake, mart_comparison, warehouse
 from selloff.marts import MART_KEYS
-from selloff.settings import Settings, settings_from_env
+from selloff.settings import StoreSettings, settings_from_env
 
 SPARK_MISSING = dbt_runner.spark_unavailable_reason()
 needs_spark = pytest.mark.skipif(SPARK_MISSING is not None, reason=SPARK_MISSING or "")
@@ -28,7 +28,7 @@ REL_TOL = 1e-9
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, spark_cluster) -> tuple[Settings, Path]:
+def built(tmp_path_factory: pytest.TempPathFactory, spark_cluster) -> tuple[StoreSettings, Path]:
     root = tmp_path_factory.mktemp("spark_parity")
     settings = settings_from_env({
         "SELLOFF_SPARK_MASTER": spark_cluster.url,
@@ -39,6 +39,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, spark_cluster) -> tuple[Sett
         "SELLOFF_DEMO_SECURITIES": N_SECURITIES,
     })
     dbt_runner.land_raw(settings)
+    settings = settings.store
     dbt_runner.write_raw_lake(settings)
     apps_before = len(spark_cluster.state().get("completedapps", []))
     for target in ("duckdb", "spark"):

@@ -13,6 +13,7 @@ from selloff.markdown import markdown_table
 from selloff.markets import REGISTRY
 from selloff.quality.gx_suites import run_suite_on_table
 from selloff.resources import RefreshWindow, SourceResource, WarehouseResource
+from selloff.settings import SettingsError
 from selloff.sources.live.errors import LiveConfigError, SourceUnreachable
 from selloff.validation import DataContractError
 from selloff.warehouse import replace_table_parts
@@ -78,7 +79,7 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
                                               entity_column=daily[1], markets=markets)
                 scope = f"{window[0]} .. {window[1]}" + (
                     f" ({', '.join(markets)})" if markets else "")
-        except (DataContractError, SourceUnreachable, LiveConfigError) as exc:
+        except (DataContractError, SourceUnreachable, LiveConfigError, SettingsError) as exc:
             raise dg.Failure(description=f"{dataset}: {exc}", allow_retries=False) from exc
         return dg.MaterializeResult(
             metadata={

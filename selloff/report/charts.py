@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 
 import matplotlib
+import matplotlib.text
 import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -47,6 +48,9 @@ _RC = {
     "axes.spines.right": False,
     "axes.titlesize": 10,
     "axes.titleweight": "bold",
+    # Labels come from episode files and data (window, basket and security ids, titles):
+    # shown literally, never parsed as math text ("$" twice would be, and can crash).
+    "text.parse_math": False,
 }
 _svg_counter = itertools.count(1)
 
@@ -57,8 +61,16 @@ def new_figure(width: float = 8.0, height: float = 3.6) -> Figure:
     return fig
 
 
+def _literal_text(fig: Figure) -> None:
+    # Titles, labels and legends made before saving took the rcParams of their moment;
+    # tick labels are made while saving, under _RC.
+    for text in fig.findobj(matplotlib.text.Text):
+        text.set_parse_math(False)
+
+
 def to_png(fig: Figure, dpi: int = 110) -> bytes:
     buf = io.BytesIO()
+    _literal_text(fig)
     with matplotlib.rc_context(_RC):
         fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
@@ -68,6 +80,7 @@ def to_svg(fig: Figure, id_prefix: str | None = None) -> str:
     """The figure as an `<svg>` element for inline use: no XML prolog, DOCTYPE (it names
     an external DTD) or metadata, and every id (and reference to it) prefixed."""
     buf = io.BytesIO()
+    _literal_text(fig)
     with matplotlib.rc_context(_RC):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None,
                                                  "Format": None, "Type": None})

@@ -15,7 +15,7 @@ import polars as pl
 from markupsafe import Markup
 
 from selloff.episode import Episode
-from selloff.markdown import markdown_table
+from selloff.markdown import escape_markdown, markdown_table
 from selloff.report.claims_view import by_episode, claim_rows, claims_table, counts_markup
 from selloff.report.html import (
     VERDICT_LABELS,
@@ -81,13 +81,16 @@ def render_html(verdicts: pl.DataFrame, *, synthetic: bool | None = None,
 def render_markdown(verdicts: pl.DataFrame, *, synthetic: bool | None = None,
                     data_label: str | None = None, generated_at: str | None = None,
                     title: str | None = None, episodes: Sequence[Episode] = ()) -> str:
-    lines = [f"# {title or page_title(episodes)}", ""]
+    # Everything from episode files and data is escaped (shown literally); only the
+    # page's own emphasis and code spans are Markdown.
+    md = escape_markdown
+    lines = [f"# {md(title or page_title(episodes))}", ""]
     if is_synthetic(verdicts, synthetic):
         lines += [SYNTHETIC_MD, ""]
     lines += [f"{verdicts.height} claims; generated {generated_at or generated_now()}"
-              + (f"; data: {data_label}" if data_label else "") + ".", ""]
+              + (f"; data: {md(data_label)}" if data_label else "") + ".", ""]
     for _, heading, rows in _groups(verdicts, episodes):
-        lines += [f"## {heading}", ""]
+        lines += [f"## {md(heading)}", ""]
         lines.append(" · ".join(f"{VERDICT_LABELS[v]}: {sum(r['verdict'] == v for r in rows)}"
                                 for v in VERDICT_LABELS))
         cells = {"id": "claim_id", "claim": "claim_text", "verdict": None,
@@ -97,18 +100,18 @@ def render_markdown(verdicts: pl.DataFrame, *, synthetic: bool | None = None,
             {h: [f"**{VERDICT_LABELS[r['verdict']]}**" if k is None
                  else str(r[k] if r.get(k) not in (None, "") else "-") for r in rows]
              for h, k in cells.items()}, schema=dict.fromkeys(cells, pl.Utf8))
-        lines += ["", markdown_table(table, max_rows=None), ""]
+        lines += ["", markdown_table(table, max_rows=None, raw=("verdict",)), ""]
         for r in rows:
-            lines += [f"### {r['claim_id']} (§{r.get('section') or '-'}): "
+            lines += [f"### {md(r['claim_id'])} (§{md(r.get('section') or '-')}): "
                       f"{VERDICT_LABELS[r['verdict']]}", "",
-                      f"> {r.get('quote') or '-'}", "", r.get("claim_text") or "", "",
-                      f"- stated: {r.get('stated_text') or '-'}",
-                      f"- computed: {r.get('computed_text') or '-'}",
-                      f"- window: {r['window']}",
-                      f"- entities: {r.get('entities') or '-'}",
-                      f"- metric: `{r.get('metric') or '-'}`",
+                      f"> {md(r.get('quote') or '-')}", "", md(r.get("claim_text") or ""), "",
+                      f"- stated: {md(r.get('stated_text') or '-')}",
+                      f"- computed: {md(r.get('computed_text') or '-')}",
+                      f"- window: {md(r['window'])}",
+                      f"- entities: {md(r.get('entities') or '-')}",
+                      f"- metric: `{str(r.get('metric') or '-').replace('`', '')}`",
                       "- note:"]
-            lines += [f"  - {x}" for x in r["note_lines"]] or ["  - -"]
+            lines += [f"  - {md(x)}" for x in r["note_lines"]] or ["  - -"]
             lines.append("")
     return "\n".join(lines)
 

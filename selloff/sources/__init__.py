@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
-from selloff.settings import Settings
+from selloff.settings import SourceKind, SourceSettings
 from selloff.sources.base import Source
 
 
-def make_source(settings: Settings, secrets: Mapping[str, str] | None = None) -> Source:
-    """The source named by the settings (demo, snapshot or live). `secrets` (the live
-    sources' SEC_USER_AGENT, KRX_ID, KRX_PW, from the Dagster resource's EnvVars) take
-    precedence over the process environment, which still supplies SELLOFF_LIVE_*."""
-    if settings.source == "snapshot":
+def make_source(settings: SourceSettings) -> Source:
+    """The source the settings name: demo, snapshot or live. Pure: everything comes from
+    `settings` (the live section holds the window, the universe and the secrets), nothing
+    from the process environment. The live source first checks every service is reachable
+    unless `settings.live.preflight` is off."""
+    if settings.kind is SourceKind.snapshot:
         from selloff.sources.snapshot import SnapshotSource
 
+        assert settings.snapshot_dir is not None  # SourceSettings refuses a snapshot without one
         return SnapshotSource(settings.snapshot_dir)
-    if settings.source == "live":
+    if settings.kind is SourceKind.live:
         from selloff.sources.live import LiveSource
         from selloff.sources.live.preflight import check_reachable
 
-        if os.environ.get("SELLOFF_LIVE_PREFLIGHT", "1") != "0":
+        if settings.live.preflight:
             check_reachable()
-        return LiveSource.from_env({**os.environ, **(secrets or {})})
-    from selloff.sources.demo import DemoSource
+        return LiveSource.from_settings(settings.live)
+    if settings.kind is SourceKind.demo:
+        from selloff.sources.demo import DemoSource
 
-    return DemoSource(
-        n_securities=settings.demo_securities, years=settings.demo_years, seed=settings.demo_seed
-    )
+        return DemoSource(n_securities=settings.demo_securities, years=settings.demo_years,
+                          seed=settings.demo_seed)
+    raise AssertionError(f"unhandled source kind {settings.kind!r}")  # pragma: no cover

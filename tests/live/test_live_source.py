@@ -27,6 +27,7 @@ from _live_support import (
 )
 
 from selloff.contracts import DATASET_ORDER
+from selloff.settings import SettingsError, live_settings_from_env, settings_from_env
 from selloff.sources.live import (
     LiveConfig,
     LiveConfigError,
@@ -131,37 +132,43 @@ def test_config_is_read_when_asked_not_at_import(monkeypatch):
                           timeout=120, check=False)
     assert done.returncode == 0 and "imported" in done.stdout, done.stderr
     monkeypatch.setenv("SELLOFF_LIVE_START", "not a date")
-    with pytest.raises(LiveConfigError) as err:
-        LiveConfig.from_env()
+    with pytest.raises(SettingsError) as err:
+        settings_from_env()
     assert "SELLOFF_LIVE_START" in str(err.value)
 
 
 def test_from_env_defaults_and_values(monkeypatch, tmp_path):
     for var in ("SELLOFF_LIVE_START", "SELLOFF_LIVE_END", "SELLOFF_LIVE_UNIVERSE"):
         monkeypatch.delenv(var, raising=False)
-    cfg = LiveConfig.from_env({})
+    cfg = LiveConfig.from_settings(live_settings_from_env({}))
     assert (cfg.start, cfg.end) == (dt.date(2025, 9, 1), dt.date(2025, 12, 31))
     assert cfg.universe_path is None and cfg.sec_user_agent is None
     env = {"SELLOFF_LIVE_START": "2025-10-01", "SELLOFF_LIVE_END": "2025-11-30",
            "SEC_USER_AGENT": "A B a@b.c", "KRX_ID": "kid", "KRX_PW": "kpw-secret",
            "SELLOFF_LIVE_UNIVERSE": str(default_universe_path())}
-    cfg = LiveConfig.from_env(env)
+    live = live_settings_from_env(env)
+    cfg = LiveConfig.from_settings(live)
     assert (cfg.start, cfg.end) == (dt.date(2025, 10, 1), dt.date(2025, 11, 30))
-    assert "kpw-secret" not in repr(cfg) and "a@b.c" not in repr(cfg)
-    with pytest.raises(LiveConfigError):
-        LiveConfig.from_env({"SELLOFF_LIVE_START": "2025-12-01", "SELLOFF_LIVE_END": "2025-11-01"})
+    assert (cfg.krx_id, cfg.krx_pw, cfg.sec_user_agent) == ("kid", "kpw-secret", "A B a@b.c")
+    for shown in (repr(cfg), repr(live), repr(settings_from_env(env))):
+        assert "kpw-secret" not in shown and "a@b.c" not in shown
+    with pytest.raises(SettingsError):
+        live_settings_from_env({"SELLOFF_LIVE_START": "2025-12-01", "SELLOFF_LIVE_END": "2025-11-01"})
 
 
-def test_make_source_builds_live_from_env(monkeypatch):
-    from selloff.settings import settings_from_env
+def test_make_source_builds_live_from_settings(monkeypatch):
     from selloff.sources import make_source
 
-    monkeypatch.setenv("SELLOFF_SOURCE", "live")
-    monkeypatch.setenv("SELLOFF_LIVE_END", "2025-10-31")
     # The reachability preflight has its own test (test_live_cli.py); here only the wiring.
-    monkeypatch.setenv("SELLOFF_LIVE_PREFLIGHT", "0")
-    src = make_source(settings_from_env())
+    settings = settings_from_env({"SELLOFF_SOURCE": "live", "SELLOFF_LIVE_END": "2025-10-31",
+                                  "SELLOFF_LIVE_PREFLIGHT": "0", "KRX_ID": "kid"})
+    # make_source is pure: the process environment is not read (a contrary value there
+    # changes nothing).
+    monkeypatch.setenv("SELLOFF_LIVE_END", "2025-09-30")
+    monkeypatch.setenv("KRX_ID", "other")
+    src = make_source(settings.source)
     assert isinstance(src, LiveSource) and src.config.end == dt.date(2025, 10, 31)
+    assert src.config.krx_id == "kid"
 
 
 def test_packaged_universe_has_the_names_of_the_issue():
@@ -293,7 +300,8 @@ def offline(monkeypatch, tmp_path):
     ("fund_flows_daily", "AKShare"),
 ])
 def test_without_network_fails_fast_naming_the_source(offline, dataset, source):
-    live = LiveSource.from_env()  # the real adapters and the default retry policy
+    # the real adapters and the default retry policy
+    live = LiveSource.from_settings(settings_from_env().source.live)
     began = time.monotonic()
     with pytest.raises(SourceUnreachable) as err:
         live.load(dataset)
@@ -310,7 +318,7 @@ def test_without_network_fails_fast_naming_the_source(offline, dataset, source):
 
 def test_without_network_http_url_is_named(offline):
     with pytest.raises(SourceUnreachable) as err:
-        LiveSource.from_env().load("fx_rates_daily")
+        LiveSource.from_settings(settings_from_env().source.live).load("fx_rates_daily")
     assert f"{CLOSED}/data/EXR/D.USD+CNY+JPY+KRW+HKD+GBP.EUR.SP00.A" in str(err.value)
 
 

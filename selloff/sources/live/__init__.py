@@ -12,8 +12,9 @@
 | fx_rates_daily        | ECB reference rates crossed to USD                          |
 | index_valuation_daily | CSIndex through AKShare                                     |
 
-Configuration is read from the environment when `LiveSource.from_env()` is called, never
-at import (docs/LIVE_SOURCES.md lists the variables).
+Configuration is the live section of the run's settings (`selloff.settings.LiveSettings`,
+read from the environment by `settings_from_env` when a run starts, never at import;
+docs/LIVE_SOURCES.md lists the variables). The live source itself reads no environment.
 """
 
 from __future__ import annotations

@@ -57,13 +57,13 @@ def capture_snapshot(folder: str | Path, start: dt.date, end: dt.date,
                      strict: bool = True, fmt: str = "parquet") -> Path:
     """Fetch every dataset for [start, end] and write a snapshot folder; returns its path.
 
-    Secrets, base URLs and retry settings come from `config` (default: the environment,
-    read now). Each dataset is validated against the contract before it is written. A
+    Secrets, base URLs and retry settings come from `config` (the CLI builds it from the
+    settings' live section; default: none, the services' own URLs). Each dataset is validated against the contract before it is written. A
     dataset that fails is left out and its error recorded in the manifest's fetch_log;
     with strict=True (the default) a CaptureError is raised after writing the rest.
     """
     if source is None:
-        cfg = replace(config or LiveConfig.from_env(), start=start, end=end)
+        cfg = replace(config or LiveConfig(), start=start, end=end)
         uni = universe if isinstance(universe, Universe) else load_universe(
             universe if universe is not None else cfg.universe_path)
         source = LiveSource(cfg, universe=uni)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from selloff.markets import MARKETS
+from selloff.settings import CN_PRICE_SOURCES, LiveSettings
 from selloff.sources.base import Source
 from selloff.sources.live.akshare_cn import AkshareAdapter
 from selloff.sources.live.common import FetchLog, typed_frame
@@ -30,27 +30,6 @@ T = TypeVar("T")
 
 DEFAULT_START = dt.date(2025, 9, 1)
 DEFAULT_END = dt.date(2025, 12, 31)
-CN_PRICE_SOURCES = ("akshare", "yahoo")
-
-
-def _date_var(env: Mapping[str, str], name: str, default: dt.date) -> dt.date:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise LiveConfigError("live", name, f"{name}={raw!r} is not a YYYY-MM-DD date") from None
-
-
-def _num_var(env: Mapping[str, str], name: str, cast: Callable[[str], Any], default: Any) -> Any:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        return cast(raw)
-    except ValueError:
-        raise LiveConfigError("live", name, f"{name}={raw!r} is not a number") from None
 
 
 @dataclass(frozen=True)
@@ -78,28 +57,16 @@ class LiveConfig:
                                   f"{self.cn_prices!r} is not one of {', '.join(CN_PRICE_SOURCES)}")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> LiveConfig:
-        env = os.environ if env is None else env
-        universe = (env.get("SELLOFF_LIVE_UNIVERSE") or "").strip()
-        policy = replace(
-            RetryPolicy(),
-            attempts=_num_var(env, "SELLOFF_LIVE_MAX_ATTEMPTS", int, RetryPolicy.attempts),
-            connect_timeout=_num_var(env, "SELLOFF_LIVE_CONNECT_TIMEOUT", float,
-                                     RetryPolicy.connect_timeout),
-        )
-        return cls(
-            start=_date_var(env, "SELLOFF_LIVE_START", DEFAULT_START),
-            end=_date_var(env, "SELLOFF_LIVE_END", DEFAULT_END),
-            universe_path=Path(universe).expanduser() if universe else None,
-            sec_user_agent=(env.get("SEC_USER_AGENT") or "").strip() or None,
-            krx_id=env.get("KRX_ID") or None,
-            krx_pw=env.get("KRX_PW") or None,
-            cn_prices=(env.get("SELLOFF_LIVE_CN_PRICES") or "akshare").strip().lower(),
-            sec_base_url=env.get("SELLOFF_LIVE_SEC_URL") or SEC_BASE_URL,
-            ecb_base_url=env.get("SELLOFF_LIVE_ECB_URL") or ECB_BASE_URL,
-            jpx_base_url=env.get("SELLOFF_LIVE_JPX_URL") or JPX_BASE_URL,
-            policy=policy,
-        )
+    def from_settings(cls, live: LiveSettings) -> LiveConfig:
+        """The source's configuration from the settings' live section (selloff.settings,
+        where the environment is read); base URLs left unset are the services' own."""
+        policy = replace(RetryPolicy(), attempts=live.max_attempts,
+                         connect_timeout=live.connect_timeout)
+        return cls(start=live.start, end=live.end, universe_path=live.universe_path,
+                   sec_user_agent=live.sec_user_agent, krx_id=live.krx_id, krx_pw=live.krx_pw,
+                   cn_prices=live.cn_prices, sec_base_url=live.sec_base_url or SEC_BASE_URL,
+                   ecb_base_url=live.ecb_base_url or ECB_BASE_URL,
+                   jpx_base_url=live.jpx_base_url or JPX_BASE_URL, policy=policy)
 
 
 class LiveSource(Source):
@@ -125,9 +92,9 @@ class LiveSource(Source):
         self._members: dict[str, list[tuple[str, str | None]]] | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> LiveSource:
-        """Read SELLOFF_LIVE_* (and SEC_USER_AGENT, KRX_ID, KRX_PW) now."""
-        return cls(LiveConfig.from_env(env))
+    def from_settings(cls, live: LiveSettings) -> LiveSource:
+        """The live source of the settings' live section (window, universe, secrets)."""
+        return cls(LiveConfig.from_settings(live))
 
     @property
     def start(self) -> dt.date:
