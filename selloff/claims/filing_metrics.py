@@ -15,14 +15,13 @@ from selloff.claims.metrics import (
     MetricContext,
     MetricResult,
     MissingData,
-    _as_date,
     _pct,
     _price_series,
     basket_members,
     fmt_value,
     register,
-    search_period,
 )
+from selloff.episode_model import as_date, search_period
 
 
 def _quarter_rows(frames: Frames, security_id: str, column: str) -> pl.DataFrame:
@@ -102,7 +101,7 @@ def security_event_day_return(frames: Frames, params: dict, ctx: MetricContext) 
                    + (", ".join(f"{d} {fmt_value(r, 'pct')}" for d, r in big) or "none"))
     try:
         if params.get("event_date"):
-            event, how = _as_date(params["event_date"], "event_date"), "event_date set in the registry"
+            event, how = as_date(params["event_date"], "event_date"), "event_date set in the registry"
         else:
             if params.get("calendar_year") is None or params.get("calendar_quarter") is None:
                 raise ValueError("security_event_day_return needs event_date or calendar_year+calendar_quarter")

@@ -17,8 +17,9 @@ from selloff.claims.metrics import (
     fmt_value,
     month_bounds,
     register,
-    search_period,
 )
+from selloff.episode_model import search_period
+from selloff.markets import market_of
 
 
 def flows_usd(frames: Frames) -> pl.DataFrame:
@@ -117,7 +118,7 @@ def _month_sum(frames: Frames, ff: pl.DataFrame, scope: str, entities: Sequence[
         return total, note, None
     note = f"{label}: {len(dates)} days, each converted at its own day's rate"
     if len(entities) == 1:
-        expected = _expected_sessions(frames, entities[0].split(":", 1)[0], first, last)
+        expected = _expected_sessions(frames, market_of(entities[0]), first, last)
         if expected is not None:
             gaps = [d for d in expected if d not in set(dates)]
             if gaps:

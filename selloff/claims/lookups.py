@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from selloff.analytics.baskets import members_on
 from selloff.analytics.moves import worst_moves
 from selloff.claims.metrics import (
     Frames,
@@ -23,8 +24,8 @@ from selloff.claims.metrics import (
     MissingData,
     fmt_value,
     register,
-    search_period,
 )
+from selloff.episode_model import search_period
 
 MOVES = "entity_moves"
 RANKS = {"return_pct": "return", "mcap_change_usd": "change_usd",
@@ -124,10 +125,7 @@ def _thin_basket(frames: Frames, basket_id: str, row: Mapping[str, Any]) -> str 
     if members is None or row.get("n_members") is None:
         return None
     on = row["t1_date"]
-    valid = members.filter((pl.col("basket_id") == basket_id)
-                           & (pl.col("valid_from").is_null() | (pl.col("valid_from") <= on))
-                           & (pl.col("valid_to").is_null() | (pl.col("valid_to") >= on)))
-    n = valid["security_id"].n_unique()
+    n = len(members_on(members, basket_id, on))
     if row["n_members"] >= n:
         return None
     return (f"fct_market_cap_daily: on {on} only {row['n_members']} of its {n} members of "

@@ -27,7 +27,8 @@ from typing import Any
 
 import polars as pl
 
-from selloff.analytics.moves import chained_close
+from selloff.analytics.baskets import members_on
+from selloff.analytics.moves import MIXED, RAW, security_levels
 
 # --------------------------------------------------------------------------------------
 # Results, errors, frames access
@@ -179,27 +180,6 @@ def _d(x: dt.date | None) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _as_date(value: Any, what: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ValueError(f"{what}: {value!r} is not a date (YYYY-MM-DD)") from exc
-
-
-def search_period(params: Mapping[str, Any]) -> tuple[dt.date, dt.date]:
-    sp = params.get("search_period")
-    if not isinstance(sp, Mapping) or "start" not in sp or "end" not in sp:
-        raise ValueError("search_period must be a mapping with start and end dates")
-    start, end = _as_date(sp["start"], "search_period.start"), _as_date(sp["end"], "search_period.end")
-    if end < start:
-        raise ValueError(f"search_period ends ({end}) before it starts ({start})")
-    return start, end
-
-
 def month_bounds(month: Any) -> tuple[dt.date, dt.date]:
     """'2025-11' -> (2025-11-01, 2025-11-30)."""
     text = str(month)
@@ -246,34 +226,29 @@ def _series(df: pl.DataFrame, date_col: str, value_col: str) -> Series:
     return Series(clean[date_col].to_list(), [float(v) for v in clean[value_col].to_list()])
 
 
-CHAINED = "close chained on adj_close returns where both days have one"
+def security_levels_of(frames: Frames, security_ids: Sequence[str]) -> pl.DataFrame:
+    """The engine's level series (`selloff.analytics.moves.security_levels`: the close
+    chained on adjusted returns where both days have one) of these securities, so a claim's
+    return is the return entity_moves would give. Only prices are needed here, so a frame
+    without market caps still serves (the money steps are then null, and unused)."""
+    mc = frames.table("fct_market_cap_daily", ["security_id", "trade_date", "close"])
+    mc = mc.filter(pl.col("security_id").is_in(list(security_ids)))
+    if "market_cap_usd" not in mc.columns:
+        mc = mc.with_columns(pl.lit(None, pl.Float64).alias("market_cap_usd"))
+    return security_levels(mc)
 
 
-def _priced(rows: pl.DataFrame) -> tuple[pl.DataFrame, str]:
-    """One security's rows with the price column its returns use, and that column's name
-    (the basis said in the notes): `adj_close` when every row has one, `close` when none
-    does, else CHAINED: `selloff.analytics.moves.chained_close`, whose ratio between two
-    days compounds r_t = adj_t / adj_{t-1} where both are known, else close_t / close_{t-1}."""
-    if "adj_close" not in rows.columns or rows["adj_close"].null_count() == rows.height:
-        return rows, "close"
-    if rows["adj_close"].null_count() == 0:
-        return rows, "adj_close"
-    rows = rows.filter(pl.col("close").is_not_null()).sort("trade_date")
-    chained = chained_close(rows.lazy().with_columns(pl.lit("x").alias("__id")), by="__id")
-    return chained.drop("__id", "step_basis").rename({"level": CHAINED}).collect(), CHAINED
-
-
-def _security_rows(frames: Frames, security_id: str, columns: Sequence[str]) -> pl.DataFrame:
-    mc = frames.table("fct_market_cap_daily", ["security_id", "trade_date", *columns])
-    rows = mc.filter(pl.col("security_id") == security_id)
-    if rows.height == 0:
-        raise MissingData(f"fct_market_cap_daily has no rows for {security_id}")
-    return rows
+def price_basis(levels: pl.DataFrame) -> str:
+    """The closes a level series' steps used: 'adj_close', 'close', or both (MIXED)."""
+    used = set(levels["step_basis"].drop_nulls().to_list())
+    return used.pop() if len(used) == 1 else (MIXED if used else RAW)
 
 
 def _price_series(frames: Frames, security_id: str) -> tuple[Series, str]:
-    rows, col = _priced(_security_rows(frames, security_id, ["close"]))
-    return _series(rows, "trade_date", col), col
+    levels = security_levels_of(frames, [security_id])
+    if levels.height == 0:
+        raise MissingData(f"fct_market_cap_daily has no rows for {security_id}")
+    return _series(levels, "trade_date", "level"), price_basis(levels)
 
 
 def _pct(a: float, b: float) -> float:
@@ -299,16 +274,10 @@ def basket_members(frames: Frames, params: Mapping[str, Any],
     if not basket:
         raise ValueError("basket_id (or members) is required")
     bm = frames.optional("dim_basket_member")
-    rows = pl.DataFrame()
+    members = []
     if bm is not None and {"basket_id", "security_id"} <= set(bm.columns):
-        rows = bm.filter(pl.col("basket_id") == basket)
-        if on is not None and rows.height:
-            if "valid_from" in rows.columns:
-                rows = rows.filter(pl.col("valid_from").is_null() | (pl.col("valid_from") <= on))
-            if "valid_to" in rows.columns:
-                rows = rows.filter(pl.col("valid_to").is_null() | (pl.col("valid_to") >= on))
-    if rows.height:
-        members = sorted(rows["security_id"].unique().to_list())
+        members = members_on(bm, str(basket), on)
+    if members:
         return members, f"basket {basket}: {', '.join(members)}"
     if params.get("default_members"):
         members = [str(m) for m in params["default_members"]]

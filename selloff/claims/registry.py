@@ -41,8 +41,9 @@ import selloff.claims.filing_metrics  # noqa: F401
 import selloff.claims.flow_metrics  # noqa: F401
 import selloff.claims.lookups  # noqa: F401
 import selloff.claims.market_metrics  # noqa: F401
-from selloff.claims.metrics import COMMON_PARAMS, METRICS, month_bounds, search_period
+from selloff.claims.metrics import COMMON_PARAMS, METRICS, month_bounds
 from selloff.contracts import CURRENCIES
+from selloff.episode_model import search_period
 
 COMPARATORS = ("approx", "lt", "gt", "le", "ge", "none")
 TOLERANCE_KINDS = ("relative", "absolute_pp")
