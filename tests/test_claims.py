@@ -76,8 +76,10 @@ def verdicts(frames: dict, registry: Registry | None = None, synthetic: bool = F
 
 
 def run(metric: str, frames: dict, ctx: MetricContext | None = None, **params) -> MetricResult:
-    return METRICS[metric].fn(Frames(with_moves(frames)), {"search_period": PERIOD, **params},
-                              ctx or MetricContext())
+    spec = METRICS[metric]
+    # Scoped as the claims asset runs it: a read the metric does not declare fails.
+    return spec.fn(Frames(with_moves(frames)).scoped(spec), {"search_period": PERIOD, **params},
+                   ctx or MetricContext())
 
 
 def mcap_frame(rows: dict[str, dict[D, tuple[float, float]]], currency: str = "USD",

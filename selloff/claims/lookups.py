@@ -22,6 +22,7 @@ from selloff.claims.metrics import (
     MetricContext,
     MetricResult,
     MissingData,
+    Param,
     fmt_value,
     register,
 )
@@ -176,22 +177,30 @@ def _window_metric(kind: str, id_param: str, headline: str):
 _SECURITY_FIELDS = ("return_pct", "mcap_change_usd", "mcap_change_local")
 _BASKET_FIELDS = ("change", "change_pct")
 
-register("security_worst_day", required=("security_id", "search_period"), optional=("rank_by",),
+_WORST = {"search_period": Param.PERIOD}
+_OVER = {"window": Param.VALUE, "window_from": Param.VALUE}
+_BASKET_READS = (MOVES, "dim_basket_member")
+# These read entity_moves whole, no daily fact: naming a security or basket reads no rows.
+_SECURITY, _INDEX, _BASKET = ({"security_id": Param.SECURITY}, {"index_id": Param.VALUE},
+                              {"basket_id": Param.BASKET})
+
+register("security_worst_day", reads=(MOVES,), required={**_SECURITY, **_WORST},
+         optional={"rank_by": Param.VALUE},
          fields=_SECURITY_FIELDS)(_worst_metric("security", "security_id", "day", "return_pct", "rank"))
-register("security_worst_week_return", required=("security_id", "search_period"),
+register("security_worst_week_return", reads=(MOVES,), required={**_SECURITY, **_WORST},
          fields=("return_pct",))(_worst_metric("security", "security_id", "week", "return_pct",
                                                 "return_pct"))
-register("security_window_return", required=("security_id",), optional=("window", "window_from"),
+register("security_window_return", reads=(MOVES,), required=_SECURITY, optional=_OVER,
          fields=_SECURITY_FIELDS)(_window_metric("security", "security_id", "return_pct"))
-register("index_worst_day_return", required=("index_id", "search_period"),
+register("index_worst_day_return", reads=(MOVES,), required={**_INDEX, **_WORST},
          fields=("return_pct",))(_worst_metric("index", "index_id", "day", "return_pct", "return_pct"))
-register("index_worst_week_return", required=("index_id", "search_period"),
+register("index_worst_week_return", reads=(MOVES,), required={**_INDEX, **_WORST},
          fields=("return_pct",))(_worst_metric("index", "index_id", "week", "return_pct", "return_pct"))
-register("index_window_return", required=("index_id",), optional=("window", "window_from"),
+register("index_window_return", reads=(MOVES,), required=_INDEX, optional=_OVER,
          fields=("return_pct",))(_window_metric("index", "index_id", "return_pct"))
-register("basket_worst_day_mcap_change", required=("basket_id", "search_period"),
+register("basket_worst_day_mcap_change", reads=_BASKET_READS, required={**_BASKET, **_WORST},
          fields=_BASKET_FIELDS)(_worst_metric("basket", "basket_id", "day", "change_pct", "change"))
-register("basket_worst_week_mcap_change", required=("basket_id", "search_period"),
+register("basket_worst_week_mcap_change", reads=_BASKET_READS, required={**_BASKET, **_WORST},
          fields=_BASKET_FIELDS)(_worst_metric("basket", "basket_id", "week", "change_pct", "change"))
-register("basket_window_mcap_change", required=("basket_id",), optional=("window", "window_from"),
+register("basket_window_mcap_change", reads=_BASKET_READS, required=_BASKET, optional=_OVER,
          fields=_BASKET_FIELDS)(_window_metric("basket", "basket_id", "change"))

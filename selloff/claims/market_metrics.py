@@ -12,6 +12,7 @@ from selloff.claims.metrics import (
     MetricContext,
     MetricResult,
     MissingData,
+    Param,
     _pct,
     _securities_of,
     _series,
@@ -22,8 +23,11 @@ from selloff.claims.metrics import (
 from selloff.episode_model import as_date, search_period
 
 
-@register("basket_return_to_peak", required=("start_date", "search_period"),
-          optional=("basket_id", "members", "default_members", "market"),
+@register("basket_return_to_peak",
+          reads=("fct_market_cap_daily", "dim_basket_member", "dim_security"),
+          required={"start_date": Param.DATE, "search_period": Param.PERIOD},
+          optional={"basket_id": Param.BASKET, "members": Param.SECURITIES,
+                    "default_members": Param.SECURITIES, "market": Param.AI_OF_MARKET},
           fields=("mean_pct", "max_pct", "median_pct"))
 def basket_return_to_peak(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """Each member's return from its first close on/after start_date to its peak close up
@@ -65,8 +69,10 @@ def basket_return_to_peak(frames: Frames, params: dict, ctx: MetricContext) -> M
                         values={"mean_pct": mean, "max_pct": best[1][0], "median_pct": median})
 
 
-@register("index_valuation_stat", required=("index_id", "search_period"),
-          optional=("column", "stat", "at_date", "context_indexes"))
+@register("index_valuation_stat", reads=("fct_index_valuation_daily",),
+          required={"index_id": Param.VALUE, "search_period": Param.PERIOD},
+          optional={"column": Param.VALUE, "stat": Param.VALUE, "at_date": Param.DATE,
+                    "context_indexes": Param.VALUE})
 def index_valuation_stat(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """A statistic (max, min, mean, last or at_date) of an index valuation column (pe_ttm by
     default) over the search period; context_indexes are quoted in the note for contrast."""
@@ -113,8 +119,10 @@ def index_valuation_stat(frames: Frames, params: dict, ctx: MetricContext) -> Me
 
 
 
-@register("sector_rotation", required=("market", "window_from", "groups_from", "groups_to"),
-          optional=("investor_type",),
+@register("sector_rotation", reads=("selloff_windows", "rotation"),
+          required={"market": Param.VALUE, "window_from": Param.VALUE,
+                    "groups_from": Param.VALUE, "groups_to": Param.VALUE},
+          optional={"investor_type": Param.VALUE},
           fields=("return_spread_pp", "from_flow_usd", "to_flow_usd"))
 def sector_rotation(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """'High to low' rotation over another claim's window, looked up in `analytics.rotation`

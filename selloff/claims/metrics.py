@@ -23,6 +23,7 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import polars as pl
@@ -70,20 +71,43 @@ class MetricResult:
         return self.values.get(name)
 
 
+class UndeclaredRead(LookupError):
+    """A metric read a table it did not declare (`register(reads=...)`): a bug in the
+    metric, since the claims asset reads only the declared tables."""
+
+
 class Frames:
     """Read access to the mart/analytics frames by table name; absent tables raise
-    `MissingData` so a claim becomes insufficient_data instead of crashing."""
+    `MissingData` so a claim becomes insufficient_data instead of crashing. `scoped`
+    narrows it to one metric's declared reads."""
 
-    def __init__(self, frames: Mapping[str, pl.DataFrame | None] | None):
+    def __init__(self, frames: Mapping[str, pl.DataFrame | None] | None,
+                 allowed: Iterable[str] | None = None):
         self._frames = {k: v for k, v in (frames or {}).items() if v is not None}
+        self._allowed = None if allowed is None else frozenset(allowed)
+
+    def scoped(self, spec: MetricSpec) -> Frames:
+        return Frames(self._frames, spec.tables)
+
+    def _check(self, name: str) -> None:
+        if self._allowed is not None and name not in self._allowed:
+            raise UndeclaredRead(f"reads {name}, which it does not declare (reads: "
+                                 f"{', '.join(sorted(self._allowed)) or 'none'})")
 
     def has(self, name: str) -> bool:
         return name in self._frames
 
+    def columns_of(self, name: str) -> list[str]:
+        """A table's column names (no rows), for metrics that only say a table exists."""
+        df = self._frames.get(name)
+        return [] if df is None else list(df.columns)
+
     def optional(self, name: str) -> pl.DataFrame | None:
+        self._check(name)
         return self._frames.get(name)
 
     def table(self, name: str, columns: Iterable[str] = ()) -> pl.DataFrame:
+        self._check(name)
         df = self._frames.get(name)
         if df is None:
             raise MissingData(f"{name} (table not in the warehouse)")
@@ -112,6 +136,32 @@ class MetricContext:
 MetricFn = Callable[[Frames, dict[str, Any], MetricContext], MetricResult]
 
 
+class Param(StrEnum):
+    """What a metric parameter names; the claims asset reads the data a claim needs from
+    these declarations (`selloff.claims.reads`), so every parameter must have one. The
+    securities named are read from the daily facts (DAILY) of the metrics that read one."""
+
+    SECURITY = "security"          # one security id
+    SECURITIES = "securities"      # a list of security ids
+    BASKET = "basket"              # a basket id: its members
+    AI_OF_MARKET = "ai_of_market"  # a market code: its is_ai securities (dim_security)
+    DATE = "date"                  # a date: daily rows are read from it on
+    YEAR = "year"                  # a calendar year: from its 1 January
+    MONTH = "month"                # YYYY-MM: from its first day
+    PERIOD = "period"              # {start, end}: from its start
+    VALUE = "value"                # anything else: an index, board, window or claim id,
+    # a column, a threshold, a label; what it names is in a table read whole
+
+
+# The tables a metric may read, by schema: the claims asset's deps and reads.
+MARTS = ("dim_security", "dim_basket_member", "dim_trading_calendar",
+         "fct_fundamentals_quarterly", "fct_index_valuation_daily", "fct_market_cap_daily",
+         "fct_fund_flows_daily")
+ANALYTICS = ("entity_moves", "selloff_windows", "rotation")
+# Of those, the daily facts: read only for the securities and days the claims name.
+DAILY = ("fct_market_cap_daily", "fct_fund_flows_daily")
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
@@ -120,27 +170,49 @@ class MetricSpec:
     optional: tuple[str, ...]
     fields: tuple[str, ...]
     description: str
+    tables: tuple[str, ...] = ()
+    kinds: Mapping[str, Param] = field(default_factory=dict)
 
     @property
     def params(self) -> tuple[str, ...]:
         return self.required + self.optional
 
+    def kind(self, param: str) -> Param:
+        """What `param` names; an undeclared parameter is an error, never ignored."""
+        try:
+            return self.kinds[param]
+        except KeyError:
+            raise KeyError(f"metric {self.name}: parameter {param!r} is not declared "
+                           f"(declared: {', '.join(sorted(self.kinds))})") from None
+
 
 METRICS: dict[str, MetricSpec] = {}
 
 # Parameters the engine (not the metric) understands; allowed on every metric.
-COMMON_PARAMS = ("search_period",)
+COMMON_PARAMS: dict[str, Param] = {"search_period": Param.PERIOD}
 
 
-def register(name: str, *, required: Sequence[str] = (), optional: Sequence[str] = (),
+def register(name: str, *, reads: Sequence[str], required: Mapping[str, Param] | None = None,
+             optional: Mapping[str, Param] | None = None,
              fields: Sequence[str] = ()) -> Callable[[MetricFn], MetricFn]:
-    """Add a metric to `METRICS` under `name`, declaring its params and extra fields."""
+    """Add a metric to `METRICS` under `name`, declaring the tables it reads, what each of
+    its params names (required and optional) and its extra fields."""
+    required, optional = dict(required or {}), dict(optional or {})
+    unknown = [t for t in reads if t not in MARTS + ANALYTICS]
+    if unknown:
+        raise ValueError(f"metric {name!r} reads {unknown}, not a table claims may read "
+                         f"({', '.join(MARTS + ANALYTICS)})")
+    for param, kind in {**required, **optional}.items():
+        if not isinstance(kind, Param):
+            raise ValueError(f"metric {name!r}: parameter {param!r} must say what it names "
+                             f"(a Param, one of {', '.join(p.name for p in Param)}), not {kind!r}")
 
     def deco(fn: MetricFn) -> MetricFn:
         if name in METRICS:
             raise ValueError(f"metric {name!r} registered twice")
         METRICS[name] = MetricSpec(name, fn, tuple(required), tuple(optional), tuple(fields),
-                                   (fn.__doc__ or "").strip().split("\n")[0])
+                                   (fn.__doc__ or "").strip().split("\n")[0], tuple(reads),
+                                   {**COMMON_PARAMS, **required, **optional})
         return fn
 
     return deco
@@ -306,7 +378,8 @@ def _securities_of(frames: Frames, params: Mapping[str, Any], on: dt.date | None
 # --------------------------------------------------------------------------------------
 
 
-@register("unavailable", required=("needs",), optional=("dataset", "column"))
+@register("unavailable", reads=(), required={"needs": Param.VALUE},
+          optional={"dataset": Param.VALUE, "column": Param.VALUE})
 def unavailable(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """A figure the warehouse has no dataset for (guidance, segment data...): always
     insufficient_data, naming what would be needed. If a `dataset` table with `column`
@@ -314,14 +387,12 @@ def unavailable(frames: Frames, params: dict, ctx: MetricContext) -> MetricResul
     needs = str(params["needs"])
     ds = params.get("dataset")
     note = ""
-    if ds and frames.has(str(ds)):
-        df = frames.table(str(ds))
-        if params.get("column") in df.columns:
-            note = f"{ds}.{params['column']} now exists: give this claim a metric that reads it"
+    if ds and params.get("column") in frames.columns_of(str(ds)):
+        note = f"{ds}.{params['column']} now exists: give this claim a metric that reads it"
     return MetricResult(None, note=note, missing_dataset=needs)
 
 
-@register("external_study", optional=("source",))
+@register("external_study", reads=(), optional={"source": Param.VALUE})
 def external_study(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """A claim citing an outside study or forecast: market data cannot check it."""
     src = params.get("source") or "an outside study"
