@@ -166,3 +166,37 @@ def test_no_engine_default_carries_episode_knowledge() -> None:
                 if day in dates:
                     found.append(f"{module}:{node.lineno} {day}")
     assert found == []
+
+
+def _engine_sources() -> dict[str, str]:
+    out = {}
+    for path in (ROOT / "selloff").rglob("*.py"):
+        module = _module_name(path)
+        if any(_within(module, e) for e in ENGINE):
+            out[module] = path.read_text(encoding="utf-8")
+    return out
+
+
+def _string_constants(source: str) -> set[str]:
+    return {n.value for n in ast.walk(ast.parse(source))
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def test_claims_take_returns_from_the_engine() -> None:
+    # A return or a cap change is the engine's (selloff.analytics.moves): no claim module
+    # names a price or cap column (`close` only as the column the engine's reader checks).
+    price_columns = {"adj_close", "market_cap_usd", "market_cap_local", "chained_close"}
+    found = {m: sorted(_string_constants(src) & price_columns)
+             for m, src in _engine_sources().items() if _within(m, "selloff.claims")}
+    assert {m: c for m, c in found.items() if c} == {}
+    for module, src in _engine_sources().items():
+        if _within(module, "selloff.claims"):
+            assert "chained_close" not in src and "_priced" not in src, module
+
+
+def test_basket_validity_and_market_of_exist_once() -> None:
+    for module, src in _engine_sources().items():
+        if module != "selloff.analytics.baskets":
+            assert '"valid_from"' not in src and '"valid_to"' not in src, module
+        # The market of an id is selloff.markets.market_of / market_of_expr, nowhere else.
+        assert 'split(":", 1)[0]' not in src and "split(':', 1)[0]" not in src, module

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -93,9 +92,6 @@ class Frames:
         if self._allowed is not None and name not in self._allowed:
             raise UndeclaredRead(f"reads {name}, which it does not declare (reads: "
                                  f"{', '.join(sorted(self._allowed)) or 'none'})")
-
-    def has(self, name: str) -> bool:
-        return name in self._frames
 
     def columns_of(self, name: str) -> list[str]:
         """A table's column names (no rows), for metrics that only say a table exists."""
@@ -243,10 +239,6 @@ def fmt_value(value: float | None, unit: str | None) -> str:
     return f"{body} {unit}" if unit else body
 
 
-def _d(x: dt.date | None) -> str:
-    return x.isoformat() if x else "?"
-
-
 # --------------------------------------------------------------------------------------
 # Parameter helpers
 # --------------------------------------------------------------------------------------
@@ -264,10 +256,6 @@ def month_bounds(month: Any) -> tuple[dt.date, dt.date]:
     return first, nxt - dt.timedelta(days=1)
 
 
-def monday_of(day: dt.date) -> dt.date:
-    return day - dt.timedelta(days=day.weekday())
-
-
 # --------------------------------------------------------------------------------------
 # Series helpers: a sorted (date, value) list per entity
 # --------------------------------------------------------------------------------------
@@ -281,16 +269,6 @@ class Series:
     def __len__(self) -> int:
         return len(self.dates)
 
-    def anchors(self, span: tuple[dt.date, dt.date]) -> tuple[int, int] | None:
-        """Indexes of (last close before span start, last close inside the span)."""
-        i1 = bisect_right(self.dates, span[1]) - 1
-        if i1 < 0 or self.dates[i1] < span[0]:
-            return None
-        i0 = bisect_left(self.dates, span[0]) - 1
-        if i0 < 0:
-            return None
-        return i0, i1
-
 
 def _series(df: pl.DataFrame, date_col: str, value_col: str) -> Series:
     clean = (df.select(date_col, value_col).drop_nulls()
@@ -301,13 +279,9 @@ def _series(df: pl.DataFrame, date_col: str, value_col: str) -> Series:
 def security_levels_of(frames: Frames, security_ids: Sequence[str]) -> pl.DataFrame:
     """The engine's level series (`selloff.analytics.moves.security_levels`: the close
     chained on adjusted returns where both days have one) of these securities, so a claim's
-    return is the return entity_moves would give. Only prices are needed here, so a frame
-    without market caps still serves (the money steps are then null, and unused)."""
+    return is the return entity_moves would give."""
     mc = frames.table("fct_market_cap_daily", ["security_id", "trade_date", "close"])
-    mc = mc.filter(pl.col("security_id").is_in(list(security_ids)))
-    if "market_cap_usd" not in mc.columns:
-        mc = mc.with_columns(pl.lit(None, pl.Float64).alias("market_cap_usd"))
-    return security_levels(mc)
+    return security_levels(mc.filter(pl.col("security_id").is_in(list(security_ids))))
 
 
 def price_basis(levels: pl.DataFrame) -> str:

@@ -103,10 +103,6 @@ class Claim:
     def depends_on(self) -> set[str]:
         return {str(p.params["window_from"]) for p in self.parts if p.params.get("window_from")}
 
-    @property
-    def is_multi_part(self) -> bool:
-        return len(self.parts) > 1
-
 
 @dataclass(frozen=True)
 class Registry:
