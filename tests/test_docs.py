@@ -56,9 +56,9 @@ def _path_tokens(snippet: str) -> set[str]:
         token = token.rstrip(".:").strip("`")
         if not token or _is_placeholder(token) or token.startswith(GENERATED):
             continue
-        if "/" in token or token.endswith(EXTENSIONS):
-            if re.fullmatch(r"[A-Za-z0-9_./-]+", token) and not re.fullmatch(r"[\d/.-]+", token):
-                out.add(token)
+        if ("/" in token or token.endswith(EXTENSIONS)) and re.fullmatch(
+                r"[A-Za-z0-9_./-]+", token) and not re.fullmatch(r"[\d/.-]+", token):
+            out.add(token)
     return out
 
 
@@ -204,3 +204,30 @@ def test_named_script_options_exist() -> None:
             text = (ROOT / script).read_text(encoding="utf-8")
             for flag in re.findall(r"--[a-z-]+", flags):
                 assert f'"{flag}"' in text, f"{doc}: {script} has no option {flag}"
+
+
+def _signatures() -> dict[str, set[str]]:
+    """Parameter names of every function the project defines, by function name."""
+    import ast
+
+    out: dict[str, set[str]] = {}
+    for d in ("selloff", "assets", "orchestration"):
+        for path in (ROOT / d).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    a = node.args
+                    names = {x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)}
+                    out.setdefault(node.name, set()).update(names)
+    return out
+
+
+def test_named_calls_take_their_keywords() -> None:
+    # `build_definitions(partitioned=False)` in a doc: the function must take `partitioned`.
+    sigs = _signatures()
+    bad = []
+    for doc, s in _snippets():
+        # Not a method of another library's object (`Ticker.history(auto_adjust=...)`).
+        for fn, kw in re.findall(r"(?<![.\w])([a-z_][a-z0-9_]*)\(([a-z_][a-z0-9_]*)=", s):
+            if fn in sigs and kw not in sigs[fn]:
+                bad.append(f"{doc}: {fn}({kw}=...)")
+    assert bad == []
