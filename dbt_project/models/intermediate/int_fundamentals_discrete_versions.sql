@@ -31,7 +31,7 @@ with facts as (
         filed_date,
         value,
         unit,
-        case when unit = 'shares' then false else true end as is_flow
+        coalesce(unit <> 'shares', true) as is_flow
     from {{ ref('stg_fundamentals') }}
 
 ),
@@ -80,10 +80,12 @@ pivoted as (
         fiscal_year,
         knowledge_date,
         unit,
+        {%- set by = 'security_id, metric, fiscal_year' %}
         {%- for slot in slots %}
-        {{ last_non_null(slot | lower ~ '_new', 'security_id, metric, fiscal_year', 'knowledge_date') }} as {{ slot | lower }}_fact,
-        {{ last_non_null(slot | lower ~ '_start_new', 'security_id, metric, fiscal_year', 'knowledge_date') }} as {{ slot | lower }}_start,
-        {{ last_non_null(slot | lower ~ '_end_new', 'security_id, metric, fiscal_year', 'knowledge_date') }} as {{ slot | lower }}_end
+        {%- set s = slot | lower %}
+        {{ last_non_null(s ~ '_new', by, 'knowledge_date') }} as {{ s }}_fact,
+        {{ last_non_null(s ~ '_start_new', by, 'knowledge_date') }} as {{ s }}_start,
+        {{ last_non_null(s ~ '_end_new', by, 'knowledge_date') }} as {{ s }}_end
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from per_filing
@@ -139,7 +141,7 @@ quarters as (
         coalesce(d{{ n }}_fact, c{{ n }}_fact - c{{ n - 1 }}) as value,
         coalesce(d{{ n }}_start, {{ add_days('q' ~ (n - 1) ~ '_end', 1) }}) as period_start,
         q{{ n }}_end as period_end,
-        case when d{{ n }}_fact is null then true else false end as is_derived
+        d{{ n }}_fact is null as is_derived
         {%- endif %}
     from cumulated3
     {%- endfor %}
