@@ -28,6 +28,7 @@ bench: $(STAMP) $(MANIFEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/sqlfluff lint dbt_project/models --processes 2
 
 setup: $(STAMP)
 manifest: $(MANIFEST)

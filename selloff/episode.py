@@ -17,15 +17,14 @@ import datetime as dt
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from selloff.analytics.windows import NamedWindow, WindowConfig
 from selloff.claims.registry import ConfigProblems, Registry, RegistryError, parse_registry
+from selloff.episode_model import Detection, Episode, NamedWindow, Valuation
 from selloff.markets import MARKETS, id_pattern
 
 EPISODE_FILE = "episode.yaml"
@@ -57,69 +56,6 @@ class EpisodeError(ConfigProblems):
     """An episode file breaks rules; `problems` lists every one, each naming its entry."""
 
     what = "episode file"
-
-
-@dataclass(frozen=True)
-class Detection:
-    """Where worst days and weeks are searched, and how far back a drawdown's peak may lie."""
-
-    search_start: dt.date
-    search_end: dt.date
-    drawdown_lookback_start: dt.date
-
-
-@dataclass(frozen=True)
-class Episode:
-    episode_id: str
-    title: str
-    markets: tuple[str, ...]
-    detection: Detection
-    windows: tuple[NamedWindow, ...]
-    baskets: Mapping[str, tuple[str, ...]]
-    registry: Registry
-    headline: str | None = None
-    path: Path | None = None
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    valuation: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def main(self) -> NamedWindow:
-        return next(w for w in self.windows if w.main)
-
-    @property
-    def window_config(self) -> WindowConfig:
-        d = self.detection
-        return WindowConfig(self.windows, d.search_start, d.search_end, d.drawdown_lookback_start)
-
-    @property
-    def claims(self) -> tuple:
-        return self.registry.claims
-
-    @property
-    def first_day(self) -> dt.date:
-        """The earliest day the episode's analytics read: its drawdown lookback, its
-        windows and its claims' search periods, whichever is first."""
-        days = [self.detection.drawdown_lookback_start, self.detection.search_start,
-                *(w.start for w in self.windows)]
-        days.extend(s for s, _ in self.search_periods())
-        return min(days)
-
-    @property
-    def last_day(self) -> dt.date:
-        days = [self.detection.search_end, *(w.end for w in self.windows)]
-        days.extend(e for _, e in self.search_periods())
-        return max(days)
-
-    def search_periods(self) -> list[tuple[dt.date, dt.date]]:
-        """The detection period and every claim part's own search period."""
-        from selloff.claims.metrics import search_period
-
-        out = [(self.detection.search_start, self.detection.search_end)]
-        for claim in self.claims:
-            for part in claim.parts:
-                if "search_period" in part.params:
-                    out.append(search_period(part.params))
-        return out
 
 
 def bundled_dir() -> Path:
@@ -376,6 +312,10 @@ def parse_episode(data: Any, source: str, path: Path | None = None) -> Episode:
             if not _basket_or_entity(item):
                 problems.append(f"valuation.{key}: {item!r} must be a basket id ({SAFE_ID_RULE}) "
                                 "or an index id (<MARKET>:<code>)")
+    if valuation.get("ai_baskets") and not (valuation.get("dividend_basket")
+                                            or valuation.get("dividend_index")):
+        problems.append("valuation: ai_baskets need a dividend_basket or a dividend_index to "
+                        "compare with")
     registry: Registry | None = None
     if "claims" in data:
         try:
@@ -387,7 +327,15 @@ def parse_episode(data: Any, source: str, path: Path | None = None) -> Episode:
         raise EpisodeError(problems or ["the file is incomplete"], source)
     return Episode(eid, title, markets, detection, windows, baskets, registry,
                    None if headline is None else str(headline), path, dict(defaults),
-                   dict(valuation))
+                   _valuation(valuation))
+
+
+def _valuation(raw: Mapping[str, Any]) -> Valuation:
+    def text(key: str) -> str | None:
+        return None if raw.get(key) is None else str(raw[key])
+
+    return Valuation(tuple(str(b) for b in raw.get("ai_baskets") or ()),
+                     text("dividend_basket"), text("dividend_index"))
 
 
 class _Refused(yaml.YAMLError):

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from selloff.analytics.valuation_spread import VALUATION_SPREAD_SCHEMA, valuation_spread
+from selloff.episode_model import Valuation
 
 D = dt.date
 
@@ -21,6 +22,9 @@ def _index_val(rows: list[tuple[str, dt.date, float | None]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={"index_id": pl.Utf8, "trade_date": pl.Date,
                                       "pe_ttm": pl.Float64}, orient="row")
 
+
+# The AI episode's valuation entry (its episode.yaml): the engine itself names no basket.
+AI = Valuation(("US_AI_BIG8", "CN_AI"), "CN_DIVIDEND", "CN:000922.SH")
 
 INDEX = _index_val([
     ("CN:000922.SH", D(2025, 11, 3), 7.5),
@@ -40,7 +44,7 @@ def test_basket_reference_and_full_sample_percentile() -> None:
         ("CN_DIVIDEND", D(2025, 11, 6), 8.0),
         ("US_OTHER", D(2025, 11, 3), 99.0),
     ])
-    out = valuation_spread(bv, INDEX)
+    out = valuation_spread(bv, INDEX, AI)
     assert dict(out.schema) == VALUATION_SPREAD_SCHEMA
     assert out["ai_basket_id"].unique().to_list() == ["US_AI_BIG8"]
     assert out["dividend_ref"].unique().to_list() == ["CN_DIVIDEND"]
@@ -60,7 +64,7 @@ def test_index_fallback_when_the_basket_has_no_pe() -> None:
         ("CN_AI", D(2025, 11, 21), -5.0),   # not a positive P/E: no row
         ("CN_DIVIDEND", D(2025, 11, 3), None),
     ])
-    out = valuation_spread(bv, INDEX, ai_baskets=["CN_AI"])
+    out = valuation_spread(bv, INDEX, Valuation(("CN_AI",), "CN_DIVIDEND", "CN:000922.SH"))
     assert out["trade_date"].to_list() == [D(2025, 11, 3), D(2025, 11, 4), D(2025, 11, 5),
                                            D(2025, 11, 20)]
     assert out["dividend_ref"].to_list() == ["CN:000922.SH"] * 3 + [None]
@@ -73,8 +77,17 @@ def test_index_fallback_when_the_basket_has_no_pe() -> None:
 
 def test_missing_inputs() -> None:
     bv = _basket_val([("US_AI_BIG8", D(2025, 11, 3), 40.0)])
-    alone = valuation_spread(bv, None)
+    alone = valuation_spread(bv, None, AI)
     assert alone.height == 1 and alone["dividend_ref"].to_list() == [None]
     assert alone["ratio_percentile"].to_list() == [None]
-    assert valuation_spread(None, INDEX).height == 0
-    assert valuation_spread(_basket_val([]), INDEX).schema == pl.Schema(VALUATION_SPREAD_SCHEMA)
+    assert valuation_spread(None, INDEX, AI).height == 0
+    assert valuation_spread(_basket_val([]), INDEX, AI).schema == pl.Schema(VALUATION_SPREAD_SCHEMA)
+
+
+def test_the_engine_has_no_basket_of_its_own() -> None:
+    # Without the episode's valuation entry there is nothing to compare: no AI basket is
+    # assumed, and neither is a dividend reference.
+    bv = _basket_val([("US_AI_BIG8", D(2025, 11, 3), 40.0), ("CN_DIVIDEND", D(2025, 11, 3), 8.0)])
+    assert valuation_spread(bv, INDEX, Valuation()).height == 0
+    only_index = valuation_spread(bv, INDEX, Valuation(("US_AI_BIG8",), None, "CN:000922.SH"))
+    assert only_index["dividend_ref"].to_list() == ["CN:000922.SH"]

@@ -27,6 +27,9 @@ from selloff.episode import bundled_dir, load_episode
 from selloff.markets import MARKETS
 
 D = dt.date
+# The AI episode's detection period (its episode.yaml); the engine has no default.
+AI_PERIOD = {"search_start": D(2025, 10, 27), "search_end": D(2025, 11, 28),
+             "lookback_start": D(2025, 1, 1)}
 
 # --------------------------------------------------------------------------- config
 
@@ -110,7 +113,7 @@ def test_worst_day_and_week_us() -> None:
 def test_worst_week_starting_after_a_holiday_jp() -> None:
     assert D(2025, 11, 3) not in JP_DAYS  # Culture Day (Monday)
     s = series_from_returns("JP:N225", "JP", JP_DAYS, {D(2025, 11, 5): -0.10})
-    out = detect_worst_windows(s)
+    out = detect_worst_windows(s, search_start=D(2025, 10, 27), search_end=D(2025, 11, 28))
     week = out.filter(pl.col("kind") == "worst_week").row(0, named=True)
     assert (week["start_date"], week["end_date"]) == (D(2025, 11, 4), D(2025, 11, 7))
     # t0 of that week is the last close of the previous week.
@@ -145,7 +148,7 @@ def test_drawdown_trough_in_period_peak_before() -> None:
         D(2025, 12, 10): -0.40,  # after the search end
     }
     s = series_from_returns("B", "US", days, returns)
-    out = detect_drawdown_windows(s, lookback_start=D(2025, 1, 1))
+    out = detect_drawdown_windows(s, **AI_PERIOD)
     row = out.row(0, named=True)
     assert row["window_id"] == "drawdown:basket:B"
     assert row["kind"] == "drawdown"
@@ -159,7 +162,7 @@ def test_drawdown_peak_on_a_plateau_is_its_last_day() -> None:
     # Several closes at the running maximum: the latest one is the peak (tightest window).
     days = trading_days("US", D(2025, 10, 20), D(2025, 11, 28))
     s = series_from_returns("B", "US", days, {D(2025, 10, 29): 0.02, D(2025, 11, 4): -0.05})
-    row = detect_drawdown_windows(s).row(0, named=True)
+    row = detect_drawdown_windows(s, **AI_PERIOD).row(0, named=True)
     assert (row["start_date"], row["end_date"]) == (D(2025, 11, 4), D(2025, 11, 4))
 
 
@@ -170,7 +173,7 @@ def test_drawdown_peak_before_search_period_and_none_when_rising() -> None:
                                                   D(2025, 11, 10): -0.10}),
         series_from_returns("RISE", "KR", days, {d: 0.01 for d in days}),
     ])
-    out = detect_drawdown_windows(s)
+    out = detect_drawdown_windows(s, **AI_PERIOD)
     assert out["entity_id"].to_list() == ["FALL"]
     row = out.row(0, named=True)
     # Peak close 1 Oct; the next KR session is 2 Oct; trough = 10 Nov.

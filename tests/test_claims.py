@@ -14,7 +14,6 @@ import yaml
 
 from selloff.analytics.detection import measure_moves
 from selloff.analytics.rotation import rotation
-from selloff.analytics.windows import NamedWindow, WindowConfig
 from selloff.claims import (
     METRICS,
     VERDICT_SCHEMA,
@@ -24,13 +23,13 @@ from selloff.claims import (
     combine_verdicts,
     compare,
     compute_claim_verdicts,
-    render_html,
-    write_factcheck_report,
 )
 from selloff.claims.metrics import Frames, MetricContext, MetricSpec
 from selloff.claims.registry import Registry, parse_registry
 from selloff.episode import bundled_dir, load_episode
+from selloff.episode_model import NamedWindow, WindowConfig
 from selloff.markets import MARKETS
+from selloff.report.fact_check import render_html, write_factcheck_report
 
 D = dt.date
 REPO = Path(__file__).resolve().parent.parent
@@ -77,8 +76,10 @@ def verdicts(frames: dict, registry: Registry | None = None, synthetic: bool = F
 
 
 def run(metric: str, frames: dict, ctx: MetricContext | None = None, **params) -> MetricResult:
-    return METRICS[metric].fn(Frames(with_moves(frames)), {"search_period": PERIOD, **params},
-                              ctx or MetricContext())
+    spec = METRICS[metric]
+    # Scoped as the claims asset runs it: a read the metric does not declare fails.
+    return spec.fn(Frames(with_moves(frames)).scoped(spec), {"search_period": PERIOD, **params},
+                   ctx or MetricContext())
 
 
 def mcap_frame(rows: dict[str, dict[D, tuple[float, float]]], currency: str = "USD",
@@ -559,7 +560,7 @@ def test_sector_rotation(tmp_path: Path) -> None:
     quote: q
     text: t
     metric: sector_rotation
-    params: {market: CN, window_from: C08}
+    params: {market: CN, window_from: C08, groups_from: [ai_tech], groups_to: [banks, coal, consumer]}
     parts:
       - {name: returns, field: return_spread_pp, stated_value: 0, comparator: lt, unit: pp}
       - {name: out, field: from_flow_usd, stated_value: 0, comparator: lt, unit: USD, required: false}
@@ -685,21 +686,40 @@ def test_real_snapshot_chinext_week_and_sse50_same_week() -> None:
 
 def test_returns_use_adjusted_closes_where_both_days_have_one() -> None:
     """Raw closes only before the vendor's adjusted series starts, then a 2:1 split: the
-    window over adjusted days returns adj_1/adj_0 - 1; the raw stretch still counts."""
-    from selloff.claims.metrics import CHAINED, _priced
+    window over adjusted days returns adj_1/adj_0 - 1; the raw stretch still counts. The
+    claims' prices are the engine's level series (moves.security_levels)."""
+    from selloff.analytics.moves import MIXED
+    from selloff.claims.metrics import price_basis, security_levels_of
 
     days = [dt.date(2025, 5, d) for d in (1, 2, 5, 6, 7)]
     rows = pl.DataFrame({
+        "security_id": "US:X",
         "trade_date": days,
         "close": [100.0, 110.0, 112.0, 57.0, 60.0],   # split 2:1 before 05-06
         "adj_close": [None, None, 56.0, 57.0, 60.0],  # adjusted from 05-05 on
     })
-    priced, col = _priced(rows)
-    assert col == CHAINED
-    p = dict(zip(priced["trade_date"], priced[col], strict=True))
+
+    def levels(frame: pl.DataFrame) -> pl.DataFrame:
+        return security_levels_of(Frames({"fct_market_cap_daily": frame}), ["US:X"])
+
+    priced = levels(rows)
+    assert price_basis(priced) == MIXED
+    p = dict(zip(priced["trade_date"], priced["level"], strict=True))
     assert p[days[4]] / p[days[2]] - 1 == pytest.approx(60.0 / 56.0 - 1, rel=1e-12)
     assert p[days[1]] / p[days[0]] - 1 == pytest.approx(0.10, rel=1e-12)   # raw stretch
     assert p[days[2]] / p[days[1]] - 1 == pytest.approx(112 / 110 - 1, rel=1e-12)  # raw end
     full = rows.with_columns(pl.col("close").alias("adj_close"))
-    assert _priced(full)[1] == "adj_close"
-    assert _priced(rows.with_columns(pl.lit(None, pl.Float64).alias("adj_close")))[1] == "close"
+    assert price_basis(levels(full)) == "adj_close"
+    assert price_basis(levels(rows.with_columns(pl.lit(None, pl.Float64).alias("adj_close")))) == "close"
+
+
+def test_sector_rotation_names_its_groups() -> None:
+    # The engine knows no sector: the groups come from the episode's claim, so a claim
+    # without them is refused when the file is read, not judged on someone's defaults.
+    text = ("claims:\n  - {id: C1, section: '1', quote: q, text: t, metric: sector_rotation,\n"
+            "     params: {market: CN, window_from: C0}, stated_value: 0, comparator: lt, "
+            "unit: pp}\n")
+    with pytest.raises(RegistryError) as err:
+        parse_registry(yaml.safe_load(text), "rot.yaml")
+    assert any("needs param 'groups_from'" in p for p in err.value.problems)
+    assert any("needs param 'groups_to'" in p for p in err.value.problems)

@@ -131,3 +131,17 @@ def test_garbage_never_crashes(data: dict) -> None:
     with pytest.raises(EpisodeError) as err:
         parse_episode(data, "garbage.yaml")
     assert err.value.problems
+
+
+def test_valuation_is_typed_and_needs_a_reference(tmp_path: Path) -> None:
+    from selloff.episode_model import Valuation
+
+    ai = load_episodes()[0]
+    assert ai.valuation == Valuation(("US_AI_BIG8", "CN_AI"), "CN_DIVIDEND", "CN:000922.SH")
+    assert load_episode(write(tmp_path, MINIMAL, "plain")).valuation == Valuation()
+    # AI baskets with nothing to compare them with: refused, not compared with a default.
+    alone = {**MINIMAL, "valuation": {"ai_baskets": ["US_AI_BIG8"]}}
+    with pytest.raises(EpisodeError) as err:
+        load_episode(write(tmp_path, alone, "alone"))
+    assert any("ai_baskets need a dividend_basket or a dividend_index" in p
+               for p in err.value.problems)

@@ -17,17 +17,21 @@ from assets.analytics.table_reads import (
 from selloff.analytics.baskets import with_episode_baskets
 from selloff.analytics.tables import EPISODE_COLUMN
 from selloff.claims import compute_claim_verdicts
+from selloff.claims.metrics import ANALYTICS, DAILY, MARTS
+from selloff.claims.reads import claim_reads, declared
 from selloff.claims.verdicts import VERDICTS
 from selloff.episode import Episode
 from selloff.markdown import markdown_table
 from selloff.resources import EpisodesResource, SourceResource, WarehouseResource
 
-_WHOLE = ("dim_security", "dim_basket_member", "dim_trading_calendar",
-          "fct_fundamentals_quarterly", "fct_index_levels_daily", "fct_index_valuation_daily")
+# The tables come from what the metrics declare (selloff.claims.metrics.register): the
+# daily facts are read for the claims' securities and days, the rest whole.
+_READS = declared()
+INPUTS = Inputs(marts=tuple(t for t in MARTS if t in _READS),
+                analytics=tuple(t for t in ANALYTICS if t in _READS))
+_WHOLE = tuple(t for t in INPUTS.marts if t not in DAILY)
 _MCAP_COLUMNS = ("security_id", "trade_date", "market", "currency", "close", "adj_close",
                  "market_cap_local", "market_cap_usd")
-INPUTS = Inputs(marts=(*_WHOLE, "fct_market_cap_daily", "fct_fund_flows_daily"),
-                analytics=("entity_moves", "selloff_windows", "rotation"))
 # How far before an episode's first day the claims that still read the daily facts
 # (flows, event days, returns to a peak) may look: an opening close, a month's flows.
 CLAIM_LOOKBACK = dt.timedelta(days=45)
@@ -35,62 +39,23 @@ CLAIM_LOOKBACK = dt.timedelta(days=45)
 
 def _claim_frames(episode: Episode, warehouse, whole: dict[str, pl.DataFrame],
                   analytics: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    first = min([episode.first_day, *_param_dates(episode)]) - CLAIM_LOOKBACK
-    since = f"trade_date >= DATE '{first.isoformat()}'"
     members = with_episode_baskets(whole.get("dim_basket_member"), episode.baskets)
-    ids = sorted(_claim_securities(episode, members, whole.get("dim_security")))
+    reads = claim_reads(episode.registry, members, whole.get("dim_security"))
+    first = min(d for d in (episode.first_day, reads.first_day) if d is not None) - CLAIM_LOOKBACK
+    since = f"trade_date >= DATE '{first.isoformat()}'"
     # Only the securities the claims name (directly, by basket, or as a market's AI
-    # names): moves come from entity_moves, so no claim needs the whole daily facts.
+    # names) in metrics that read a daily fact; moves come from entity_moves.
     daily = INPUTS.read(warehouse, {
         "fct_market_cap_daily": Select("marts", "fct_market_cap_daily", _MCAP_COLUMNS,
                                        f"{since} AND security_id IN (SELECT id FROM __ids)"),
         "fct_fund_flows_daily": Select("marts", "fct_fund_flows_daily", None,
                                        f"{since} AND (flow_scope <> 'security' OR entity_id IN "
-                                       "(SELECT id FROM __ids))")}, ids=ids)
+                                       "(SELECT id FROM __ids))")}, ids=sorted(reads.securities))
     frames = {**whole, **daily}
     frames["dim_basket_member"] = members
     for name, frame in analytics.items():
         frames[name] = of_episode(frame, episode)
     return frames
-
-
-def _claim_securities(episode: Episode, members: pl.DataFrame,
-                      securities: pl.DataFrame | None) -> set[str]:
-    """Securities a claim of the episode reads daily rows of: its security_id, the members
-    of its baskets (basket_id, fallback_basket), the AI names of its market."""
-    ids: set[str] = set()
-    for claim in episode.claims:
-        for part in claim.parts:
-            p = part.params
-            if p.get("security_id"):
-                ids.add(str(p["security_id"]))
-            for key in ("basket_id", "fallback_basket"):
-                if p.get(key):
-                    ids.update(members.filter(pl.col("basket_id") == str(p[key]))[
-                        "security_id"].to_list())
-            for key in ("members", "default_members"):
-                ids.update(str(m) for m in p.get(key) or [])
-            if p.get("market") and securities is not None and "is_ai" in securities.columns:
-                ids.update(securities.filter((pl.col("market") == str(p["market"]))
-                                             & pl.col("is_ai").fill_null(False))[
-                    "security_id"].to_list())
-    return ids
-
-
-def _param_dates(episode: Episode) -> list[dt.date]:
-    """Dates a claim names outside its search period (a start date, an event day)."""
-    found = []
-    for claim in episode.claims:
-        for part in claim.parts:
-            for key in ("start_date", "event_date", "at_date"):
-                value = part.params.get(key)
-                if isinstance(value, dt.date):
-                    found.append(value)
-                elif isinstance(value, str):
-                    found.append(dt.date.fromisoformat(value))
-            if part.params.get("calendar_year"):
-                found.append(dt.date(int(part.params["calendar_year"]), 1, 1))
-    return found
 
 
 @analytics_asset(
@@ -103,7 +68,7 @@ def claim_verdicts(source: SourceResource, episodes: EpisodesResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
     eps = episodes.load()
     whole = INPUTS.read_whole(warehouse, *_WHOLE)
-    analytics = INPUTS.read_whole(warehouse, "entity_moves", "selloff_windows", "rotation")
+    analytics = INPUTS.read_whole(warehouse, *INPUTS.analytics)
     verdicts = per_episode(eps, lambda e: compute_claim_verdicts(
         _claim_frames(e, warehouse, whole, analytics), synthetic=source.is_synthetic,
         registry=e.registry))

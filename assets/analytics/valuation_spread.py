@@ -15,16 +15,14 @@ INPUTS = Inputs(marts=("fct_basket_valuation_daily", "fct_index_valuation_daily"
 def _spread(episode: Episode, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
     # The episode's own span (drawdown lookback to its last day): the percentile ranks a
     # day in the history the episode looks at, not in whatever the warehouse holds.
-    if not episode.valuation.get("ai_baskets"):
+    if not episode.valuation.ai_baskets:
         return pl.DataFrame(schema=VALUATION_SPREAD_SCHEMA)
     span = pl.col("trade_date").is_between(episode.detection.drawdown_lookback_start,
                                            episode.last_day)
     basket = frames.get("fct_basket_valuation_daily")
     index = frames.get("fct_index_valuation_daily")
-    options = {k: v for k, v in episode.valuation.items() if k != "ai_baskets"}
     return valuation_spread(None if basket is None else basket.filter(span),
-                            None if index is None else index.filter(span),
-                            ai_baskets=list(episode.valuation["ai_baskets"]), **options)
+                            None if index is None else index.filter(span), episode.valuation)
 
 
 @analytics_asset(

@@ -11,8 +11,6 @@ from selloff.analytics.detection import (
 from selloff.analytics.reconcile import ReconciliationResult, reconcile
 from selloff.analytics.rollup import rollup
 from selloff.analytics.windows import (
-    NamedWindow,
-    WindowConfig,
     basket_level_series,
     calendar_trading_days,
     data_trading_days,
@@ -25,9 +23,7 @@ from selloff.analytics.windows import (
 
 __all__ = [
     "DecompositionResult",
-    "NamedWindow",
     "ReconciliationResult",
-    "WindowConfig",
     "basket_level_series",
     "calendar_trading_days",
     "data_trading_days",

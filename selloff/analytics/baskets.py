@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 
 import polars as pl
@@ -33,11 +34,21 @@ def normalize_basket_members(basket_members: pl.DataFrame) -> pl.LazyFrame:
     )
 
 
-def valid_on(date_col: str) -> pl.Expr:
-    """Membership holds on the date in `date_col` (null bounds are open)."""
-    return (pl.col("valid_from").is_null() | (pl.col("valid_from") <= pl.col(date_col))) & (
-        pl.col("valid_to").is_null() | (pl.col("valid_to") >= pl.col(date_col))
+def valid_on(date: str | pl.Expr) -> pl.Expr:
+    """Membership holds on `date`: a column name or a date expression (null bounds are
+    open). The one rule of basket validity: detection, roll-up, factors and claims use it."""
+    on = pl.col(date) if isinstance(date, str) else date
+    return (pl.col("valid_from").is_null() | (pl.col("valid_from") <= on)) & (
+        pl.col("valid_to").is_null() | (pl.col("valid_to") >= on)
     )
+
+
+def members_on(basket_members: pl.DataFrame, basket_id: str, on: dt.date | None) -> list[str]:
+    """Sorted security ids of `basket_id` valid on `on` (every member ever when None)."""
+    rows = normalize_basket_members(basket_members).filter(pl.col("basket_id") == basket_id)
+    if on is not None:
+        rows = rows.filter(valid_on(pl.lit(on, pl.Date)))
+    return sorted(rows.select("security_id").unique().collect()["security_id"].to_list())
 
 
 def basket_markets(basket_members: pl.DataFrame) -> pl.DataFrame:

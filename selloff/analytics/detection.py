@@ -36,13 +36,10 @@ from selloff.analytics.windows import (
     BASIS_INDEX_DAY,
     BASIS_INDEX_DRAWDOWN,
     BASIS_INDEX_WEEK,
-    DEFAULT_DRAWDOWN_LOOKBACK_START,
-    DEFAULT_SEARCH_END,
-    DEFAULT_SEARCH_START,
     SERIES_SCHEMA,
-    WindowConfig,
     named_windows_frame,
 )
+from selloff.episode_model import WindowConfig
 
 
 def _window_rows(frame: pl.LazyFrame, kind: str, id_prefix: str, basis: str) -> pl.LazyFrame:
@@ -60,8 +57,8 @@ def _window_rows(frame: pl.LazyFrame, kind: str, id_prefix: str, basis: str) -> 
 def detect_worst_windows(
     series: pl.DataFrame,
     *,
-    search_start: dt.date = DEFAULT_SEARCH_START,
-    search_end: dt.date = DEFAULT_SEARCH_END,
+    search_start: dt.date,
+    search_end: dt.date,
     id_prefix: str = "",
     basis_day: str = BASIS_INDEX_DAY,
     basis_week: str = BASIS_INDEX_WEEK,
@@ -98,9 +95,9 @@ def worst_windows(moves: pl.DataFrame, search_start: dt.date, search_end: dt.dat
 def detect_drawdown_windows(
     series: pl.DataFrame,
     *,
-    search_start: dt.date = DEFAULT_SEARCH_START,
-    search_end: dt.date = DEFAULT_SEARCH_END,
-    lookback_start: dt.date = DEFAULT_DRAWDOWN_LOOKBACK_START,
+    search_start: dt.date,
+    search_end: dt.date,
+    lookback_start: dt.date,
     id_prefix: str = "basket:",
     basis: str | None = None,
 ) -> pl.DataFrame:

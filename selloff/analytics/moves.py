@@ -62,18 +62,22 @@ ADJ, RAW, MIXED = "adj_close", "close", "adj_close where both ends have one, els
 
 def security_levels(market_cap: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """`fct_market_cap_daily` (security_id, trade_date, close, adj_close, market_cap_usd,
-    market_cap_local) -> level series of each security (see the module docstring)."""
-    require_columns(market_cap, "fct_market_cap_daily",
-                    ("security_id", "trade_date", "close", "market_cap_usd"))
+    market_cap_local) -> level series of each security (see the module docstring). Without
+    a cap column the steps are null: the prices alone give the returns (claims use that)."""
+    require_columns(market_cap, "fct_market_cap_daily", ("security_id", "trade_date", "close"))
     names = market_cap.collect_schema().names()
-    adj = pl.col("adj_close") if "adj_close" in names else pl.lit(None, pl.Float64)
-    local = pl.col("market_cap_local") if "market_cap_local" in names else pl.lit(None, pl.Float64)
+
+    def optional(column: str) -> pl.Expr:
+        return pl.col(column) if column in names else pl.lit(None, pl.Float64)
+
+    adj, usd, local = optional("adj_close"), optional("market_cap_usd"), optional("market_cap_local")
     lf = (
         market_cap.lazy()
         .filter(pl.col("close").is_not_null() & (pl.col("close") > 0))
         .select("security_id", "trade_date", pl.col("close").cast(pl.Float64),
                 adj.cast(pl.Float64).alias("adj_close"),
-                pl.col("market_cap_usd").cast(pl.Float64), local.cast(pl.Float64).alias("mcap_local"))
+                usd.cast(pl.Float64).alias("market_cap_usd"),
+                local.cast(pl.Float64).alias("mcap_local"))
         .sort("security_id", "trade_date")
     )
     prev = {c: pl.col(c).shift(1).over("security_id", order_by="trade_date")

@@ -2,8 +2,8 @@
 
 Per window and market (t0/t1 as in the decomposition, `window_bounds`):
 
-- dimension 'sector_group': bucket = dim_security.sector_group (ai_tech, banks, coal,
-  consumer, utilities, energy_materials, other; missing -> 'unknown').
+- dimension 'sector_group': bucket = dim_security.sector_group (the groups of the dbt seed
+  `sector_groups`; missing -> 'unknown').
 - dimension 'pe_quintile': bucket 'Q1'..'Q5' = quintile of pe_ttm at t0
   (fct_valuation_multiples_daily) within the market, Q1 = lowest P/E, formed over the
   securities with a return and a positive P/E (ties share a quintile); 'no_pe' holds
@@ -37,9 +37,6 @@ from selloff.analytics.tables import ROTATION_SCHEMA, empty, require_columns
 from selloff.markets import market_of_expr
 
 DIMENSIONS: tuple[str, ...] = ("sector_group", "pe_quintile", "investor_type", "spread")
-SECTOR_GROUPS: tuple[str, ...] = (
-    "ai_tech", "banks", "coal", "consumer", "utilities", "energy_materials", "other",
-)
 NO_PE_BUCKET = "no_pe"
 UNKNOWN_BUCKET = "unknown"
 

@@ -4,9 +4,10 @@ For each AI basket (fct_basket_valuation_daily, cap-weighted P/E = sum(mcap) / s
 TTM)) and each of its days: the dividend reference P/E, their ratio, and where the ratio
 stands in its own history.
 
-- Dividend reference: the dividend basket (`dividend_basket`, default CN_DIVIDEND) from
+- Dividend reference: the dividend basket (`valuation.dividend_basket` of the episode) from
   fct_basket_valuation_daily when it has any positive P/E; otherwise the dividend index
-  (`dividend_index`, default CN:000922.SH CSI Dividend) from fct_index_valuation_daily.
+  (`valuation.dividend_index`) from fct_index_valuation_daily. Both come from the episode
+  file (`selloff.episode_model.Valuation`); the engine knows no basket of its own.
   The choice is made once for the whole table, not day by day, so that every ratio in
   a basket's history is on the same basis and its percentile means something.
 - Dates: the reference is taken as of the AI basket's day (its latest value on or before
@@ -20,15 +21,11 @@ stands in its own history.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import polars as pl
 
 from selloff.analytics.tables import VALUATION_SPREAD_SCHEMA, conform, empty, require_columns
+from selloff.episode_model import Valuation
 
-DEFAULT_AI_BASKETS: tuple[str, ...] = ("US_AI_BIG8", "CN_AI")
-DEFAULT_DIVIDEND_BASKET = "CN_DIVIDEND"
-DEFAULT_DIVIDEND_INDEX = "CN:000922.SH"
 MAX_STALENESS_DAYS = 7
 
 
@@ -39,19 +36,19 @@ def dividend_reference(
     basket_valuation: pl.DataFrame | None,
     index_valuation: pl.DataFrame | None,
     *,
-    dividend_basket: str = DEFAULT_DIVIDEND_BASKET,
-    dividend_index: str = DEFAULT_DIVIDEND_INDEX,
+    dividend_basket: str | None,
+    dividend_index: str | None,
 ) -> tuple[str | None, pl.DataFrame]:
     """(reference id, its (trade_date, dividend_pe) series); (None, empty) when neither
     the basket nor the index has a positive P/E."""
     series_schema = {"trade_date": pl.Date(), "dividend_pe": pl.Float64()}
-    if basket_valuation is not None and basket_valuation.height:
+    if dividend_basket and basket_valuation is not None and basket_valuation.height:
         s = basket_valuation.filter((pl.col("basket_id") == dividend_basket) & _positive_pe)
         if s.height:
             return dividend_basket, s.select(
                 pl.col("trade_date").cast(pl.Date), pl.col("pe_ttm").cast(pl.Float64)
                 .alias("dividend_pe")).sort("trade_date")
-    if index_valuation is not None and index_valuation.height:
+    if dividend_index and index_valuation is not None and index_valuation.height:
         require_columns(index_valuation, "fct_index_valuation_daily",
                         ("index_id", "trade_date", "pe_ttm"))
         s = index_valuation.filter((pl.col("index_id") == dividend_index) & _positive_pe)
@@ -64,11 +61,9 @@ def dividend_reference(
 
 def valuation_spread(
     basket_valuation: pl.DataFrame | None,
-    index_valuation: pl.DataFrame | None = None,
+    index_valuation: pl.DataFrame | None,
+    valuation: Valuation,
     *,
-    ai_baskets: Sequence[str] = DEFAULT_AI_BASKETS,
-    dividend_basket: str = DEFAULT_DIVIDEND_BASKET,
-    dividend_index: str = DEFAULT_DIVIDEND_INDEX,
     max_staleness_days: int = MAX_STALENESS_DAYS,
 ) -> pl.DataFrame:
     """The `analytics.valuation_spread` table (VALUATION_SPREAD_SCHEMA).
@@ -84,7 +79,7 @@ def valuation_spread(
     require_columns(basket_valuation, "fct_basket_valuation_daily",
                     ("basket_id", "trade_date", "pe_ttm"))
     ai = (
-        basket_valuation.filter(pl.col("basket_id").is_in(list(ai_baskets)) & _positive_pe)
+        basket_valuation.filter(pl.col("basket_id").is_in(list(valuation.ai_baskets)) & _positive_pe)
         .select(
             pl.col("trade_date").cast(pl.Date),
             pl.col("basket_id").alias("ai_basket_id"),
@@ -95,8 +90,8 @@ def valuation_spread(
     if ai.height == 0:
         return empty(VALUATION_SPREAD_SCHEMA)
     ref_id, ref = dividend_reference(basket_valuation, index_valuation,
-                                     dividend_basket=dividend_basket,
-                                     dividend_index=dividend_index)
+                                     dividend_basket=valuation.dividend_basket,
+                                     dividend_index=valuation.dividend_index)
     out = (
         ai.join_asof(ref, on="trade_date", strategy="backward",
                      tolerance=f"{int(max_staleness_days)}d")

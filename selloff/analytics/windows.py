@@ -1,4 +1,4 @@
-"""Sell-off windows: named ones from an episode (selloff.episode), others found in the data.
+"""Sell-off windows: named ones from an episode (selloff.episode_model), others found in the data.
 
 A window is a pair of dates `[start_date, end_date]` per market. Its decomposition runs
 from t0, the last close strictly before `start_date` in that market, to t1, the last close
@@ -16,7 +16,6 @@ index's close (`index_level_series`) or a chain-linked basket market cap
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import polars as pl
 
@@ -33,6 +32,7 @@ from selloff.analytics.tables import (
     empty,
     require_columns,
 )
+from selloff.episode_model import NamedWindow
 from selloff.markets import market_of_expr
 
 SERIES_SCHEMA: dict[str, pl.DataType] = {
@@ -60,34 +60,6 @@ BASIS_NAMED = "config"
 
 
 # --------------------------------------------------------------------------- config
-
-
-@dataclass(frozen=True)
-class NamedWindow:
-    window_id: str
-    start: dt.date
-    end: dt.date
-    main: bool = False
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class WindowConfig:
-    """An episode's named windows plus where windows are detected (selloff.episode)."""
-
-    windows: tuple[NamedWindow, ...]
-    search_start: dt.date
-    search_end: dt.date
-    drawdown_lookback_start: dt.date
-
-    @property
-    def main(self) -> NamedWindow:
-        return next(w for w in self.windows if w.main)
-
-
-DEFAULT_SEARCH_START = dt.date(2025, 10, 27)
-DEFAULT_SEARCH_END = dt.date(2025, 11, 28)
-DEFAULT_DRAWDOWN_LOOKBACK_START = dt.date(2025, 1, 1)
 
 
 def named_windows_frame(

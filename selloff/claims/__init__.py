@@ -3,9 +3,8 @@
 Public entry points:
 - `compute_claim_verdicts(frames, registry, synthetic=False)` -> the
   `claim_verdicts` frame, one row per claim of an episode's registry;
-- `write_factcheck_report(verdicts, out_dir)` -> `fact_check.md` and a self-contained
-  `fact_check.html` (rendered by `selloff.report.fact_check`, the report's HTML stack;
-  re-exported here lazily, since selloff.report imports selloff.claims);
+- the fact-check page is the report's (`selloff.report.fact_check`), which imports this
+  package; nothing here imports the report back;
 - `parse_registry(data)` (claims of an episode, selloff.episode) and the metric
   registry `METRICS`.
 """
@@ -38,18 +37,5 @@ __all__ = [
     "combine_verdicts",
     "compare",
     "compute_claim_verdicts",
-    "render_html",
-    "render_markdown",
-    "write_factcheck_report",
 ]
 
-
-_REPORT_NAMES = ("render_html", "render_markdown", "write_factcheck_report")
-
-
-def __getattr__(name: str):
-    if name in _REPORT_NAMES:
-        from selloff.report import fact_check
-
-        return getattr(fact_check, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

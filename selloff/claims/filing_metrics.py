@@ -15,14 +15,17 @@ from selloff.claims.metrics import (
     MetricContext,
     MetricResult,
     MissingData,
-    _as_date,
+    Param,
     _pct,
     _price_series,
     basket_members,
     fmt_value,
     register,
-    search_period,
 )
+from selloff.episode_model import as_date, search_period
+
+_QUARTER_OF_SECURITY = {"security_id": Param.SECURITY, "column": Param.VALUE,
+                        "calendar_year": Param.VALUE, "calendar_quarter": Param.VALUE}
 
 
 def _quarter_rows(frames: Frames, security_id: str, column: str) -> pl.DataFrame:
@@ -51,7 +54,8 @@ def _fiscal_label(row: Mapping[str, Any]) -> str:
     return ""
 
 
-@register("fundamentals_quarter_value", required=("security_id", "column", "calendar_year", "calendar_quarter"))
+@register("fundamentals_quarter_value", reads=("fct_fundamentals_quarterly",),
+          required=_QUARTER_OF_SECURITY)
 def fundamentals_quarter_value(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """A discrete-quarter filing figure (revenue, net_income, capex...) of one company for a
     calendar quarter."""
@@ -64,7 +68,8 @@ def fundamentals_quarter_value(frames: Frames, params: dict, ctx: MetricContext)
     return MetricResult(float(r[col]), r.get("period_start"), r.get("period_end"), (sid,), note)
 
 
-@register("fundamentals_quarter_yoy", required=("security_id", "column", "calendar_year", "calendar_quarter"))
+@register("fundamentals_quarter_yoy", reads=("fct_fundamentals_quarterly",),
+          required=_QUARTER_OF_SECURITY)
 def fundamentals_quarter_yoy(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """Year-on-year change (percent) of a discrete-quarter filing figure for a calendar quarter."""
     sid, col = str(params["security_id"]), str(params["column"])
@@ -83,9 +88,11 @@ def fundamentals_quarter_yoy(frames: Frames, params: dict, ctx: MetricContext) -
 
 
 @register("security_event_day_return",
-          required=("security_id",),
-          optional=("event_date", "calendar_year", "calendar_quarter", "event_offset_days",
-                    "list_below_pct"))
+          reads=("fct_market_cap_daily", "fct_fundamentals_quarterly"),
+          required={"security_id": Param.SECURITY},
+          optional={"event_date": Param.DATE, "calendar_year": Param.YEAR,
+                    "calendar_quarter": Param.VALUE, "event_offset_days": Param.VALUE,
+                    "list_below_pct": Param.VALUE})
 def security_event_day_return(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """Close-to-close return (percent) on an event day: `event_date`, or the session
     `event_offset_days` after the filed_date of a calendar quarter's filing."""
@@ -102,7 +109,7 @@ def security_event_day_return(frames: Frames, params: dict, ctx: MetricContext) 
                    + (", ".join(f"{d} {fmt_value(r, 'pct')}" for d, r in big) or "none"))
     try:
         if params.get("event_date"):
-            event, how = _as_date(params["event_date"], "event_date"), "event_date set in the registry"
+            event, how = as_date(params["event_date"], "event_date"), "event_date set in the registry"
         else:
             if params.get("calendar_year") is None or params.get("calendar_quarter") is None:
                 raise ValueError("security_event_day_return needs event_date or calendar_year+calendar_quarter")
@@ -127,8 +134,11 @@ def security_event_day_return(frames: Frames, params: dict, ctx: MetricContext) 
                         span=(series.dates[i], series.dates[i]))
 
 
-@register("basket_quarter_sum", required=("basket_id", "column", "calendar_year", "calendar_quarter"),
-          optional=("members", "default_members", "absolute"))
+@register("basket_quarter_sum", reads=("fct_fundamentals_quarterly", "dim_basket_member"),
+          required={"basket_id": Param.BASKET, "column": Param.VALUE,
+                    "calendar_year": Param.YEAR, "calendar_quarter": Param.VALUE},
+          optional={"members": Param.SECURITIES, "default_members": Param.SECURITIES,
+                    "absolute": Param.VALUE})
 def basket_quarter_sum(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """Sum over a basket of a discrete-quarter filing figure for one calendar quarter (so
     fiscal calendars line up); every member must have the figure."""

@@ -13,12 +13,14 @@ from selloff.claims.metrics import (
     MetricContext,
     MetricResult,
     MissingData,
+    Param,
     basket_members,
     fmt_value,
     month_bounds,
     register,
-    search_period,
 )
+from selloff.episode_model import search_period
+from selloff.markets import market_of
 
 
 def flows_usd(frames: Frames) -> pl.DataFrame:
@@ -39,8 +41,11 @@ def flows_usd(frames: Frames) -> pl.DataFrame:
                            period.alias("_period"))
 
 
-@register("board_flow_worst_day", required=("board_id", "investor_type", "search_period"),
-          optional=("fallback_basket", "currency", "flow_scope"),
+@register("board_flow_worst_day", reads=("fct_fund_flows_daily", "dim_basket_member"),
+          required={"board_id": Param.VALUE, "investor_type": Param.VALUE,
+                    "search_period": Param.PERIOD},
+          optional={"fallback_basket": Param.BASKET, "currency": Param.VALUE,
+                    "flow_scope": Param.VALUE},
           fields=("net_buy_local", "net_buy_usd"))
 def board_flow_worst_day(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """Worst day of a concept board's net flow for an investor type (e.g. main_force), in
@@ -117,7 +122,7 @@ def _month_sum(frames: Frames, ff: pl.DataFrame, scope: str, entities: Sequence[
         return total, note, None
     note = f"{label}: {len(dates)} days, each converted at its own day's rate"
     if len(entities) == 1:
-        expected = _expected_sessions(frames, entities[0].split(":", 1)[0], first, last)
+        expected = _expected_sessions(frames, market_of(entities[0]), first, last)
         if expected is not None:
             gaps = [d for d in expected if d not in set(dates)]
             if gaps:
@@ -127,9 +132,13 @@ def _month_sum(frames: Frames, ff: pl.DataFrame, scope: str, entities: Sequence[
     return total, note, None
 
 
-@register("flow_month_total", required=("investor_type", "month"),
-          optional=("flow_scope", "entity_id", "basket_id", "members", "default_members",
-                    "proxy_entity_id", "proxy_flow_scope", "proxy_policy"))
+@register("flow_month_total",
+          reads=("fct_fund_flows_daily", "dim_basket_member", "dim_trading_calendar"),
+          required={"investor_type": Param.VALUE, "month": Param.MONTH},
+          optional={"flow_scope": Param.VALUE, "entity_id": Param.VALUE,
+                    "basket_id": Param.BASKET, "members": Param.SECURITIES,
+                    "default_members": Param.SECURITIES, "proxy_entity_id": Param.VALUE,
+                    "proxy_flow_scope": Param.VALUE, "proxy_policy": Param.VALUE})
 def flow_month_total(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """Net flow of an investor type over a calendar month in USD (each flow at its own
     day's rate): a market (entity_id) or the sum over a basket's securities (basket_id).

@@ -15,16 +15,18 @@ from typing import Any
 
 import polars as pl
 
+from selloff.analytics.baskets import members_on
 from selloff.analytics.moves import worst_moves
 from selloff.claims.metrics import (
     Frames,
     MetricContext,
     MetricResult,
     MissingData,
+    Param,
     fmt_value,
     register,
-    search_period,
 )
+from selloff.episode_model import search_period
 
 MOVES = "entity_moves"
 RANKS = {"return_pct": "return", "mcap_change_usd": "change_usd",
@@ -124,10 +126,7 @@ def _thin_basket(frames: Frames, basket_id: str, row: Mapping[str, Any]) -> str 
     if members is None or row.get("n_members") is None:
         return None
     on = row["t1_date"]
-    valid = members.filter((pl.col("basket_id") == basket_id)
-                           & (pl.col("valid_from").is_null() | (pl.col("valid_from") <= on))
-                           & (pl.col("valid_to").is_null() | (pl.col("valid_to") >= on)))
-    n = valid["security_id"].n_unique()
+    n = len(members_on(members, basket_id, on))
     if row["n_members"] >= n:
         return None
     return (f"fct_market_cap_daily: on {on} only {row['n_members']} of its {n} members of "
@@ -178,22 +177,30 @@ def _window_metric(kind: str, id_param: str, headline: str):
 _SECURITY_FIELDS = ("return_pct", "mcap_change_usd", "mcap_change_local")
 _BASKET_FIELDS = ("change", "change_pct")
 
-register("security_worst_day", required=("security_id", "search_period"), optional=("rank_by",),
+_WORST = {"search_period": Param.PERIOD}
+_OVER = {"window": Param.VALUE, "window_from": Param.VALUE}
+_BASKET_READS = (MOVES, "dim_basket_member")
+# These read entity_moves whole, no daily fact: naming a security or basket reads no rows.
+_SECURITY, _INDEX, _BASKET = ({"security_id": Param.SECURITY}, {"index_id": Param.VALUE},
+                              {"basket_id": Param.BASKET})
+
+register("security_worst_day", reads=(MOVES,), required={**_SECURITY, **_WORST},
+         optional={"rank_by": Param.VALUE},
          fields=_SECURITY_FIELDS)(_worst_metric("security", "security_id", "day", "return_pct", "rank"))
-register("security_worst_week_return", required=("security_id", "search_period"),
+register("security_worst_week_return", reads=(MOVES,), required={**_SECURITY, **_WORST},
          fields=("return_pct",))(_worst_metric("security", "security_id", "week", "return_pct",
                                                 "return_pct"))
-register("security_window_return", required=("security_id",), optional=("window", "window_from"),
+register("security_window_return", reads=(MOVES,), required=_SECURITY, optional=_OVER,
          fields=_SECURITY_FIELDS)(_window_metric("security", "security_id", "return_pct"))
-register("index_worst_day_return", required=("index_id", "search_period"),
+register("index_worst_day_return", reads=(MOVES,), required={**_INDEX, **_WORST},
          fields=("return_pct",))(_worst_metric("index", "index_id", "day", "return_pct", "return_pct"))
-register("index_worst_week_return", required=("index_id", "search_period"),
+register("index_worst_week_return", reads=(MOVES,), required={**_INDEX, **_WORST},
          fields=("return_pct",))(_worst_metric("index", "index_id", "week", "return_pct", "return_pct"))
-register("index_window_return", required=("index_id",), optional=("window", "window_from"),
+register("index_window_return", reads=(MOVES,), required=_INDEX, optional=_OVER,
          fields=("return_pct",))(_window_metric("index", "index_id", "return_pct"))
-register("basket_worst_day_mcap_change", required=("basket_id", "search_period"),
+register("basket_worst_day_mcap_change", reads=_BASKET_READS, required={**_BASKET, **_WORST},
          fields=_BASKET_FIELDS)(_worst_metric("basket", "basket_id", "day", "change_pct", "change"))
-register("basket_worst_week_mcap_change", required=("basket_id", "search_period"),
+register("basket_worst_week_mcap_change", reads=_BASKET_READS, required={**_BASKET, **_WORST},
          fields=_BASKET_FIELDS)(_worst_metric("basket", "basket_id", "week", "change_pct", "change"))
-register("basket_window_mcap_change", required=("basket_id",), optional=("window", "window_from"),
+register("basket_window_mcap_change", reads=_BASKET_READS, required=_BASKET, optional=_OVER,
          fields=_BASKET_FIELDS)(_window_metric("basket", "basket_id", "change"))

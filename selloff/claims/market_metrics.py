@@ -12,36 +12,36 @@ from selloff.claims.metrics import (
     MetricContext,
     MetricResult,
     MissingData,
-    _as_date,
+    Param,
     _pct,
-    _priced,
     _securities_of,
     _series,
     fmt_value,
     register,
-    search_period,
+    security_levels_of,
 )
+from selloff.episode_model import as_date, search_period
 
 
-@register("basket_return_to_peak", required=("start_date", "search_period"),
-          optional=("basket_id", "members", "default_members", "market"),
+@register("basket_return_to_peak",
+          reads=("fct_market_cap_daily", "dim_basket_member", "dim_security"),
+          required={"start_date": Param.DATE, "search_period": Param.PERIOD},
+          optional={"basket_id": Param.BASKET, "members": Param.SECURITIES,
+                    "default_members": Param.SECURITIES, "market": Param.AI_OF_MARKET},
           fields=("mean_pct", "max_pct", "median_pct"))
 def basket_return_to_peak(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """Each member's return from its first close on/after start_date to its peak close up
     to the end of the search period; value = equal-weighted mean (percent), plus max."""
-    start = _as_date(params["start_date"], "start_date")
+    start = as_date(params["start_date"], "start_date")
     _, end = search_period(params)
     members, mnote = _securities_of(frames, params, end)
-    mc = frames.table("fct_market_cap_daily", ["security_id", "trade_date", "close"])
-    mc = mc.filter(pl.col("security_id").is_in(members) & pl.col("trade_date").is_between(start, end))
+    levels = security_levels_of(frames, members).filter(pl.col("trade_date").is_between(start, end))
     rets: dict[str, tuple[float, dt.date, dt.date]] = {}
-    for sid in members:
-        rows = mc.filter(pl.col("security_id") == sid)
-        if rows.height < 2:
-            continue
-        priced, col = _priced(rows)
-        s = _series(priced, "trade_date", col)
-        if len(s) < 2:
+    by_id = levels.partition_by("entity_id", as_dict=True)
+    for sid in members:  # in the members' order: ties keep the same winner every run
+        rows = by_id.get((sid,))
+        s = _series(rows, "trade_date", "level") if rows is not None else None
+        if s is None or len(s) < 2:
             continue
         peak_i = max(range(len(s)), key=lambda i: s.values[i])
         rets[sid] = (_pct(s.values[0], s.values[peak_i]), s.dates[0], s.dates[peak_i])
@@ -69,8 +69,10 @@ def basket_return_to_peak(frames: Frames, params: dict, ctx: MetricContext) -> M
                         values={"mean_pct": mean, "max_pct": best[1][0], "median_pct": median})
 
 
-@register("index_valuation_stat", required=("index_id", "search_period"),
-          optional=("column", "stat", "at_date", "context_indexes"))
+@register("index_valuation_stat", reads=("fct_index_valuation_daily",),
+          required={"index_id": Param.VALUE, "search_period": Param.PERIOD},
+          optional={"column": Param.VALUE, "stat": Param.VALUE, "at_date": Param.DATE,
+                    "context_indexes": Param.VALUE})
 def index_valuation_stat(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """A statistic (max, min, mean, last or at_date) of an index valuation column (pe_ttm by
     default) over the search period; context_indexes are quoted in the note for contrast."""
@@ -100,7 +102,7 @@ def index_valuation_stat(frames: Frames, params: dict, ctx: MetricContext) -> Me
     elif stat == "last":
         value, how = float(s[-1]), f"last, on {d1}"
     elif stat == "at_date":
-        at = _as_date(params.get("at_date"), "at_date")
+        at = as_date(params.get("at_date"), "at_date")
         near = rows.with_columns((pl.col("trade_date") - pl.lit(at)).abs().alias("_gap")).sort("_gap").row(0, named=True)
         value, how = float(near[col]), f"closest observation to {at}: {near['trade_date']}"
     else:
@@ -117,8 +119,10 @@ def index_valuation_stat(frames: Frames, params: dict, ctx: MetricContext) -> Me
 
 
 
-@register("sector_rotation", required=("market", "window_from"),
-          optional=("groups_from", "groups_to", "investor_type"),
+@register("sector_rotation", reads=("selloff_windows", "rotation"),
+          required={"market": Param.VALUE, "window_from": Param.VALUE,
+                    "groups_from": Param.VALUE, "groups_to": Param.VALUE},
+          optional={"investor_type": Param.VALUE},
           fields=("return_spread_pp", "from_flow_usd", "to_flow_usd"))
 def sector_rotation(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """'High to low' rotation over another claim's window, looked up in `analytics.rotation`
@@ -128,8 +132,8 @@ def sector_rotation(frames: Frames, params: dict, ctx: MetricContext) -> MetricR
     the combined net flow of groups_to are separate fields (None when flows are missing)."""
     market, src = str(params["market"]), str(params["window_from"])
     span = ctx.span_of(src)
-    g_from = list(params.get("groups_from") or ["ai_tech"])
-    g_to = list(params.get("groups_to") or ["banks", "coal", "consumer"])
+    # The groups are the episode's (its claim's params): the engine names no sector.
+    g_from, g_to = list(params["groups_from"]), list(params["groups_to"])
     inv = str(params.get("investor_type", "main_force"))
     windows = frames.table("selloff_windows", ["window_id", "market", "kind", "start_date",
                                                "end_date"])

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import polars as pl
 
-from selloff.analytics.moves import chained_close
+from selloff.analytics.baskets import members_on
+from selloff.analytics.moves import MIXED, RAW, security_levels
 
 # --------------------------------------------------------------------------------------
 # Results, errors, frames access
@@ -69,20 +70,40 @@ class MetricResult:
         return self.values.get(name)
 
 
+class UndeclaredRead(LookupError):
+    """A metric read a table it did not declare (`register(reads=...)`): a bug in the
+    metric, since the claims asset reads only the declared tables."""
+
+
 class Frames:
     """Read access to the mart/analytics frames by table name; absent tables raise
-    `MissingData` so a claim becomes insufficient_data instead of crashing."""
+    `MissingData` so a claim becomes insufficient_data instead of crashing. `scoped`
+    narrows it to one metric's declared reads."""
 
-    def __init__(self, frames: Mapping[str, pl.DataFrame | None] | None):
+    def __init__(self, frames: Mapping[str, pl.DataFrame | None] | None,
+                 allowed: Iterable[str] | None = None):
         self._frames = {k: v for k, v in (frames or {}).items() if v is not None}
+        self._allowed = None if allowed is None else frozenset(allowed)
 
-    def has(self, name: str) -> bool:
-        return name in self._frames
+    def scoped(self, spec: MetricSpec) -> Frames:
+        return Frames(self._frames, spec.tables)
+
+    def _check(self, name: str) -> None:
+        if self._allowed is not None and name not in self._allowed:
+            raise UndeclaredRead(f"reads {name}, which it does not declare (reads: "
+                                 f"{', '.join(sorted(self._allowed)) or 'none'})")
+
+    def columns_of(self, name: str) -> list[str]:
+        """A table's column names (no rows), for metrics that only say a table exists."""
+        df = self._frames.get(name)
+        return [] if df is None else list(df.columns)
 
     def optional(self, name: str) -> pl.DataFrame | None:
+        self._check(name)
         return self._frames.get(name)
 
     def table(self, name: str, columns: Iterable[str] = ()) -> pl.DataFrame:
+        self._check(name)
         df = self._frames.get(name)
         if df is None:
             raise MissingData(f"{name} (table not in the warehouse)")
@@ -111,6 +132,32 @@ class MetricContext:
 MetricFn = Callable[[Frames, dict[str, Any], MetricContext], MetricResult]
 
 
+class Param(StrEnum):
+    """What a metric parameter names; the claims asset reads the data a claim needs from
+    these declarations (`selloff.claims.reads`), so every parameter must have one. The
+    securities named are read from the daily facts (DAILY) of the metrics that read one."""
+
+    SECURITY = "security"          # one security id
+    SECURITIES = "securities"      # a list of security ids
+    BASKET = "basket"              # a basket id: its members
+    AI_OF_MARKET = "ai_of_market"  # a market code: its is_ai securities (dim_security)
+    DATE = "date"                  # a date: daily rows are read from it on
+    YEAR = "year"                  # a calendar year: from its 1 January
+    MONTH = "month"                # YYYY-MM: from its first day
+    PERIOD = "period"              # {start, end}: from its start
+    VALUE = "value"                # anything else: an index, board, window or claim id,
+    # a column, a threshold, a label; what it names is in a table read whole
+
+
+# The tables a metric may read, by schema: the claims asset's deps and reads.
+MARTS = ("dim_security", "dim_basket_member", "dim_trading_calendar",
+         "fct_fundamentals_quarterly", "fct_index_valuation_daily", "fct_market_cap_daily",
+         "fct_fund_flows_daily")
+ANALYTICS = ("entity_moves", "selloff_windows", "rotation")
+# Of those, the daily facts: read only for the securities and days the claims name.
+DAILY = ("fct_market_cap_daily", "fct_fund_flows_daily")
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
@@ -119,27 +166,49 @@ class MetricSpec:
     optional: tuple[str, ...]
     fields: tuple[str, ...]
     description: str
+    tables: tuple[str, ...] = ()
+    kinds: Mapping[str, Param] = field(default_factory=dict)
 
     @property
     def params(self) -> tuple[str, ...]:
         return self.required + self.optional
 
+    def kind(self, param: str) -> Param:
+        """What `param` names; an undeclared parameter is an error, never ignored."""
+        try:
+            return self.kinds[param]
+        except KeyError:
+            raise KeyError(f"metric {self.name}: parameter {param!r} is not declared "
+                           f"(declared: {', '.join(sorted(self.kinds))})") from None
+
 
 METRICS: dict[str, MetricSpec] = {}
 
 # Parameters the engine (not the metric) understands; allowed on every metric.
-COMMON_PARAMS = ("search_period",)
+COMMON_PARAMS: dict[str, Param] = {"search_period": Param.PERIOD}
 
 
-def register(name: str, *, required: Sequence[str] = (), optional: Sequence[str] = (),
+def register(name: str, *, reads: Sequence[str], required: Mapping[str, Param] | None = None,
+             optional: Mapping[str, Param] | None = None,
              fields: Sequence[str] = ()) -> Callable[[MetricFn], MetricFn]:
-    """Add a metric to `METRICS` under `name`, declaring its params and extra fields."""
+    """Add a metric to `METRICS` under `name`, declaring the tables it reads, what each of
+    its params names (required and optional) and its extra fields."""
+    required, optional = dict(required or {}), dict(optional or {})
+    unknown = [t for t in reads if t not in MARTS + ANALYTICS]
+    if unknown:
+        raise ValueError(f"metric {name!r} reads {unknown}, not a table claims may read "
+                         f"({', '.join(MARTS + ANALYTICS)})")
+    for param, kind in {**required, **optional}.items():
+        if not isinstance(kind, Param):
+            raise ValueError(f"metric {name!r}: parameter {param!r} must say what it names "
+                             f"(a Param, one of {', '.join(p.name for p in Param)}), not {kind!r}")
 
     def deco(fn: MetricFn) -> MetricFn:
         if name in METRICS:
             raise ValueError(f"metric {name!r} registered twice")
         METRICS[name] = MetricSpec(name, fn, tuple(required), tuple(optional), tuple(fields),
-                                   (fn.__doc__ or "").strip().split("\n")[0])
+                                   (fn.__doc__ or "").strip().split("\n")[0], tuple(reads),
+                                   {**COMMON_PARAMS, **required, **optional})
         return fn
 
     return deco
@@ -170,34 +239,9 @@ def fmt_value(value: float | None, unit: str | None) -> str:
     return f"{body} {unit}" if unit else body
 
 
-def _d(x: dt.date | None) -> str:
-    return x.isoformat() if x else "?"
-
-
 # --------------------------------------------------------------------------------------
 # Parameter helpers
 # --------------------------------------------------------------------------------------
-
-
-def _as_date(value: Any, what: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ValueError(f"{what}: {value!r} is not a date (YYYY-MM-DD)") from exc
-
-
-def search_period(params: Mapping[str, Any]) -> tuple[dt.date, dt.date]:
-    sp = params.get("search_period")
-    if not isinstance(sp, Mapping) or "start" not in sp or "end" not in sp:
-        raise ValueError("search_period must be a mapping with start and end dates")
-    start, end = _as_date(sp["start"], "search_period.start"), _as_date(sp["end"], "search_period.end")
-    if end < start:
-        raise ValueError(f"search_period ends ({end}) before it starts ({start})")
-    return start, end
 
 
 def month_bounds(month: Any) -> tuple[dt.date, dt.date]:
@@ -210,10 +254,6 @@ def month_bounds(month: Any) -> tuple[dt.date, dt.date]:
         raise ValueError(f"month: {month!r} is not YYYY-MM") from exc
     nxt = dt.date(year + (mon == 12), mon % 12 + 1, 1)
     return first, nxt - dt.timedelta(days=1)
-
-
-def monday_of(day: dt.date) -> dt.date:
-    return day - dt.timedelta(days=day.weekday())
 
 
 # --------------------------------------------------------------------------------------
@@ -229,16 +269,6 @@ class Series:
     def __len__(self) -> int:
         return len(self.dates)
 
-    def anchors(self, span: tuple[dt.date, dt.date]) -> tuple[int, int] | None:
-        """Indexes of (last close before span start, last close inside the span)."""
-        i1 = bisect_right(self.dates, span[1]) - 1
-        if i1 < 0 or self.dates[i1] < span[0]:
-            return None
-        i0 = bisect_left(self.dates, span[0]) - 1
-        if i0 < 0:
-            return None
-        return i0, i1
-
 
 def _series(df: pl.DataFrame, date_col: str, value_col: str) -> Series:
     clean = (df.select(date_col, value_col).drop_nulls()
@@ -246,34 +276,25 @@ def _series(df: pl.DataFrame, date_col: str, value_col: str) -> Series:
     return Series(clean[date_col].to_list(), [float(v) for v in clean[value_col].to_list()])
 
 
-CHAINED = "close chained on adj_close returns where both days have one"
+def security_levels_of(frames: Frames, security_ids: Sequence[str]) -> pl.DataFrame:
+    """The engine's level series (`selloff.analytics.moves.security_levels`: the close
+    chained on adjusted returns where both days have one) of these securities, so a claim's
+    return is the return entity_moves would give."""
+    mc = frames.table("fct_market_cap_daily", ["security_id", "trade_date", "close"])
+    return security_levels(mc.filter(pl.col("security_id").is_in(list(security_ids))))
 
 
-def _priced(rows: pl.DataFrame) -> tuple[pl.DataFrame, str]:
-    """One security's rows with the price column its returns use, and that column's name
-    (the basis said in the notes): `adj_close` when every row has one, `close` when none
-    does, else CHAINED: `selloff.analytics.moves.chained_close`, whose ratio between two
-    days compounds r_t = adj_t / adj_{t-1} where both are known, else close_t / close_{t-1}."""
-    if "adj_close" not in rows.columns or rows["adj_close"].null_count() == rows.height:
-        return rows, "close"
-    if rows["adj_close"].null_count() == 0:
-        return rows, "adj_close"
-    rows = rows.filter(pl.col("close").is_not_null()).sort("trade_date")
-    chained = chained_close(rows.lazy().with_columns(pl.lit("x").alias("__id")), by="__id")
-    return chained.drop("__id", "step_basis").rename({"level": CHAINED}).collect(), CHAINED
-
-
-def _security_rows(frames: Frames, security_id: str, columns: Sequence[str]) -> pl.DataFrame:
-    mc = frames.table("fct_market_cap_daily", ["security_id", "trade_date", *columns])
-    rows = mc.filter(pl.col("security_id") == security_id)
-    if rows.height == 0:
-        raise MissingData(f"fct_market_cap_daily has no rows for {security_id}")
-    return rows
+def price_basis(levels: pl.DataFrame) -> str:
+    """The closes a level series' steps used: 'adj_close', 'close', or both (MIXED)."""
+    used = set(levels["step_basis"].drop_nulls().to_list())
+    return used.pop() if len(used) == 1 else (MIXED if used else RAW)
 
 
 def _price_series(frames: Frames, security_id: str) -> tuple[Series, str]:
-    rows, col = _priced(_security_rows(frames, security_id, ["close"]))
-    return _series(rows, "trade_date", col), col
+    levels = security_levels_of(frames, [security_id])
+    if levels.height == 0:
+        raise MissingData(f"fct_market_cap_daily has no rows for {security_id}")
+    return _series(levels, "trade_date", "level"), price_basis(levels)
 
 
 def _pct(a: float, b: float) -> float:
@@ -299,16 +320,10 @@ def basket_members(frames: Frames, params: Mapping[str, Any],
     if not basket:
         raise ValueError("basket_id (or members) is required")
     bm = frames.optional("dim_basket_member")
-    rows = pl.DataFrame()
+    members = []
     if bm is not None and {"basket_id", "security_id"} <= set(bm.columns):
-        rows = bm.filter(pl.col("basket_id") == basket)
-        if on is not None and rows.height:
-            if "valid_from" in rows.columns:
-                rows = rows.filter(pl.col("valid_from").is_null() | (pl.col("valid_from") <= on))
-            if "valid_to" in rows.columns:
-                rows = rows.filter(pl.col("valid_to").is_null() | (pl.col("valid_to") >= on))
-    if rows.height:
-        members = sorted(rows["security_id"].unique().to_list())
+        members = members_on(bm, str(basket), on)
+    if members:
         return members, f"basket {basket}: {', '.join(members)}"
     if params.get("default_members"):
         members = [str(m) for m in params["default_members"]]
@@ -337,7 +352,8 @@ def _securities_of(frames: Frames, params: Mapping[str, Any], on: dt.date | None
 # --------------------------------------------------------------------------------------
 
 
-@register("unavailable", required=("needs",), optional=("dataset", "column"))
+@register("unavailable", reads=(), required={"needs": Param.VALUE},
+          optional={"dataset": Param.VALUE, "column": Param.VALUE})
 def unavailable(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """A figure the warehouse has no dataset for (guidance, segment data...): always
     insufficient_data, naming what would be needed. If a `dataset` table with `column`
@@ -345,14 +361,12 @@ def unavailable(frames: Frames, params: dict, ctx: MetricContext) -> MetricResul
     needs = str(params["needs"])
     ds = params.get("dataset")
     note = ""
-    if ds and frames.has(str(ds)):
-        df = frames.table(str(ds))
-        if params.get("column") in df.columns:
-            note = f"{ds}.{params['column']} now exists: give this claim a metric that reads it"
+    if ds and params.get("column") in frames.columns_of(str(ds)):
+        note = f"{ds}.{params['column']} now exists: give this claim a metric that reads it"
     return MetricResult(None, note=note, missing_dataset=needs)
 
 
-@register("external_study", optional=("source",))
+@register("external_study", reads=(), optional={"source": Param.VALUE})
 def external_study(frames: Frames, params: dict, ctx: MetricContext) -> MetricResult:
     """A claim citing an outside study or forecast: market data cannot check it."""
     src = params.get("source") or "an outside study"

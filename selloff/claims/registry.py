@@ -41,8 +41,9 @@ import selloff.claims.filing_metrics  # noqa: F401
 import selloff.claims.flow_metrics  # noqa: F401
 import selloff.claims.lookups  # noqa: F401
 import selloff.claims.market_metrics  # noqa: F401
-from selloff.claims.metrics import COMMON_PARAMS, METRICS, month_bounds, search_period
+from selloff.claims.metrics import COMMON_PARAMS, METRICS, Param, month_bounds
 from selloff.contracts import CURRENCIES
+from selloff.episode_model import search_period
 
 COMPARATORS = ("approx", "lt", "gt", "le", "ge", "none")
 TOLERANCE_KINDS = ("relative", "absolute_pp")
@@ -101,10 +102,6 @@ class Claim:
     @property
     def depends_on(self) -> set[str]:
         return {str(p.params["window_from"]) for p in self.parts if p.params.get("window_from")}
-
-    @property
-    def is_multi_part(self) -> bool:
-        return len(self.parts) > 1
 
 
 @dataclass(frozen=True)
@@ -165,8 +162,8 @@ def _check_values(where: str, metric: str, merged: Mapping[str, Any], ids: set[s
             month_bounds(merged["month"])
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
-    for key in ("start_date", "event_date", "at_date"):
-        if merged.get(key) is not None and key in spec.params and not isinstance(merged[key], dt.date):
+    for key in (k for k in spec.params if spec.kinds[k] is Param.DATE):
+        if merged.get(key) is not None and not isinstance(merged[key], dt.date):
             try:
                 dt.date.fromisoformat(str(merged[key]))
             except ValueError:

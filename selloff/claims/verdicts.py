@@ -26,6 +26,7 @@ from selloff.claims.metrics import (
     MetricContext,
     MetricResult,
     MissingData,
+    UndeclaredRead,
     fmt_value,
 )
 from selloff.claims.registry import Claim, ClaimPart, Registry
@@ -129,8 +130,12 @@ def run_metric(name: str, frames: Frames, params: Mapping[str, Any], ctx: Metric
     Returns (result, error) where error is the exception text when the metric raised
     something other than MissingData.
     """
+    spec = METRICS[name]
     try:
-        return METRICS[name].fn(frames, dict(params), ctx), None
+        return spec.fn(frames.scoped(spec), dict(params), ctx), None
+    except UndeclaredRead as exc:
+        # Not a data gap: the asset reads only declared tables, so this is a metric bug.
+        raise UndeclaredRead(f"metric {name} {exc}") from None
     except MissingData as exc:
         return MetricResult(None, missing_dataset=exc.dataset), None
     except Exception as exc:  # a metric bug must not drop the claim: it becomes a row

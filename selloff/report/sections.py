@@ -62,8 +62,7 @@ class EpisodeData:
     @property
     def ai_baskets(self) -> list[str] | None:
         """The episode's AI baskets (`valuation.ai_baskets`), None when it names none."""
-        named = self.episode.valuation.get("ai_baskets")
-        return list(named) if named else None
+        return list(self.episode.valuation.ai_baskets) or None
 
     def rows(self, table: str, **equal: object) -> pl.DataFrame:
         f = self.frames[table]

@@ -31,7 +31,7 @@ with facts as (
         filed_date,
         value,
         unit,
-        case when unit = 'shares' then false else true end as is_flow
+        coalesce(unit <> 'shares', true) as is_flow
     from {{ ref('stg_fundamentals') }}
 
 ),
@@ -80,10 +80,12 @@ pivoted as (
         fiscal_year,
         knowledge_date,
         unit,
+        {%- set by = 'security_id, metric, fiscal_year' %}
         {%- for slot in slots %}
-        {{ last_non_null(slot | lower ~ '_new', 'security_id, metric, fiscal_year', 'knowledge_date') }} as {{ slot | lower }}_fact,
-        {{ last_non_null(slot | lower ~ '_start_new', 'security_id, metric, fiscal_year', 'knowledge_date') }} as {{ slot | lower }}_start,
-        {{ last_non_null(slot | lower ~ '_end_new', 'security_id, metric, fiscal_year', 'knowledge_date') }} as {{ slot | lower }}_end
+        {%- set s = slot | lower %}
+        {{ last_non_null(s ~ '_new', by, 'knowledge_date') }} as {{ s }}_fact,
+        {{ last_non_null(s ~ '_start_new', by, 'knowledge_date') }} as {{ s }}_start,
+        {{ last_non_null(s ~ '_end_new', by, 'knowledge_date') }} as {{ s }}_end
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from per_filing
@@ -119,47 +121,30 @@ cumulated3 as (
 
 quarters as (
 
+    -- Q1 is its own fact; Qn (n > 1) its discrete fact, else the cumulative difference
+    -- C_n - C_(n-1), starting the day after Q(n-1) ends (derived).
+    {%- for n in range(1, 5) %}
+    {%- if not loop.first %}
+
+    union all
+    {% endif %}
+
     select
         security_id, metric, fiscal_year, knowledge_date, unit,
-        'Q1' as fiscal_period,
+        'Q{{ n }}' as fiscal_period,
+        {%- if n == 1 %}
         coalesce(d1_fact, c1_fact) as value,
         coalesce(d1_start, c1_start) as period_start,
         q1_end as period_end,
         false as is_derived
+        {%- else %}
+        coalesce(d{{ n }}_fact, c{{ n }}_fact - c{{ n - 1 }}) as value,
+        coalesce(d{{ n }}_start, {{ add_days('q' ~ (n - 1) ~ '_end', 1) }}) as period_start,
+        q{{ n }}_end as period_end,
+        d{{ n }}_fact is null as is_derived
+        {%- endif %}
     from cumulated3
-
-    union all
-
-    select
-        security_id, metric, fiscal_year, knowledge_date, unit,
-        'Q2' as fiscal_period,
-        coalesce(d2_fact, c2_fact - c1) as value,
-        coalesce(d2_start, {{ add_days('q1_end', 1) }}) as period_start,
-        q2_end as period_end,
-        case when d2_fact is null then true else false end as is_derived
-    from cumulated3
-
-    union all
-
-    select
-        security_id, metric, fiscal_year, knowledge_date, unit,
-        'Q3' as fiscal_period,
-        coalesce(d3_fact, c3_fact - c2) as value,
-        coalesce(d3_start, {{ add_days('q2_end', 1) }}) as period_start,
-        q3_end as period_end,
-        case when d3_fact is null then true else false end as is_derived
-    from cumulated3
-
-    union all
-
-    select
-        security_id, metric, fiscal_year, knowledge_date, unit,
-        'Q4' as fiscal_period,
-        coalesce(d4_fact, c4_fact - c3) as value,
-        coalesce(d4_start, {{ add_days('q3_end', 1) }}) as period_start,
-        q4_end as period_end,
-        case when d4_fact is null then true else false end as is_derived
-    from cumulated3
+    {%- endfor %}
 
 ),
 

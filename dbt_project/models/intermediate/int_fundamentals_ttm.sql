@@ -27,7 +27,7 @@ with versions as (
         value,
         unit
     from {{ ref('int_fundamentals_discrete_versions') }}
-    where metric in ({% for m in ttm_metrics %}'{{ m }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    where metric in ('{{ ttm_metrics | join("', '") }}')
 
 ),
 
@@ -40,15 +40,23 @@ events as (
 
 metrics as (
 
-    {% for m in ttm_metrics -%}
-    select '{{ m }}' as metric{% if not loop.last %} union all {% endif %}
+    {%- for m in ttm_metrics %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
+    select '{{ m }}' as metric
     {%- endfor %}
 
 ),
 
 offsets as (
 
-    select 0 as quarter_offset union all select 1 union all select 2 union all select 3
+    {%- for n in range(4) %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
+    select {{ n }}{% if loop.first %} as quarter_offset{% endif %}
+    {%- endfor %}
 
 ),
 

@@ -87,8 +87,8 @@ reverted as (
     from candidates as c
     left join candidates as earlier
         on earlier.security_id = c.security_id
-       and c.step_date > earlier.step_date
-       and c.step_date <= earlier.revert_date
+       and earlier.step_date < c.step_date
+       and earlier.revert_date >= c.step_date
     where earlier.security_id is null
 
 ),
@@ -100,8 +100,8 @@ lasting as (
     from steps as s
     left join reverted as r
         on r.security_id = s.security_id
-       and s.step_date >= r.step_date
-       and s.step_date <= r.revert_date
+       and r.step_date <= s.step_date
+       and r.revert_date >= s.step_date
     where r.security_id is null
 
 ),

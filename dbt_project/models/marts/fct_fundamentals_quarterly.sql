@@ -10,7 +10,7 @@ with versions as (
 
     select *
     from {{ ref('int_fundamentals_discrete_versions') }}
-    where metric in ({% for m in metrics %}'{{ m }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    where metric in ('{{ metrics | join("', '") }}')
 
 ),
 

@@ -6,14 +6,6 @@ with flows as (
 
 ),
 
-fx as (
-
-    select currency, rate_date, usd_per_unit
-    from {{ ref('int_fx_rates_asof_daily') }}
-    {{ incremental_since('rate_date') }}
-
-),
-
 final as (
 
     select
@@ -27,9 +19,7 @@ final as (
         fx.usd_per_unit,
         f.net_buy_local * fx.usd_per_unit as net_buy_usd
     from flows as f
-    left join fx
-        on fx.currency = f.currency
-       and fx.rate_date = f.trade_date
+    {{ to_usd('f.currency', 'f.trade_date') }}
 
 )
 

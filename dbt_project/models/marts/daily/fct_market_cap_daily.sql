@@ -16,14 +16,6 @@ with prices as (
 
 ),
 
-fx as (
-
-    select currency, rate_date, usd_per_unit
-    from {{ ref('int_fx_rates_asof_daily') }}
-    {{ incremental_since('rate_date') }}
-
-),
-
 joined as (
 
     select
@@ -38,9 +30,7 @@ joined as (
         fx.usd_per_unit,
         p.close * p.shares * fx.usd_per_unit as market_cap_usd
     from prices as p
-    left join fx
-        on fx.currency = p.currency
-       and fx.rate_date = p.trade_date
+    {{ to_usd('p.currency', 'p.trade_date') }}
 
 ),
 

@@ -31,14 +31,6 @@ ttm as (
 
 ),
 
-fx as (
-
-    select currency, rate_date, usd_per_unit
-    from {{ ref('int_fx_rates_asof_daily') }}
-    {{ incremental_since('rate_date') }}
-
-),
-
 pit as (
 
     select
@@ -67,10 +59,8 @@ converted as (
             else rfx.usd_per_unit / pit.usd_per_unit
         end as to_local
     from pit
-    left join fx as rfx
-        on rfx.currency = pit.reporting_currency
-       and rfx.rate_date = pit.trade_date
-       and pit.reporting_currency <> pit.currency
+    {{ to_usd('pit.reporting_currency', 'pit.trade_date', alias='rfx',
+              only_when='pit.reporting_currency <> pit.currency') }}
 
 ),
 
