@@ -54,12 +54,17 @@ def _path_tokens(snippet: str) -> set[str]:
     out = set()
     for token in re.split(r"[\s,;()=\"']+", snippet):
         token = token.rstrip(".:").strip("`")
-        if not token or _is_placeholder(token) or token.startswith(GENERATED):
+        if (not token or _is_placeholder(token) or token.startswith(GENERATED)
+                or _ASSET_KEY.fullmatch(token)):
             continue
         if ("/" in token or token.endswith(EXTENSIONS)) and re.fullmatch(
                 r"[A-Za-z0-9_./-]+", token) and not re.fullmatch(r"[\d/.-]+", token):
             out.add(token)
     return out
+
+
+# Dagster asset keys are written `analytics/episode_candidates`: a key, not a path.
+_ASSET_KEY = re.compile(r"(raw|staging|marts|analytics)/[a-z0-9_]+")
 
 
 def _exists(token: str) -> bool:
