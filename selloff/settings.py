@@ -36,6 +36,16 @@ class Settings:
     spark_master: str = "local[2]"
     # Episode folders the analytics measure (selloff.episode); empty = the bundled ones.
     episodes: tuple[Path, ...] = ()
+    # Alerts (selloff/alerts.py): a log file under DAGSTER_HOME unless set; Slack and
+    # e-mail only when their channel is set (secrets stay EnvVars: SELLOFF_SLACK_TOKEN,
+    # SELLOFF_SMTP_PASSWORD).
+    alert_log: Path | None = None
+    alert_slack_channel: str | None = None
+    alert_email_to: str | None = None
+    alert_email_from: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
 
     @property
     def build_warehouse(self) -> Path:
@@ -105,4 +115,11 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         spark_master=env.get("SELLOFF_SPARK_MASTER", "").strip() or "local[2]",
         episodes=tuple(_path(p) for p in env.get("SELLOFF_EPISODES", "").split(os.pathsep)
                        if p.strip()),
+        alert_log=_path(env["SELLOFF_ALERT_LOG"]) if env.get("SELLOFF_ALERT_LOG") else None,
+        alert_slack_channel=env.get("SELLOFF_ALERT_SLACK_CHANNEL") or None,
+        alert_email_to=env.get("SELLOFF_ALERT_EMAIL_TO") or None,
+        alert_email_from=env.get("SELLOFF_ALERT_EMAIL_FROM") or None,
+        smtp_host=env.get("SELLOFF_SMTP_HOST") or None,
+        smtp_port=int(env.get("SELLOFF_SMTP_PORT") or "25"),
+        smtp_user=env.get("SELLOFF_SMTP_USER") or None,
     )
