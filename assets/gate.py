@@ -31,6 +31,27 @@ def upstream_blocking_checks(graph: AssetGraph, key: dg.AssetKey) -> dict[dg.Ass
     return out
 
 
+# Metadata key under which the gated asset's spec lists the checks that gate it: set when
+# the definitions are assembled (orchestration/automation.py), from the whole graph, so a
+# run that selects only the gated asset still knows every check upstream of it, and the
+# UI shows the list on the asset.
+GATED_BY = "selloff/gated_by"
+
+
+def gated_by_metadata(checks: dict[dg.AssetKey, list[dg.AssetCheckKey]]) -> dg.MetadataValue:
+    return dg.MetadataValue.json([{"asset": list(ck.asset_key.path), "check": ck.name}
+                                  for cks in checks.values() for ck in cks])
+
+
+def checks_from_metadata(value: object) -> dict[dg.AssetKey, list[dg.AssetCheckKey]]:
+    entries = value.value if isinstance(value, dg.JsonMetadataValue) else value
+    out: dict[dg.AssetKey, list[dg.AssetCheckKey]] = {}
+    for entry in entries or []:
+        key = dg.AssetKey(entry["asset"])
+        out.setdefault(key, []).append(dg.AssetCheckKey(key, entry["check"]))
+    return out
+
+
 @dataclass(frozen=True)
 class GateVerdict:
     """What the latest recorded evaluations say about a set of blocking checks."""

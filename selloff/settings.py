@@ -87,6 +87,12 @@ def _location(value: str) -> str:
     return value if "://" in value else str(_path(value))
 
 
+def _port(value: str, name: str) -> int:
+    if not value.strip().isdigit() or not 0 < int(value) < 65536:
+        raise ValueError(f"{name}={value!r} is not a port number (1-65535)")
+    return int(value)
+
+
 def settings_from_env(env: dict[str, str] | None = None) -> Settings:
     """Read SELLOFF_* variables; unknown source kinds fail with the allowed values named."""
     env = dict(os.environ if env is None else env)
@@ -120,6 +126,6 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         alert_email_to=env.get("SELLOFF_ALERT_EMAIL_TO") or None,
         alert_email_from=env.get("SELLOFF_ALERT_EMAIL_FROM") or None,
         smtp_host=env.get("SELLOFF_SMTP_HOST") or None,
-        smtp_port=int(env.get("SELLOFF_SMTP_PORT") or "25"),
+        smtp_port=_port(env.get("SELLOFF_SMTP_PORT") or "25", "SELLOFF_SMTP_PORT"),
         smtp_user=env.get("SELLOFF_SMTP_USER") or None,
     )

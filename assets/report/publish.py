@@ -4,7 +4,7 @@
 import dagster as dg
 
 from assets import WRITER_POOL
-from assets.gate import gate_verdict, upstream_blocking_checks
+from assets.gate import GATED_BY, checks_from_metadata, gate_verdict, upstream_blocking_checks
 from selloff.resources import WarehouseResource
 
 PUBLISH_AFTER = [
@@ -36,7 +36,12 @@ def published_warehouse(context: dg.AssetExecutionContext,
     # run; this reads the instance's record too, because a run that starts here (a manual
     # materialization, a run selecting only this asset) would otherwise publish data whose
     # check failed in an earlier run.
-    checks = upstream_blocking_checks(context.repository_def.asset_graph, PUBLISHED)
+    # The list is fixed when the definitions are assembled, from the whole graph: a run
+    # that selects only this asset has a job graph without its parents' checks. Without it
+    # (these assets outside build_definitions) the run's own job graph is the best there is.
+    listed = context.assets_def.metadata_by_key[PUBLISHED].get(GATED_BY)
+    checks = (checks_from_metadata(listed) if listed is not None
+              else upstream_blocking_checks(context.job_def.asset_layer.asset_graph, PUBLISHED))
     verdict = gate_verdict(context.instance, checks)
     if not verdict.open:
         raise dg.Failure(
