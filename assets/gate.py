@@ -84,41 +84,44 @@ def gate_verdict(instance: dg.DagsterInstance,
     file) has nothing on record to refuse on; an asset materialized after its check last
     ran has data no check has looked at, and that gates like a failure."""
     keys = [ck for cks in checks.values() for ck in cks]
-    summaries = instance.event_log_storage.get_asset_check_summary_records(keys)
-    latest_mat = instance.get_latest_materialization_events(list(checks))
+    storage = instance.event_log_storage
+    summaries = storage.get_asset_check_summary_records(keys)
+    latest_ids = storage.get_latest_materialization_storage_ids(list(checks))
+    latest_events = instance.get_latest_materialization_events(list(checks))
     failing: list[str] = []
     unchecked: list[str] = []
     checked = 0
     for asset, cks in checks.items():
-        mat = latest_mat.get(asset)
+        mat_id, mat = latest_ids.get(asset), latest_events.get(asset)
         for ck in cks:
             summary = summaries.get(ck)
             record = summary.last_completed_check_execution_record if summary else None
             name = f"{asset.to_user_string()}:{ck.name}"
-            if record is None or record.event is None:
-                if mat is not None:
+            if record is None or record.event is None or record.event.dagster_event is None:
+                if mat_id is not None:
                     unchecked.append(name)
                 continue
             checked += 1
-            if mat is not None and mat.storage_id > record.event.storage_id \
-                    and not _evaluated_against(record, mat.storage_id):
+            evaluation = record.event.dagster_event.asset_check_evaluation_data
+            if _before(evaluation, record.event.timestamp, mat_id, mat):
                 unchecked.append(name)
                 continue
             if record.status == AssetCheckExecutionRecordStatus.FAILED:
-                evaluation = record.event.dagster_event.asset_check_evaluation_data \
-                    if record.event.dagster_event else None
-                if evaluation is not None and evaluation.severity == dg.AssetCheckSeverity.WARN:
+                if evaluation.severity == dg.AssetCheckSeverity.WARN:
                     continue  # a warning never blocks, in a run or here
-                detail = (evaluation.description or "").strip() if evaluation else ""
-                failing.append(f"{name}" + (f" ({detail[:200]})" if detail else "")
+                detail = (evaluation.description or "").strip()
+                failing.append(name + (f" ({detail[:200]})" if detail else "")
                                + f" in run {record.run_id[:8]}")
     return GateVerdict(failing=failing, unchecked=unchecked, checked=checked)
 
 
-def _evaluated_against(record, materialization_storage_id: int) -> bool:
-    # A check that names the materialization it evaluated (dbt tests, checks in the same
-    # run) counts for it even when its own event was stored first.
-    event = record.event.dagster_event if record.event else None
-    data = event.asset_check_evaluation_data if event else None
-    target = data.target_materialization_data if data else None
-    return target is not None and target.storage_id >= materialization_storage_id
+def _before(evaluation, evaluated_at: float, mat_id: int | None, mat) -> bool:
+    """Did this evaluation look at data older than the asset's latest materialization?"""
+    if mat_id is None:
+        return False
+    # A check that names the materialization it evaluated says so exactly (its own event
+    # may be stored before or after that materialization's); otherwise compare times.
+    target = evaluation.target_materialization_data
+    if target is not None:
+        return target.storage_id < mat_id
+    return mat is not None and evaluated_at < mat.timestamp

@@ -74,7 +74,13 @@ class Project:
 
 
 def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
-    return [e.message or "" for e in result.all_events if e.is_failure]
+    out = []
+    for e in result.all_events:
+        if e.event_type == dg.DagsterEventType.STEP_FAILURE:
+            data = e.step_failure_data
+            user = data.user_failure_data.description if data.user_failure_data else None
+            out.append(f"{e.step_key}: {user or (data.error.message if data.error else '')}")
+    return out
 
 
 @pytest.fixture(scope="module")
