@@ -13,6 +13,7 @@ from selloff.alerts import Alert, AlertChannel, alert_channel
 from selloff.settings import settings_from_env
 
 
+@pytest.mark.slow
 def test_a_failed_run_is_one_line_in_the_alert_log(tmp_path: Path) -> None:
     from orchestration.alerts import run_failure_alert
     from orchestration.definitions import build_definitions

@@ -107,6 +107,7 @@ def late_snapshot_run(tmp_path_factory) -> tuple[Path, dict[str, dt.date], dg.Da
     return snap, newest_kr, instance, result
 
 
+@pytest.mark.slow
 def test_the_market_missing_its_last_session_is_late(late_snapshot_run) -> None:
     snap, newest_kr, _, result = late_snapshot_run
     evaluations = {(e.asset_key.path[-1], e.check_name): e
@@ -131,6 +132,7 @@ def test_the_market_missing_its_last_session_is_late(late_snapshot_run) -> None:
                 assert ev.metadata["newest_session"].value == str(by_market[code])
 
 
+@pytest.mark.slow
 def test_a_failed_freshness_check_alerts_once(late_snapshot_run) -> None:
     from orchestration.alerts import freshness_alert
     from selloff.alerts import AlertChannel
