@@ -3,6 +3,8 @@
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from assets.extract import freshness_check_keys
+
 
 def build_jobs() -> dict[str, UnresolvedAssetJobDefinition]:
     return {
@@ -25,5 +27,11 @@ def build_jobs() -> dict[str, UnresolvedAssetJobDefinition]:
             selection=dg.AssetSelection.groups("extract"),
             description="Land the raw datasets from the configured source (no dbt, no "
             "analytics).",
+        ),
+        "freshness": dg.define_asset_job(
+            name="freshness",
+            selection=dg.AssetSelection.checks(*freshness_check_keys()),
+            description="Only the market freshness checks of the raw daily data (no "
+            "materialization); the freshness_<market> schedules run it at each deadline.",
         ),
     }

@@ -57,4 +57,19 @@ def build_schedules(jobs: dict[str, UnresolvedAssetJobDefinition]) -> list[dg.Sc
         description="Filings (fundamentals, share counts) each weekday morning before the US "
         "open; the marts and analytics follow by their automation conditions.",
     )
-    return [*(_market_schedule(m, jobs["refresh"]) for m in REGISTRY), filings]
+    return [*(_market_schedule(m, jobs["refresh"]) for m in REGISTRY), filings,
+            *(_freshness_schedule(m, jobs["freshness"]) for m in REGISTRY)]
+
+
+def _freshness_schedule(market: Market, job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    # At the deadline, whether or not the market's refresh ran: a stopped refresh or a
+    # session that never arrived turns the market's freshness checks red (and alerts).
+    return dg.ScheduleDefinition(
+        name=f"freshness_{market.code.lower()}",
+        cron_schedule=market.freshness_cron,
+        execution_timezone=market.timezone,
+        job=job,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"{market.code}: freshness checks at {market.fresh_by:%H:%M} "
+        f"{market.timezone}, the deadline of that day's session.",
+    )

@@ -22,6 +22,10 @@ import polars as pl
 # Late prints and closing auctions settle within minutes of the close; half an hour after
 # it the day's data is final at every source the live adapters read.
 DEFAULT_REFRESH_DELAY = dt.timedelta(minutes=30)
+# A session is late once this long has passed after the refresh: room for one retry of
+# the refresh and a slow source, short enough that a missed session is flagged the same
+# evening (raw freshness checks, assets/extract/freshness.py).
+DEFAULT_FRESHNESS_GRACE = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Market:
     code_pattern: str  # regex of the security code after `<MARKET>:`
     mics: tuple[str, ...]  # ISO 10383 MICs of the market's exchanges
     refresh_delay: dt.timedelta = DEFAULT_REFRESH_DELAY  # the schedule runs this long after close
+    freshness_grace: dt.timedelta = DEFAULT_FRESHNESS_GRACE  # late this long after the refresh
 
     @property
     def refresh_time(self) -> dt.time:
@@ -48,6 +53,22 @@ class Market:
             raise ValueError(f"{self.code}: refresh {self.refresh_delay} after {self.close} "
                              "falls on the next day")
         return at.time()
+
+    @property
+    def fresh_by(self) -> dt.time:
+        """Local time by which a session's data must have landed (close + refresh delay +
+        grace); the freshness checks fail after it."""
+        at = dt.datetime.combine(dt.date(2000, 1, 3), self.refresh_time) + self.freshness_grace
+        if at.date() != dt.date(2000, 1, 3):
+            raise ValueError(f"{self.code}: freshness deadline {self.freshness_grace} after "
+                             f"{self.refresh_time} falls on the next day")
+        return at.time()
+
+    @property
+    def freshness_cron(self) -> str:
+        """Weekday cron, in `timezone`, at the freshness deadline."""
+        t = self.fresh_by
+        return f"{t.minute} {t.hour} * * 1-5"
 
     @property
     def cron(self) -> str:

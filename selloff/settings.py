@@ -151,6 +151,35 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go (selloff/alerts.py): a log file under DAGSTER_HOME unless
+    `log` is set; Slack and e-mail only when their channel is set (their secrets stay
+    Dagster EnvVars: SELLOFF_SLACK_TOKEN, SELLOFF_SMTP_PASSWORD)."""
+
+    log: Path | None = None
+    slack_channel: str | None = None
+    email_to: str | None = None
+    email_from: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+
+
+def alert_settings_from_env(env: Mapping[str, str]) -> AlertSettings:
+    """SELLOFF_ALERT_* and SELLOFF_SMTP_* (the password is an EnvVar, not read here)."""
+    log = _text(env, "SELLOFF_ALERT_LOG")
+    return AlertSettings(
+        log=_path(log) if log else None,
+        slack_channel=_text(env, "SELLOFF_ALERT_SLACK_CHANNEL"),
+        email_to=_text(env, "SELLOFF_ALERT_EMAIL_TO"),
+        email_from=_text(env, "SELLOFF_ALERT_EMAIL_FROM"),
+        smtp_host=_text(env, "SELLOFF_SMTP_HOST"),
+        smtp_port=_port(env.get("SELLOFF_SMTP_PORT") or "25", "SELLOFF_SMTP_PORT"),
+        smtp_user=_text(env, "SELLOFF_SMTP_USER"),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """One process's settings: the source section, the store section and the episode
     folders the analytics measure (selloff.episode; empty = the bundled ones)."""
@@ -158,6 +187,7 @@ class Settings:
     source: SourceSettings = field(default_factory=SourceSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     episodes: tuple[Path, ...] = ()
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     # Read-only shortcuts to the store section, for the many call sites that only need
     # to find the warehouse.
@@ -186,7 +216,7 @@ class Settings:
                           else src.snapshot_dir)
         store = replace(self.store, warehouse=_path(warehouse)) if warehouse else self.store
         eps = tuple(_path(p) for p in episodes) if episodes else self.episodes
-        return Settings(source=src, store=store, episodes=eps)
+        return Settings(source=src, store=store, episodes=eps, alerts=self.alerts)
 
 
 def _path(value: str | Path) -> Path:
@@ -197,6 +227,12 @@ def _path(value: str | Path) -> Path:
 def _location(value: str) -> str:
     # Object-store URLs (s3://, gs://, abfss://) pass as they are; folders become absolute.
     return value if "://" in value else str(_path(value))
+
+
+def _port(value: str, name: str) -> int:
+    if not value.strip().isdigit() or not 0 < int(value) < 65536:
+        raise SettingsError(f"{name}={value!r} is not a port number (1-65535)")
+    return int(value)
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
@@ -288,4 +324,5 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         spark_dir=_location(spark) if spark else None,
         spark_master=_text(env, "SELLOFF_SPARK_MASTER") or "local[2]",
     )
-    return Settings(source=source, store=store, episodes=(_path(episode),) if episode else ())
+    return Settings(source=source, store=store, episodes=(_path(episode),) if episode else (),
+                    alerts=alert_settings_from_env(env))

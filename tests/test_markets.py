@@ -146,7 +146,9 @@ def test_everything_that_lists_markets_derives_from_the_registry() -> None:
     for m in REGISTRY:
         s = schedules[f"daily_{m.code.lower()}_after_close"]
         assert (s.cron_schedule, s.execution_timezone) == (m.cron, m.timezone)
-    assert len(schedules) == len(REGISTRY) + 1  # and filings_daily
+        f = schedules[f"freshness_{m.code.lower()}"]
+        assert (f.cron_schedule, f.execution_timezone) == (m.freshness_cron, m.timezone)
+    assert len(schedules) == 2 * len(REGISTRY) + 1  # and filings_daily
 
 
 def test_a_refresh_past_midnight_is_refused() -> None:
@@ -155,6 +157,15 @@ def test_a_refresh_past_midnight_is_refused() -> None:
     late = replace(markets.market("US"), close=dt.time(23, 45))
     with pytest.raises(ValueError, match="US: refresh .* falls on the next day"):
         _ = late.cron
+
+
+def test_a_freshness_deadline_past_midnight_is_refused() -> None:
+    from dataclasses import replace
+
+    late = replace(markets.market("TW"), freshness_grace=dt.timedelta(hours=11))
+    with pytest.raises(ValueError, match="TW: freshness deadline .* falls on the next day"):
+        _ = late.fresh_by
+    assert markets.market("US").fresh_by == dt.time(17, 30)  # 16:00 + 30 min + 1 h
 
 
 def test_demo_markets_are_registry_markets_with_their_own_streams() -> None:
