@@ -68,7 +68,20 @@ _ASSET_KEY = re.compile(r"(raw|staging|marts|analytics)/[a-z0-9_]+")
 
 
 def _exists(token: str) -> bool:
-    return any((base / token).exists() for base in BASES)
+    return any((base / token).exists() for base in BASES) or token in _CODE_KEYS
+
+
+def _code_keys() -> set[str]:
+    # Metadata and tag keys (`selloff/gated_by`, `dagster/row_count`) look like paths: a
+    # doc may name one that the code writes as a string literal.
+    keys: set[str] = set()
+    for folder in ("selloff", "assets", "orchestration"):
+        for py in (ROOT / folder).rglob("*.py"):
+            keys.update(re.findall(r"[\"']([a-z]+/[a-z0-9_]+)[\"']", py.read_text(encoding="utf-8")))
+    return keys
+
+
+_CODE_KEYS = _code_keys()
 
 
 def _names_the_repo(token: str) -> bool:
