@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -81,9 +83,21 @@ def run(
     market: Annotated[list[str] | None, typer.Option(help="refresh only this market's daily rows (repeatable)")] = None,
     episode: Annotated[list[Path] | None, typer.Option(help="measure this episode folder (holding episode.yaml; repeatable); default: every bundled episode")] = None,
     log_level: Annotated[str, typer.Option(help="Dagster console log level (debug, info, warning, error, critical)")] = "critical",
+    wait: Annotated[str | None, typer.Option(help="seconds to wait for another run writing the same warehouse, 0: refuse at once (default: $SELLOFF_WRITER_TIMEOUT or 1800)")] = None,
 ) -> None:
-    """Materialize the whole graph in one process and print where the warehouse is."""
-    settings = _settings(source, snapshot_dir, warehouse, episode)
+    """Materialize the whole graph in one process and print where the warehouse is.
+
+    Exit codes: 0 success, 1 the refresh failed, 2 invalid input, 3 another run kept the
+    warehouse longer than --wait, 130/143 stopped by Ctrl-C/SIGTERM."""
+    from selloff.settings import parse_writer_timeout
+
+    try:
+        settings = _settings(source, snapshot_dir, warehouse, episode)
+        if wait is not None:
+            settings = replace(settings, writer_timeout=parse_writer_timeout(wait, "--wait"))
+    except ValueError as exc:
+        console.print(f"[red]invalid setting:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
     _check_episodes(settings)
     if settings.source == "live":
         # Reach every service before starting anything: without network this fails in
@@ -102,24 +116,17 @@ def run(
 
     job = build_definitions(settings).resolve_job_def("refresh")
     label = settings.source + (f" ({settings.snapshot_dir})" if settings.snapshot_dir else "")
-    console.print(f"Refreshing from source [bold]{label}[/] into {settings.build_warehouse} ...")
-    started = time.perf_counter()
-    # In process: the multiprocess executor pays seconds of imports per step on 2 cores.
-    # dbt's own console lines go to a log file, not the terminal (the UI keeps them too).
-    log_path = settings.build_warehouse.parent / "last_run.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-        result = job.execute_in_process(
-            instance=_instance(), raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}},
-                                    "step_progress": {}},
-                        **_window_config(start, end, market)},
-        )
-    elapsed = time.perf_counter() - started
+    with _stop_on_signals() as stopped, _writer_lock(settings):
+        console.print(f"Refreshing from source [bold]{label}[/] into {settings.build_warehouse} ...")
+        result, elapsed = _execute(job, settings, stopped, run_config={
+            "loggers": {"console": {"config": {"log_level": log_level.upper()}},
+                        "step_progress": {}},
+            **_window_config(start, end, market)})
     if not result.success:
         _report_failures(result)
         console.print(f"[red]refresh failed after {elapsed:.1f}s; the published warehouse "
-                      f"{settings.warehouse} was not changed[/] (dbt output: {log_path})")
+                      f"{settings.warehouse} was not changed[/] (dbt output: "
+                      f"{settings.build_warehouse.parent / 'last_run.log'})")
         raise typer.Exit(1)
     console.print(f"[green]refresh succeeded in {elapsed:.1f}s[/] (run {result.run_id})")
     from selloff.episode import load_episodes
@@ -131,6 +138,102 @@ def run(
         path = settings.warehouse.parent.parent / "reports" / name
         if path.exists():
             console.print(f"Report: {path}")
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """SIGTERM behaves as Ctrl-C (KeyboardInterrupt); yields a dict that records which
+    signal arrived, so the command can exit with 128 + its number."""
+    stopped: dict[str, int] = {}
+
+    def handler(signum, _frame):
+        stopped.setdefault("signal", signum)
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopped
+    except KeyboardInterrupt as exc:
+        signum = stopped.get("signal", signal.SIGINT)
+        console.print(f"[yellow]stopped by {signal.Signals(signum).name}[/]: the published "
+                      f"warehouse was not changed")
+        raise typer.Exit(128 + signum) from exc
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def _writer_lock(settings: Settings):
+    """Hold the warehouse's writer lock for the run (the run's warehouse resource takes it
+    again in this process, without waiting), saying what it waits for; exit 3 on timeout."""
+    from selloff.writer_lock import WriterLockTimeout, hold
+
+    try:
+        with hold(settings.build_warehouse, timeout=settings.writer_timeout,
+                  report=lambda m: console.print(m, highlight=False)):
+            yield
+    except WriterLockTimeout as exc:
+        console.print(f"[red]{exc}[/]\nThe published warehouse {settings.warehouse} was not "
+                      f"changed. Wait for that run, or stop it, or raise --wait.",
+                      highlight=False)
+        raise typer.Exit(3) from exc
+
+
+def _execute(job, settings: Settings, stopped: dict, run_config: dict):
+    """Run the job in this process under the project's instance, tagged with this
+    process; a run interrupted by a signal ends canceled with its pool slots freed."""
+    import uuid
+
+    from selloff.run_health import process_tags
+
+    instance = _instance()
+    run_id = str(uuid.uuid4())
+    started = time.perf_counter()
+    # In process: the multiprocess executor pays seconds of imports per step on 2 cores.
+    # dbt's own console lines go to a log file, not the terminal (the UI keeps them too).
+    log_path = settings.build_warehouse.parent / "last_run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    interrupted = False
+    try:
+        with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False, run_id=run_id,
+                tags=process_tags(settings.build_warehouse), run_config=run_config)
+        # Dagster catches the signal during a run, stops the step and returns a failed run.
+        interrupted = _was_interrupted(result)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        if interrupted:
+            _end_interrupted_run(instance, run_id, stopped)
+    if interrupted:
+        raise KeyboardInterrupt
+    return result, time.perf_counter() - started
+
+
+def _was_interrupted(result) -> bool:
+    import dagster as dg
+
+    for ev in result.all_events:
+        if ev.event_type == dg.DagsterEventType.STEP_FAILURE:
+            error = ev.step_failure_data.error
+            while error is not None:
+                if error.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
+                    return True
+                error = error.cause
+        if ev.event_type == dg.DagsterEventType.RUN_FAILURE and "interrupted" in (ev.message or ""):
+            return True
+    return False
+
+
+def _end_interrupted_run(instance, run_id: str, stopped: dict) -> None:
+    name = signal.Signals(stopped.get("signal", signal.SIGINT)).name
+    run = instance.get_run_by_id(run_id)
+    if run is not None and not run.is_finished:
+        instance.report_run_canceled(run, f"stopped by {name} (selloff run)")
+    instance.event_log_storage.free_concurrency_slots_for_run(run_id)
 
 
 def _check_episodes(settings: Settings) -> None:

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from selloff.writer_lock import DEFAULT_TIMEOUT_SECONDS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAREHOUSE = "warehouse/selloff.duckdb"
 SOURCE_KINDS = ("demo", "snapshot", "live")
@@ -36,6 +38,9 @@ class Settings:
     spark_master: str = "local[2]"
     # Episode folders the analytics measure (selloff.episode); empty = the bundled ones.
     episodes: tuple[Path, ...] = ()
+    # Seconds a run waits for another run's writer lock on the same warehouse (0: refuse at
+    # once); selloff.writer_lock.
+    writer_timeout: float = DEFAULT_TIMEOUT_SECONDS
 
     @property
     def build_warehouse(self) -> Path:
@@ -90,6 +95,9 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
     target = env.get("SELLOFF_DBT_TARGET", "duckdb").strip().lower() or "duckdb"
     if target not in DBT_TARGETS:
         raise ValueError(f"SELLOFF_DBT_TARGET={target!r} is not one of {', '.join(DBT_TARGETS)}")
+    timeout_text = env.get("SELLOFF_WRITER_TIMEOUT", "").strip()
+    writer_timeout = parse_writer_timeout(timeout_text, "SELLOFF_WRITER_TIMEOUT") \
+        if timeout_text else DEFAULT_TIMEOUT_SECONDS
     lake = env.get("SELLOFF_LAKE_DIR")
     spark = env.get("SELLOFF_SPARK_DIR")
     return Settings(
@@ -105,4 +113,18 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         spark_master=env.get("SELLOFF_SPARK_MASTER", "").strip() or "local[2]",
         episodes=tuple(_path(p) for p in env.get("SELLOFF_EPISODES", "").split(os.pathsep)
                        if p.strip()),
+        writer_timeout=writer_timeout,
     )
+
+
+def parse_writer_timeout(text: str, name: str) -> float:
+    """A writer-lock timeout in seconds (a finite number >= 0), else a ValueError naming
+    where it came from."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 and value != float("inf")):
+        raise ValueError(f"{name}={text!r} is not a number of seconds >= 0 (how long a run "
+                         f"waits for another run's writer lock; 0: do not wait)")
+    return value
