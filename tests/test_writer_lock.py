@@ -312,3 +312,37 @@ def test_killed_run_never_blocks_the_next_and_a_third_times_out_naming_it(
     assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
     runs = {r.run_id: r.status for r in instance.get_runs()}
     assert list(runs.values()).count(dg.DagsterRunStatus.SUCCESS) == 1
+
+
+def test_a_dagster_run_waits_in_its_warehouse_resource_and_fails_naming_the_holder(
+        tmp_path: Path) -> None:
+    """The path of UI, schedule and sensor runs: the lock is taken by the warehouse
+    resource when the run starts, before any step; a run that cannot get it fails, naming
+    the holder, and writes nothing."""
+    from orchestration.definitions import build_definitions
+
+    published = tmp_path / "warehouse" / "selloff.duckdb"
+    build = published.parent / "build" / "selloff.duckdb"
+    defs = build_definitions(settings_from_env({
+        "SELLOFF_WAREHOUSE": str(published), "SELLOFF_DEMO_SECURITIES": N,
+        "SELLOFF_WRITER_TIMEOUT": "1"}))
+    holder = _holder_process(build, "run-A", 600)
+    try:
+        instance = dg.DagsterInstance.ephemeral()
+        result = defs.resolve_job_def("refresh").execute_in_process(
+            instance=instance, raise_on_error=False)
+        assert not result.success
+        steps = [e for e in result.all_events
+                 if e.event_type == dg.DagsterEventType.STEP_START]
+        assert steps == []
+        failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        text = str([e.dagster_event.event_specific_data for e in failure])
+        text += str([e for e in instance.all_logs(result.run_id)])
+        assert "gave up after 1s" in text and "run run-A" in text, text[:3000]
+        assert not build.exists()
+        tags = instance.get_run_by_id(result.run_id).tags
+        assert tags[run_health.TAG_PID] == str(os.getpid())
+        assert tags[run_health.TAG_BUILD_FILE] == str(build)
+    finally:
+        holder.kill()
+        holder.wait()
