@@ -140,16 +140,66 @@ def run(
             console.print(f"Report: {path}")
 
 
+# After SIGTERM/Ctrl-C, how long the run may take to stop by itself before the process ends
+# it (see _stop_on_signals).
+STOP_GRACE_SECONDS = 15.0
+
+
 @contextlib.contextmanager
 def _stop_on_signals():
     """SIGTERM behaves as Ctrl-C (KeyboardInterrupt); yields a dict that records which
-    signal arrived, so the command can exit with 128 + its number."""
-    stopped: dict[str, int] = {}
+    signal arrived (so the command exits with 128 + its number) and, once known, the run.
+
+    Dagster defers both signals during a run and raises them in the running step; a step
+    may swallow one (dagster-dbt's event parser catches everything), and a run waiting
+    for a pool slot never sees it. So a watcher thread also learns of the signal through
+    the interpreter's wakeup fd (written whatever Python handler is installed) and, if the
+    run has not stopped after STOP_GRACE_SECONDS, ends it: run marked canceled, pool slots
+    freed, child processes (dbt) terminated, then the process exits, which releases the
+    writer lock. The published file is never touched by that: publication is a run step.
+    """
+    import socket
+    import threading
+
+    stopped: dict = {}
+    done = threading.Event()
 
     def handler(signum, _frame):
         stopped.setdefault("signal", signum)
         raise KeyboardInterrupt
 
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while "signal" not in stopped:
+            try:
+                data = reader.recv(64)
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum in (signal.SIGINT, signal.SIGTERM):
+                    stopped.setdefault("signal", signum)
+        if done.wait(STOP_GRACE_SECONDS):
+            return
+        name = signal.Signals(stopped["signal"]).name
+        console.print(f"[yellow]stopped by {name}[/]: the run did not stop within "
+                      f"{STOP_GRACE_SECONDS:g}s, ending it; the published warehouse was not "
+                      f"changed")
+        with contextlib.suppress(Exception):
+            if stopped.get("run_id"):
+                _end_interrupted_run(_instance(), stopped["run_id"], stopped)
+        for pid in _child_pids():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        sys.stdout.flush()
+        os._exit(128 + stopped["signal"])
+
+    watcher = threading.Thread(target=watch, name="selloff-stop-watch", daemon=True)
+    watcher.start()
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stopped
@@ -159,8 +209,28 @@ def _stop_on_signals():
                       f"warehouse was not changed")
         raise typer.Exit(128 + signum) from exc
     finally:
+        done.set()
         for s, h in previous.items():
             signal.signal(s, h)
+        signal.set_wakeup_fd(previous_fd)
+        writer.close()
+        reader.close()
+
+
+def _child_pids() -> list[int]:
+    """This process's children (the dbt subprocess), from /proc."""
+    me, out = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and fields[1] == str(me):
+            out.append(int(entry.name))
+    return out
 
 
 @contextlib.contextmanager
@@ -189,6 +259,7 @@ def _execute(job, settings: Settings, stopped: dict, run_config: dict):
 
     instance = _instance()
     run_id = str(uuid.uuid4())
+    stopped["run_id"] = run_id
     started = time.perf_counter()
     # In process: the multiprocess executor pays seconds of imports per step on 2 cores.
     # dbt's own console lines go to a log file, not the terminal (the UI keeps them too).
@@ -200,8 +271,9 @@ def _execute(job, settings: Settings, stopped: dict, run_config: dict):
             result = job.execute_in_process(
                 instance=instance, raise_on_error=False, run_id=run_id,
                 tags=process_tags(settings.build_warehouse), run_config=run_config)
-        # Dagster catches the signal during a run, stops the step and returns a failed run.
-        interrupted = _was_interrupted(result)
+        # Dagster catches the signal during a run, stops the step and returns a failed run
+        # (a run that finished despite a late signal stands).
+        interrupted = not result.success and (_was_interrupted(result) or "signal" in stopped)
     except KeyboardInterrupt:
         interrupted = True
         raise
