@@ -213,7 +213,8 @@ def _stop_on_signals():
         for s, h in previous.items():
             signal.signal(s, h)
         signal.set_wakeup_fd(previous_fd)
-        writer.close()
+        writer.close()  # the watcher's recv sees end of file and returns
+        watcher.join(timeout=2)
         reader.close()
 
 
