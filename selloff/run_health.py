@@ -97,6 +97,9 @@ class SelloffRunLauncher(DefaultRunLauncher):
 
     def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
         if run_process_alive(run) is False:
+            # The monitoring marks the run failed on this answer; its slots are freed now,
+            # not after the daemon's slower slot sweep (seen > 60 s).
+            self._instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
             return CheckRunHealthResult(
                 WorkerStatus.FAILED,
                 f"process {run.tags[TAG_PID]} on {run.tags[TAG_HOST]} is gone (killed, out "

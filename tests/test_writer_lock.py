@@ -194,6 +194,9 @@ def test_dead_run_is_marked_failed_and_its_slot_freed(tmp_path: Path) -> None:
         assert run.status == dg.DagsterRunStatus.STARTED  # what issue 23 found
         assert [s.run_id for s in info.claimed_slots] == [run_id]
         assert launcher.check_run_worker_health(run).status.value == "FAILED"
+        # The daemon's monitoring fails the run on that answer; the launcher freed its slot.
+        info = instance.event_log_storage.get_concurrency_info("duckdb_writer")
+        assert info.claimed_slots == []
 
         released = run_health.release_dead_runs(instance, "me")
         assert len(released) == 1 and run_id in released[0]
