@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -97,9 +99,22 @@ def run(
     market: Annotated[list[str] | None, typer.Option(help="refresh only this market's daily rows (repeatable)")] = None,
     episode: Annotated[list[Path] | None, typer.Option(help="measure this episode folder (holding episode.yaml; repeatable); default: every bundled episode")] = None,
     log_level: Annotated[str, typer.Option(help="Dagster console log level (debug, info, warning, error, critical)")] = "critical",
+    wait: Annotated[str | None, typer.Option(help="seconds to wait for another run writing the same warehouse, 0: refuse at once (default: $SELLOFF_WRITER_TIMEOUT or 1800)")] = None,
 ) -> None:
-    """Materialize the whole graph in one process and print where the warehouse is."""
-    settings = _settings(source, snapshot_dir, warehouse, episode)
+    """Materialize the whole graph in one process and print where the warehouse is.
+
+    Exit codes: 0 success, 1 the refresh failed, 2 invalid input, 3 another run kept the
+    warehouse longer than --wait, 130/143 stopped by Ctrl-C/SIGTERM."""
+    from selloff.settings import parse_writer_timeout
+
+    try:
+        settings = _settings(source, snapshot_dir, warehouse, episode)
+        if wait is not None:
+            settings = replace(settings, store=replace(
+                settings.store, writer_timeout=parse_writer_timeout(wait, "--wait")))
+    except ValueError as exc:
+        console.print(f"[red]invalid setting:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
     _check_episodes(settings)
     if settings.source.kind is SourceKind.snapshot:
         _check_snapshot(settings)
@@ -121,25 +136,18 @@ def run(
     job = build_definitions(settings).resolve_job_def("refresh")
     src = settings.source
     label = src.kind.value + (f" ({src.snapshot_dir})" if src.snapshot_dir else "")
-    console.print(f"Refreshing from source [bold]{escape(label)}[/] into "
-                  f"{escape(str(settings.build_warehouse))} ...", highlight=False)
-    started = time.perf_counter()
-    # In process: the multiprocess executor pays seconds of imports per step on 2 cores.
-    # dbt's own console lines go to a log file, not the terminal (the UI keeps them too).
-    log_path = settings.build_warehouse.parent / "last_run.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-        result = job.execute_in_process(
-            instance=_instance(), raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}},
-                                    "step_progress": {}},
-                        **_window_config(start, end, market)},
-        )
-    elapsed = time.perf_counter() - started
+    with _stop_on_signals() as stopped, _writer_lock(settings):
+        console.print(f"Refreshing from source [bold]{escape(label)}[/] into "
+                      f"{escape(str(settings.build_warehouse))} ...", highlight=False)
+        result, elapsed = _execute(job, settings, stopped, run_config={
+            "loggers": {"console": {"config": {"log_level": log_level.upper()}},
+                        "step_progress": {}},
+            **_window_config(start, end, market)})
     if not result.success:
         _report_failures(result)
         console.print(f"[red]refresh failed after {elapsed:.1f}s; the published warehouse "
-                      f"{settings.warehouse} was not changed[/] (dbt output: {log_path})")
+                      f"{settings.warehouse} was not changed[/] (dbt output: "
+                      f"{settings.build_warehouse.parent / 'last_run.log'})")
         raise typer.Exit(1)
     console.print(f"[green]refresh succeeded in {elapsed:.1f}s[/] (run {result.run_id})")
     from selloff.episode import load_episodes
@@ -163,6 +171,167 @@ def _synthetic(result) -> bool:
     return False
 
 
+# After SIGTERM/Ctrl-C, how long the run may take to stop by itself before the process ends
+# it (see _stop_on_signals).
+STOP_GRACE_SECONDS = 15.0
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """SIGTERM behaves as Ctrl-C (KeyboardInterrupt); yields a dict that records which
+    signal arrived (so the command exits with 128 + its number) and, once known, the run.
+
+    Dagster defers both signals during a run and raises them in the running step; a step
+    may swallow one (dagster-dbt's event parser catches everything), and a run waiting
+    for a pool slot never sees it. So a watcher thread also learns of the signal through
+    the interpreter's wakeup fd (written whatever Python handler is installed) and, if the
+    run has not stopped after STOP_GRACE_SECONDS, ends it: run marked canceled, pool slots
+    freed, child processes (dbt) terminated, then the process exits, which releases the
+    writer lock. The published file is never touched by that: publication is a run step.
+    """
+    import socket
+    import threading
+
+    stopped: dict = {}
+    done = threading.Event()
+
+    def handler(signum, _frame):
+        stopped.setdefault("signal", signum)
+        raise KeyboardInterrupt
+
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while "signal" not in stopped:
+            try:
+                data = reader.recv(64)
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum in (signal.SIGINT, signal.SIGTERM):
+                    stopped.setdefault("signal", signum)
+        if done.wait(STOP_GRACE_SECONDS):
+            return
+        name = signal.Signals(stopped["signal"]).name
+        console.print(f"[yellow]stopped by {name}[/]: the run did not stop within "
+                      f"{STOP_GRACE_SECONDS:g}s, ending it; the published warehouse was not "
+                      f"changed")
+        with contextlib.suppress(Exception):
+            if stopped.get("run_id"):
+                _end_interrupted_run(_instance(), stopped["run_id"], stopped)
+        for pid in _child_pids():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        sys.stdout.flush()
+        os._exit(128 + stopped["signal"])
+
+    watcher = threading.Thread(target=watch, name="selloff-stop-watch", daemon=True)
+    watcher.start()
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopped
+    except KeyboardInterrupt as exc:
+        signum = stopped.get("signal", signal.SIGINT)
+        console.print(f"[yellow]stopped by {signal.Signals(signum).name}[/]: the published "
+                      f"warehouse was not changed")
+        raise typer.Exit(128 + signum) from exc
+    finally:
+        done.set()
+        for s, h in previous.items():
+            signal.signal(s, h)
+        signal.set_wakeup_fd(previous_fd)
+        writer.close()  # the watcher's recv sees end of file and returns
+        watcher.join(timeout=2)
+        reader.close()
+
+
+def _child_pids() -> list[int]:
+    """This process's children (the dbt subprocess), from /proc."""
+    me, out = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and fields[1] == str(me):
+            out.append(int(entry.name))
+    return out
+
+
+@contextlib.contextmanager
+def _writer_lock(settings: Settings):
+    """Hold the warehouse's writer lock for the run (the run's warehouse resource takes it
+    again in this process, without waiting), saying what it waits for; exit 3 on timeout."""
+    from selloff.writer_lock import WriterLockTimeout, hold
+
+    try:
+        with hold(settings.build_warehouse, timeout=settings.store.writer_timeout,
+                  report=lambda m: console.print(m, highlight=False)):
+            yield
+    except WriterLockTimeout as exc:
+        console.print(f"[red]{escape(str(exc))}[/]\nThe published warehouse {settings.warehouse} was not "
+                      f"changed. Wait for that run, or stop it, or raise --wait.",
+                      highlight=False)
+        raise typer.Exit(3) from exc
+
+
+def _execute(job, settings: Settings, stopped: dict, run_config: dict):
+    """Run the job in this process under the project's instance, tagged with this
+    process; a run interrupted by a signal ends canceled with its pool slots freed."""
+    import uuid
+
+    from selloff.run_health import process_tags
+
+    instance = _instance()
+    run_id = str(uuid.uuid4())
+    stopped["run_id"] = run_id
+    started = time.perf_counter()
+    # In process: the multiprocess executor pays seconds of imports per step on 2 cores.
+    # dbt's own console lines go to a log file, not the terminal (the UI keeps them too).
+    log_path = settings.build_warehouse.parent / "last_run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    interrupted = False
+    try:
+        with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False, run_id=run_id,
+                tags=process_tags(settings.build_warehouse), run_config=run_config)
+        # Dagster catches the signal during a run, stops the step and returns a failed run
+        # (a run that finished despite a late signal stands).
+        interrupted = not result.success and (_was_interrupted(result) or "signal" in stopped)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        if interrupted:
+            _end_interrupted_run(instance, run_id, stopped)
+    if interrupted:
+        raise KeyboardInterrupt
+    return result, time.perf_counter() - started
+
+
+def _was_interrupted(result) -> bool:
+    import dagster as dg
+
+    for ev in result.all_events:
+        if ev.event_type == dg.DagsterEventType.STEP_FAILURE:
+            error = ev.step_failure_data.error
+            while error is not None:
+                if error.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
+                    return True
+                error = error.cause
+        if ev.event_type == dg.DagsterEventType.RUN_FAILURE and "interrupted" in (ev.message or ""):
+            return True
+    return False
+
+
 def _check_snapshot(settings: Settings) -> None:
     """Fail before any work when the snapshot folder is missing or its manifest is bad
     (the datasets themselves are checked by the landing gate, step by step)."""
@@ -174,6 +343,14 @@ def _check_snapshot(settings: Settings) -> None:
     except (SettingsError, DataContractError) as exc:
         console.print(f"[red]invalid snapshot:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
+
+
+def _end_interrupted_run(instance, run_id: str, stopped: dict) -> None:
+    name = signal.Signals(stopped.get("signal", signal.SIGINT)).name
+    run = instance.get_run_by_id(run_id)
+    if run is not None and not run.is_finished:
+        instance.report_run_canceled(run, f"stopped by {name} (selloff run)")
+    instance.event_log_storage.free_concurrency_slots_for_run(run_id)
 
 
 def _check_episodes(settings: Settings) -> None:

@@ -9,6 +9,7 @@ reads them when a live run starts and never shows their values.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,9 +17,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import polars as pl
+from dagster._utils.interrupts import check_captured_interrupt
 from pydantic import Field, PrivateAttr
 
-from selloff import dbt_runner, warehouse
+from selloff import dbt_runner, run_health, warehouse, writer_lock
 from selloff.episode import Episode, EpisodeError, load_episodes
 from selloff.settings import (
     DEFAULT_WAREHOUSE,
@@ -118,12 +120,42 @@ class WarehouseResource(dg.ConfigurableResource):
     spark_dir: str | None = Field(default=None, description="Spark tables and metastore")
     spark_master: str = Field(default="local[2]", description="Spark master: local[N] or "
                               "spark://host:port of a standalone cluster")
+    writer_timeout: float = Field(default=writer_lock.DEFAULT_TIMEOUT_SECONDS, ge=0,
+                                  description="seconds this run waits for another run "
+                                  "holding the warehouse's writer lock (0: fail at once)")
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[WarehouseResource]:
+        """Hold the warehouse's writer lock for the whole run (resources start once per
+        run with the in-process executor, before any step claims a pool slot), then mark
+        failed and free the slots of runs whose process is gone."""
+        instance, run_id = context.instance, context.run_id
+        build_file = self.build_path
+        if instance is not None and run_id and instance.has_run(run_id):
+            # Name this process first, so that whoever takes the lock after a kill can
+            # tell this run is dead.
+            instance.add_run_tags(run_id, run_health.process_tags(build_file))
+
+        def report(message: str) -> None:
+            context.log.info(message)
+            print(message, file=sys.stderr, flush=True)
+
+        try:
+            # Dagster defers SIGTERM/SIGINT during a run; a waiting run must still stop.
+            with writer_lock.hold(build_file, timeout=self.writer_timeout, run_id=run_id,
+                                  report=report, interrupted=check_captured_interrupt):
+                if instance is not None:
+                    for line in run_health.release_dead_runs(instance, run_id):
+                        report(f"released a dead run: {line}")
+                yield self
+        except writer_lock.WriterLockTimeout as exc:
+            raise dg.Failure(str(exc), metadata={"lock": str(exc.path)}) from exc
 
     def settings(self) -> StoreSettings:
         """The store section these fields describe, whole."""
         return StoreSettings(warehouse=Path(self.path), dbt_target=self.dbt_target,
                              lake_dir=self.lake_dir, spark_dir=self.spark_dir,
-                             spark_master=self.spark_master)
+                             spark_master=self.spark_master, writer_timeout=self.writer_timeout)
 
     @property
     def build_path(self) -> Path:
@@ -252,6 +284,7 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     )
     warehouse_resource = WarehouseResource(
         path=str(store.warehouse), dbt_target=store.dbt_target, lake_dir=store.lake_dir,
-        spark_dir=store.spark_dir, spark_master=store.spark_master)
+        spark_dir=store.spark_dir, spark_master=store.spark_master,
+        writer_timeout=store.writer_timeout)
     return {"source": source, "warehouse": warehouse_resource, "refresh": RefreshWindow(),
             "episodes": EpisodesResource(paths=[str(p) for p in settings.episodes])}

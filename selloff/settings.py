@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
+from selloff.writer_lock import DEFAULT_TIMEOUT_SECONDS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAREHOUSE = "warehouse/selloff.duckdb"
 
@@ -118,6 +120,9 @@ class StoreSettings:
     # Spark master URL for the `spark` target: local mode by default, or a cluster's
     # spark://host:port (the parity test starts a standalone one, selloff.spark_cluster).
     spark_master: str = "local[2]"
+    # Seconds a run waits for another run's writer lock on the same warehouse (0: refuse at
+    # once); selloff.writer_lock.
+    writer_timeout: float = DEFAULT_TIMEOUT_SECONDS
 
     def __post_init__(self) -> None:
         if self.dbt_target not in DBT_TARGETS:
@@ -306,6 +311,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     target = (_text(env, "SELLOFF_DBT_TARGET") or "duckdb").lower()
     if target not in DBT_TARGETS:
         raise SettingsError(f"SELLOFF_DBT_TARGET={target!r} is not one of {', '.join(DBT_TARGETS)}")
+    timeout_text = _text(env, "SELLOFF_WRITER_TIMEOUT")
+    writer_timeout = parse_writer_timeout(timeout_text, "SELLOFF_WRITER_TIMEOUT") \
+        if timeout_text else DEFAULT_TIMEOUT_SECONDS
     lake = _text(env, "SELLOFF_LAKE_DIR")
     spark = _text(env, "SELLOFF_SPARK_DIR")
     episode = _text(env, "SELLOFF_EPISODES")
@@ -323,6 +331,20 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         lake_dir=_location(lake) if lake else None,
         spark_dir=_location(spark) if spark else None,
         spark_master=_text(env, "SELLOFF_SPARK_MASTER") or "local[2]",
+        writer_timeout=writer_timeout,
     )
     return Settings(source=source, store=store, episodes=(_path(episode),) if episode else (),
                     alerts=alert_settings_from_env(env))
+
+
+def parse_writer_timeout(text: str, name: str) -> float:
+    """A writer-lock timeout in seconds (a finite number >= 0), else a SettingsError naming
+    where it came from."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 and value != float("inf")):
+        raise SettingsError(f"{name}={text!r} is not a number of seconds >= 0 (how long a run "
+                            f"waits for another run's writer lock; 0: do not wait)")
+    return value
