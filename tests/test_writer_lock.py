@@ -125,8 +125,8 @@ def test_a_holder_record_reads_back() -> None:
 def test_a_bad_timeout_is_refused_naming_the_variable(value: str) -> None:
     with pytest.raises(ValueError, match="SELLOFF_WRITER_TIMEOUT"):
         settings_from_env({"SELLOFF_WRITER_TIMEOUT": value})
-    assert settings_from_env({"SELLOFF_WRITER_TIMEOUT": " 2.5 "}).writer_timeout == 2.5
-    assert settings_from_env({}).writer_timeout == writer_lock.DEFAULT_TIMEOUT_SECONDS
+    assert settings_from_env({"SELLOFF_WRITER_TIMEOUT": " 2.5 "}).store.writer_timeout == 2.5
+    assert settings_from_env({}).store.writer_timeout == writer_lock.DEFAULT_TIMEOUT_SECONDS
 
 
 def test_cli_refuses_a_bad_wait_with_exit_2(tmp_path: Path) -> None:
