@@ -352,6 +352,32 @@ def _close_engine(datasource: Any) -> None:
         kept.close()
         engine._connection = None
     engine.close()
+    dialect = getattr(getattr(engine, "engine", None), "dialect", None)
+    if dialect is not None:
+        _release_dialect(dialect)
+
+
+def _release_dialect(dialect: Any) -> None:
+    """Let go of the DuckDB objects a SQLAlchemy dialect keeps after column reflection.
+
+    SQLAlchemy's PostgreSQL dialect (duckdb_engine's base) memoizes its reflection queries
+    with `functools.lru_cache` on methods, so the cache keys hold the dialect itself until
+    the interpreter exits; the dialect's result-processor memo holds the type codes of the
+    rows it read, which DuckDB 2.0 gives as `DuckDBPyType` objects. At exit those outlive
+    DuckDB's module and nanobind reports each one ("nanobind: leaked ..."). `lru_cache`
+    cannot drop one key, so the caches are cleared: they only hold compiled query shapes,
+    rebuilt on the next reflection.
+    """
+    from sqlalchemy.dialects.postgresql.base import PGDialect
+
+    memos = vars(dialect).get("_type_memos")
+    if memos is not None:
+        memos.clear()
+    for cls in type(dialect).__mro__:
+        if issubclass(cls, PGDialect):
+            for member in vars(cls).values():
+                if hasattr(member, "cache_clear"):
+                    member.cache_clear()
 
 
 def _keep_duckdb_connection() -> None:
