@@ -30,7 +30,11 @@ def _settings(source: str | None = None, snapshot_dir: Path | None = None,
                  "SELLOFF_WAREHOUSE": str(warehouse.resolve()) if warehouse else None,
                  "SELLOFF_EPISODES": os.pathsep.join(str(p.resolve()) for p in episodes)
                  if episodes else None}
-    return settings_from_env({**os.environ, **{k: v for k, v in overrides.items() if v}})
+    try:
+        return settings_from_env({**os.environ, **{k: v for k, v in overrides.items() if v}})
+    except ValueError as exc:
+        console.print(f"[red]invalid setting:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 def _window_config(start: str | None, end: str | None, markets: list[str] | None) -> dict:
@@ -85,6 +89,7 @@ def run(
     """Materialize the whole graph in one process and print where the warehouse is."""
     settings = _settings(source, snapshot_dir, warehouse, episode)
     _check_episodes(settings)
+    _check_storage_version(settings)
     if settings.source == "live":
         # Reach every service before starting anything: without network this fails in
         # seconds, naming the first source that cannot be reached.
@@ -131,6 +136,17 @@ def run(
         path = settings.warehouse.parent.parent / "reports" / name
         if path.exists():
             console.print(f"Report: {path}")
+
+
+def _check_storage_version(settings: Settings) -> None:
+    """Fail before any work when SELLOFF_STORAGE_VERSION names no DuckDB version."""
+    from selloff.warehouse import storage_tag
+
+    try:
+        storage_tag(settings.storage_version)
+    except ValueError as exc:
+        console.print(f"[red]invalid setting SELLOFF_STORAGE_VERSION:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 def _check_episodes(settings: Settings) -> None:

@@ -20,7 +20,7 @@ from pydantic import Field, PrivateAttr
 
 from selloff import dbt_runner, warehouse
 from selloff.episode import Episode, EpisodeError, load_episodes
-from selloff.settings import DEFAULT_WAREHOUSE, PROJECT_ROOT, Settings
+from selloff.settings import DEFAULT_STORAGE_VERSION, DEFAULT_WAREHOUSE, PROJECT_ROOT, Settings
 from selloff.sources import make_source
 from selloff.sources.base import Source
 
@@ -84,11 +84,14 @@ class WarehouseResource(dg.ConfigurableResource):
     spark_dir: str | None = Field(default=None, description="Spark tables and metastore")
     spark_master: str = Field(default="local[2]", description="Spark master: local[N] or "
                               "spark://host:port of a standalone cluster")
+    storage_version: str = Field(default=DEFAULT_STORAGE_VERSION,
+                                 description="DuckDB storage format of the build and published "
+                                 "files (v1.4.0: DuckDB 1.4+ and 2.0 read them; latest: 2.0 only)")
 
     def settings(self) -> Settings:
         return Settings(warehouse=Path(self.path), dbt_target=self.dbt_target,
                         lake_dir=self.lake_dir, spark_dir=self.spark_dir,
-                        spark_master=self.spark_master)
+                        spark_master=self.spark_master, storage_version=self.storage_version)
 
     @property
     def build_path(self) -> Path:
@@ -104,11 +107,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.connect(self.build_path, read_only=read_only) as con:
+        with warehouse.connect(self.build_path, read_only=read_only,
+                               storage_version=self.storage_version) as con:
             yield con
 
     def write(self, schema: str, table: str, df: pl.DataFrame) -> int:
-        return warehouse.write_table(self.build_path, schema, table, df)
+        return warehouse.write_table(self.build_path, schema, table, df,
+                                     storage_version=self.storage_version)
 
     def write_window(self, schema: str, table: str, df: pl.DataFrame, date_column: str,
                      first: dt.date, last: dt.date, entity_column: str | None = None,
@@ -139,7 +144,8 @@ class WarehouseResource(dg.ConfigurableResource):
         return out
 
     def publish(self) -> Path:
-        return warehouse.publish(self.build_path, self.published_path)
+        return warehouse.publish(self.build_path, self.published_path,
+                                 storage_version=self.storage_version)
 
 
 class RefreshWindow(dg.ConfigurableResource):
@@ -208,6 +214,7 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     )
     store = WarehouseResource(path=str(settings.warehouse), dbt_target=settings.dbt_target,
                               lake_dir=settings.lake_dir, spark_dir=settings.spark_dir,
-                              spark_master=settings.spark_master)
+                              spark_master=settings.spark_master,
+                              storage_version=settings.storage_version)
     return {"source": source, "warehouse": store, "refresh": RefreshWindow(),
             "episodes": EpisodesResource(paths=[str(p) for p in settings.episodes])}

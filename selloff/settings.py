@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,12 @@ SOURCE_KINDS = ("demo", "snapshot", "live")
 # dbt targets of dbt_project/profiles.yml: DuckDB, Spark in this process's machine (local
 # mode), and Spark on a cluster (docs/CLUSTER.md).
 DBT_TARGETS = ("duckdb", "spark", "spark_thrift", "databricks")
+# Storage format of the DuckDB files the project writes (the build file and so the
+# published copy), fixed when a file is created. DuckDB 2.0's own format ("latest") opens
+# in no 1.x client; v1.4.0 opens in DuckDB 1.4, 1.5 (the newest CLI on PyPI) and 2.0, so
+# analysts' CLIs, JDBC/ODBC drivers and notebooks read the published file.
+DEFAULT_STORAGE_VERSION = "v1.4.0"
+_STORAGE_VERSION = re.compile(r"^(v\d+\.\d+\.\d+|latest)$")
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class Settings:
     spark_master: str = "local[2]"
     # Episode folders the analytics measure (selloff.episode); empty = the bundled ones.
     episodes: tuple[Path, ...] = ()
+    storage_version: str = DEFAULT_STORAGE_VERSION
 
     @property
     def build_warehouse(self) -> Path:
@@ -92,6 +100,10 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         raise ValueError(f"SELLOFF_DBT_TARGET={target!r} is not one of {', '.join(DBT_TARGETS)}")
     lake = env.get("SELLOFF_LAKE_DIR")
     spark = env.get("SELLOFF_SPARK_DIR")
+    storage = env.get("SELLOFF_STORAGE_VERSION", "").strip() or DEFAULT_STORAGE_VERSION
+    if not _STORAGE_VERSION.match(storage):
+        raise ValueError(f"SELLOFF_STORAGE_VERSION={storage!r} is not a DuckDB storage version "
+                         f"such as {DEFAULT_STORAGE_VERSION} (or 'latest')")
     return Settings(
         source=source,
         snapshot_dir=_path(snap) if snap else None,
@@ -105,4 +117,5 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         spark_master=env.get("SELLOFF_SPARK_MASTER", "").strip() or "local[2]",
         episodes=tuple(_path(p) for p in env.get("SELLOFF_EPISODES", "").split(os.pathsep)
                        if p.strip()),
+        storage_version=storage,
     )
