@@ -269,6 +269,7 @@ def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
     finally:
         for cursor in cursors:
             cursor.close()
+        cursors.clear()
         con.execute(f"SET memory_limit = '{before}'")
 
 
@@ -286,8 +287,13 @@ def _validate(con: duckdb.DuckDBPyConnection, cursors: list[duckdb.DuckDBPyConne
         notes.append(f"{dataset} is empty (the source lacks it): only its columns and "
                      "types were checked")
 
+    # SQLAlchemy keeps the creator for the engine's life (a disposed engine recreates its
+    # pool with it), so it reaches `con` through a holder emptied after the suite, not a
+    # closure over `con` that would keep the connection alive until exit.
+    holder = {"con": con}
+
     def session() -> Any:
-        cursor = con.cursor()
+        cursor = holder["con"].cursor()
         cursors.append(cursor)
         cursor.execute("USE raw")
         return duckdb_engine.ConnectionWrapper(cursor)
@@ -314,6 +320,8 @@ def _validate(con: duckdb.DuckDBPyConnection, cursors: list[duckdb.DuckDBPyConne
         })
     finally:
         _close_engine(datasource)
+        _release_context(context, datasource.name)
+        holder.clear()
 
     # GX returns results in no particular order; report them in the suite's order
     # (columns first) so the first line of a failed check is the most basic problem.
@@ -355,6 +363,26 @@ def _close_engine(datasource: Any) -> None:
     dialect = getattr(getattr(engine, "engine", None), "dialect", None)
     if dialect is not None:
         _release_dialect(dialect)
+
+
+def _release_context(context: Any, datasource_name: str) -> None:
+    """Drop what GX keeps of this suite once it has run.
+
+    `gx.get_context` registers the context it builds as the process's current "project"
+    (a module-level singleton), so the last suite's context outlives the suite: its data
+    source's `creator` holds the caller's DuckDB connection and the cursors, kept until
+    the interpreter exits (and reported by nanobind then). The data source is removed and
+    the context is no longer current unless another one has taken its place.
+    """
+    from great_expectations.data_context.data_context.context_factory import project_manager
+
+    context.data_sources.delete(datasource_name)
+    try:
+        current = project_manager.get_current_project()
+    except Exception:  # GX raises when no project is set: nothing to release then
+        return
+    if current is context:
+        project_manager.set_project(None)
 
 
 def _release_dialect(dialect: Any) -> None:
