@@ -366,23 +366,14 @@ def _close_engine(datasource: Any) -> None:
 
 
 def _release_context(context: Any, datasource_name: str) -> None:
-    """Drop what GX keeps of this suite once it has run.
+    """Drop this suite's data source from its context once it has run.
 
-    `gx.get_context` registers the context it builds as the process's current "project"
-    (a module-level singleton), so the last suite's context outlives the suite: its data
-    source's `creator` holds the caller's DuckDB connection and the cursors, kept until
-    the interpreter exits (and reported by nanobind then). The data source is removed and
-    the context is no longer current unless another one has taken its place.
+    `gx.get_context` keeps the context it built as the process's current "project" (a
+    module-level singleton that `build_suite` relies on, so it stays), and with it the
+    data source, whose engine keeps the creator. The creator reaches the DuckDB
+    connection only through a holder emptied after the suite (`_validate`).
     """
-    from great_expectations.data_context.data_context.context_factory import project_manager
-
     context.data_sources.delete(datasource_name)
-    try:
-        current = project_manager.get_current_project()
-    except Exception:  # GX raises when no project is set: nothing to release then
-        return
-    if current is context:
-        project_manager.set_project(None)
 
 
 def _release_dialect(dialect: Any) -> None:
