@@ -116,6 +116,7 @@ def run(
         console.print(f"[red]invalid setting:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     _check_episodes(settings)
+    _check_storage_version(settings)
     if settings.source.kind is SourceKind.snapshot:
         _check_snapshot(settings)
     if settings.source.kind is SourceKind.live:
@@ -351,6 +352,17 @@ def _end_interrupted_run(instance, run_id: str, stopped: dict) -> None:
     if run is not None and not run.is_finished:
         instance.report_run_canceled(run, f"stopped by {name} (selloff run)")
     instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+
+
+def _check_storage_version(settings: Settings) -> None:
+    """Fail before any work when SELLOFF_STORAGE_VERSION names no DuckDB version."""
+    from selloff.warehouse import storage_tag
+
+    try:
+        storage_tag(settings.store.storage_version)
+    except ValueError as exc:
+        console.print(f"[red]invalid setting SELLOFF_STORAGE_VERSION:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 def _check_episodes(settings: Settings) -> None:

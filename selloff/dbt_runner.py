@@ -39,6 +39,8 @@ def dbt_vars(settings: StoreSettings) -> dict[str, str]:
         "selloff_lake_dir": settings.lake,
         "selloff_spark_dir": settings.spark_root,
         "selloff_spark_master": settings.spark_master,
+        # profiles.yml creates the build file in this format if dbt is the first to open it.
+        "selloff_storage_version": settings.storage_version,
     }
 
 

@@ -23,6 +23,7 @@ from pydantic import Field, PrivateAttr
 from selloff import dbt_runner, run_health, warehouse, writer_lock
 from selloff.episode import Episode, EpisodeError, load_episodes
 from selloff.settings import (
+    DEFAULT_STORAGE_VERSION,
     DEFAULT_WAREHOUSE,
     PROJECT_ROOT,
     LiveSettings,
@@ -120,6 +121,9 @@ class WarehouseResource(dg.ConfigurableResource):
     spark_dir: str | None = Field(default=None, description="Spark tables and metastore")
     spark_master: str = Field(default="local[2]", description="Spark master: local[N] or "
                               "spark://host:port of a standalone cluster")
+    storage_version: str = Field(default=DEFAULT_STORAGE_VERSION,
+                                 description="DuckDB storage format of the build and published "
+                                 "files (v1.4.0: DuckDB 1.4+ and 2.0 read them; latest: 2.0 only)")
     writer_timeout: float = Field(default=writer_lock.DEFAULT_TIMEOUT_SECONDS, ge=0,
                                   description="seconds this run waits for another run "
                                   "holding the warehouse's writer lock (0: fail at once)")
@@ -155,7 +159,8 @@ class WarehouseResource(dg.ConfigurableResource):
         """The store section these fields describe, whole."""
         return StoreSettings(warehouse=Path(self.path), dbt_target=self.dbt_target,
                              lake_dir=self.lake_dir, spark_dir=self.spark_dir,
-                             spark_master=self.spark_master, writer_timeout=self.writer_timeout)
+                             spark_master=self.spark_master, writer_timeout=self.writer_timeout,
+                             storage_version=self.storage_version)
 
     @property
     def build_path(self) -> Path:
@@ -171,11 +176,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.connect(self.build_path, read_only=read_only) as con:
+        with warehouse.connect(self.build_path, read_only=read_only,
+                               storage_version=self.storage_version) as con:
             yield con
 
     def write(self, schema: str, table: str, df: pl.DataFrame) -> int:
-        return warehouse.write_table(self.build_path, schema, table, df)
+        return warehouse.write_table(self.build_path, schema, table, df,
+                                     storage_version=self.storage_version)
 
     def write_window(self, schema: str, table: str, df: pl.DataFrame, date_column: str,
                      first: dt.date, last: dt.date, entity_column: str | None = None,
@@ -206,7 +213,8 @@ class WarehouseResource(dg.ConfigurableResource):
         return out
 
     def publish(self) -> Path:
-        return warehouse.publish(self.build_path, self.published_path)
+        return warehouse.publish(self.build_path, self.published_path,
+                                 storage_version=self.storage_version)
 
 
 class RefreshWindow(dg.ConfigurableResource):
@@ -285,6 +293,6 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     warehouse_resource = WarehouseResource(
         path=str(store.warehouse), dbt_target=store.dbt_target, lake_dir=store.lake_dir,
         spark_dir=store.spark_dir, spark_master=store.spark_master,
-        writer_timeout=store.writer_timeout)
+        writer_timeout=store.writer_timeout, storage_version=store.storage_version)
     return {"source": source, "warehouse": warehouse_resource, "refresh": RefreshWindow(),
             "episodes": EpisodesResource(paths=[str(p) for p in settings.episodes])}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -51,6 +52,13 @@ def source_kind(value: str | SourceKind, name: str = "source") -> SourceKind:
         return SourceKind(text)
     except ValueError:
         raise SettingsError(f"{name}={value!r} is not one of {', '.join(SOURCE_KINDS)}") from None
+
+# Storage format of the DuckDB files the project writes (the build file and so the
+# published copy), fixed when a file is created. DuckDB 2.0's own format ("latest") opens
+# in no 1.x client; v1.4.0 opens in DuckDB 1.4, 1.5 (the newest CLI on PyPI) and 2.0, so
+# analysts' CLIs, JDBC/ODBC drivers and notebooks read the published file.
+DEFAULT_STORAGE_VERSION = "v1.4.0"
+_STORAGE_VERSION = re.compile(r"^(v\d+\.\d+\.\d+|latest)$")
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,7 @@ class StoreSettings:
     # Seconds a run waits for another run's writer lock on the same warehouse (0: refuse at
     # once); selloff.writer_lock.
     writer_timeout: float = DEFAULT_TIMEOUT_SECONDS
+    storage_version: str = DEFAULT_STORAGE_VERSION
 
     def __post_init__(self) -> None:
         if self.dbt_target not in DBT_TARGETS:
@@ -314,6 +323,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     timeout_text = _text(env, "SELLOFF_WRITER_TIMEOUT")
     writer_timeout = parse_writer_timeout(timeout_text, "SELLOFF_WRITER_TIMEOUT") \
         if timeout_text else DEFAULT_TIMEOUT_SECONDS
+    storage = _text(env, "SELLOFF_STORAGE_VERSION") or DEFAULT_STORAGE_VERSION
+    if not _STORAGE_VERSION.match(storage):
+        raise SettingsError(f"SELLOFF_STORAGE_VERSION={storage!r} is not a DuckDB storage "
+                            f"version such as {DEFAULT_STORAGE_VERSION} (or 'latest')")
     lake = _text(env, "SELLOFF_LAKE_DIR")
     spark = _text(env, "SELLOFF_SPARK_DIR")
     episode = _text(env, "SELLOFF_EPISODES")
@@ -332,6 +345,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         spark_dir=_location(spark) if spark else None,
         spark_master=_text(env, "SELLOFF_SPARK_MASTER") or "local[2]",
         writer_timeout=writer_timeout,
+        storage_version=storage,
     )
     return Settings(source=source, store=store, episodes=(_path(episode),) if episode else (),
                     alerts=alert_settings_from_env(env))

@@ -14,15 +14,18 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from selloff.markets import market_of_expr, market_of_sql
+from selloff.settings import DEFAULT_STORAGE_VERSION
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -65,11 +68,16 @@ def release_memory() -> None:
 
 
 @contextmanager
-def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: str | Path, read_only: bool = False,
+            storage_version: str = DEFAULT_STORAGE_VERSION) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open a warehouse file; a writer creates it in `storage_version`'s format, and
+    converts an existing file written in another format (once) before writing to it."""
     path = Path(path)
-    if not read_only:
+    if read_only:
+        con = duckdb.connect(str(path), read_only=True)
+    else:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+        con = _open_for_writing(path, storage_version)
     try:
         yield con
     finally:
@@ -77,6 +85,68 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
         # Every asset reads and writes through here: what a step freed goes back to
         # the OS when it closes its connection, not at the end of the run.
         release_memory()
+
+
+def _open_for_writing(path: Path, storage_version: str) -> duckdb.DuckDBPyConnection:
+    # The format is fixed when DuckDB creates a file and kept by every later connection,
+    # whatever they ask for: a file from before this setting (DuckDB 2.0's own format), or
+    # from another setting, is converted here, or the published copy would keep it.
+    wanted = storage_tag(storage_version)  # refuses an unknown version with its name
+    con = duckdb.connect(str(path), config={"storage_compatibility_version": storage_version})
+    if file_storage_version(con) == wanted:
+        return con
+    con.close()
+    convert_storage(path, storage_version)
+    return duckdb.connect(str(path), config={"storage_compatibility_version": storage_version})
+
+
+def file_storage_version(con: duckdb.DuckDBPyConnection, database: str | None = None) -> str:
+    """The storage format of a connection's file as DuckDB names it (e.g. 'v1.4.0+')."""
+    rows = con.execute(
+        "SELECT tags['storage_version'] FROM duckdb_databases() "
+        "WHERE database_name = coalesce(?, current_database())", [database],
+    ).fetchall()
+    return str(rows[0][0]) if rows and rows[0][0] is not None else ""
+
+
+@cache
+def storage_tag(storage_version: str) -> str:
+    """How DuckDB names the format a file created with `storage_version` gets (several
+    versions share one format: v1.4.3 writes 'v1.4.0+'); an unknown version fails here."""
+    with tempfile.TemporaryDirectory(prefix="selloff_storage_") as tmp:
+        probe = Path(tmp) / "probe.duckdb"
+        with duckdb.connect() as con:
+            try:
+                con.execute(f"ATTACH {_sql_string(probe)} AS probe "
+                            f"(STORAGE_VERSION {_sql_string(storage_version)})")
+            except duckdb.InvalidInputException as exc:
+                raise ValueError(f"storage version {storage_version!r}: {exc}") from exc
+            tag = file_storage_version(con, "probe")
+            con.execute("DETACH probe")
+    return tag
+
+
+def _sql_string(value: str | Path) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def convert_storage(path: str | Path, storage_version: str) -> None:
+    """Rewrite a DuckDB file in another storage format, with every schema, table, view,
+    macro, type and comment (COPY FROM DATABASE), then rename it into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.convert.tmp")
+    try:
+        with duckdb.connect() as con:
+            con.execute(f"ATTACH {_sql_string(path)} AS src (READ_ONLY)")
+            con.execute(f"ATTACH {_sql_string(tmp)} AS dst "
+                        f"(STORAGE_VERSION {_sql_string(storage_version)})")
+            con.execute("COPY FROM DATABASE src TO dst")
+            con.execute("DETACH dst")
+            con.execute("DETACH src")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
 
 
 @contextmanager
@@ -198,8 +268,9 @@ def replace_window(con: duckdb.DuckDBPyConnection, schema: str, table: str, df: 
     return rows.height
 
 
-def write_table(path: str | Path, schema: str, table: str, df: pl.DataFrame) -> int:
-    with connect(path) as con:
+def write_table(path: str | Path, schema: str, table: str, df: pl.DataFrame,
+                storage_version: str = DEFAULT_STORAGE_VERSION) -> int:
+    with connect(path, storage_version=storage_version) as con:
         return replace_table(con, schema, table, df)
 
 
@@ -223,10 +294,12 @@ def read_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> pl.Da
     return con.sql(f"SELECT * FROM {_ident(schema)}.{_ident(table)}").pl()
 
 
-def publish(build: str | Path, published: str | Path) -> Path:
-    """Copy the build file over the published one atomically (same folder, then rename)."""
+def publish(build: str | Path, published: str | Path,
+            storage_version: str = DEFAULT_STORAGE_VERSION) -> Path:
+    """Copy the build file over the published one atomically (same folder, then rename).
+    The copy keeps the build file's storage format, which `connect` made `storage_version`."""
     build, published = Path(build), Path(published)
-    with connect(build) as con:
+    with connect(build, storage_version=storage_version) as con:
         con.execute("CHECKPOINT")
     published.parent.mkdir(parents=True, exist_ok=True)
     tmp = published.with_name(f".{published.name}.{uuid.uuid4().hex}.tmp")

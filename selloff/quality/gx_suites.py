@@ -269,6 +269,7 @@ def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
     finally:
         for cursor in cursors:
             cursor.close()
+        cursors.clear()
         con.execute(f"SET memory_limit = '{before}'")
 
 
@@ -286,8 +287,13 @@ def _validate(con: duckdb.DuckDBPyConnection, cursors: list[duckdb.DuckDBPyConne
         notes.append(f"{dataset} is empty (the source lacks it): only its columns and "
                      "types were checked")
 
+    # SQLAlchemy keeps the creator for the engine's life (a disposed engine recreates its
+    # pool with it), so it reaches `con` through a holder emptied after the suite, not a
+    # closure over `con` that would keep the connection alive until exit.
+    holder = {"con": con}
+
     def session() -> Any:
-        cursor = con.cursor()
+        cursor = holder["con"].cursor()
         cursors.append(cursor)
         cursor.execute("USE raw")
         return duckdb_engine.ConnectionWrapper(cursor)
@@ -314,6 +320,8 @@ def _validate(con: duckdb.DuckDBPyConnection, cursors: list[duckdb.DuckDBPyConne
         })
     finally:
         _close_engine(datasource)
+        _release_context(context, datasource.name)
+        holder.clear()
 
     # GX returns results in no particular order; report them in the suite's order
     # (columns first) so the first line of a failed check is the most basic problem.
@@ -352,6 +360,43 @@ def _close_engine(datasource: Any) -> None:
         kept.close()
         engine._connection = None
     engine.close()
+    dialect = getattr(getattr(engine, "engine", None), "dialect", None)
+    if dialect is not None:
+        _release_dialect(dialect)
+
+
+def _release_context(context: Any, datasource_name: str) -> None:
+    """Drop this suite's data source from its context once it has run.
+
+    `gx.get_context` keeps the context it built as the process's current "project" (a
+    module-level singleton that `build_suite` relies on, so it stays), and with it the
+    data source, whose engine keeps the creator. The creator reaches the DuckDB
+    connection only through a holder emptied after the suite (`_validate`).
+    """
+    context.data_sources.delete(datasource_name)
+
+
+def _release_dialect(dialect: Any) -> None:
+    """Let go of the DuckDB objects a SQLAlchemy dialect keeps after column reflection.
+
+    SQLAlchemy's PostgreSQL dialect (duckdb_engine's base) memoizes its reflection queries
+    with `functools.lru_cache` on methods, so the cache keys hold the dialect itself until
+    the interpreter exits; the dialect's result-processor memo holds the type codes of the
+    rows it read, which DuckDB 2.0 gives as `DuckDBPyType` objects. At exit those outlive
+    DuckDB's module and nanobind reports each one ("nanobind: leaked ..."). `lru_cache`
+    cannot drop one key, so the caches are cleared: they only hold compiled query shapes,
+    rebuilt on the next reflection.
+    """
+    from sqlalchemy.dialects.postgresql.base import PGDialect
+
+    memos = vars(dialect).get("_type_memos")
+    if memos is not None:
+        memos.clear()
+    for cls in type(dialect).__mro__:
+        if issubclass(cls, PGDialect):
+            for member in vars(cls).values():
+                if hasattr(member, "cache_clear"):
+                    member.cache_clear()
 
 
 def _keep_duckdb_connection() -> None:
