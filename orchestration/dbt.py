@@ -24,6 +24,7 @@ from packaging import version
 from assets import WRITER_POOL
 from selloff import dbt_runner
 from selloff.resources import RefreshWindow, WarehouseResource
+from selloff.warehouse import row_count
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
@@ -48,7 +49,9 @@ class SelloffDbtTranslator(DagsterDbtTranslator):
         )
 
 
-translator = SelloffDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+# Code references: each model links to its .sql file in the UI.
+translator = SelloffDbtTranslator(settings=DagsterDbtTranslatorSettings(
+    enable_asset_checks=True, enable_code_references=True))
 
 
 @dbt_assets(
@@ -63,8 +66,37 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     """One `dbt build` of the selected models and their tests. With a refresh window, the
     daily facts (tag:daily) are rebuilt from its first day on, incrementally."""
     invocation = dbt.cli(dbt_build_args(warehouse, refresh), context=context)
-    yield from invocation.stream()
-    keep_partial_parse(invocation.target_path, context.log)
+    # dbt holds the DuckDB file until it exits, so the row counts are read after it: the
+    # events are kept until then (also when the build fails, so that what was built is
+    # still recorded, with its count), then passed on in dbt's order.
+    events: list[Any] = []
+    try:
+        events.extend(invocation.stream())
+    except Exception:
+        yield from with_row_counts(context, warehouse, events)
+        raise
+    finally:
+        keep_partial_parse(invocation.target_path, context.log)
+    yield from with_row_counts(context, warehouse, events)
+
+
+def with_row_counts(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                    events: list[Any]) -> Iterator[Any]:
+    """`events` with `dagster/row_count` on each model's materialization (DuckDB target;
+    on Spark the tables are Parquet folders that the lake asset counts)."""
+    if warehouse.settings().is_spark:
+        yield from events
+        return
+    with warehouse.connect() as con:
+        for event in events:
+            key = (context.asset_key_for_output(event.output_name)
+                   if isinstance(event, dg.Output) else
+                   event.asset_key if isinstance(event, dg.AssetMaterialization) else None)
+            if key is None or len(key.path) != 2:
+                yield event
+                continue
+            count = row_count(con, *key.path)
+            yield event.with_metadata({**event.metadata, "dagster/row_count": count})
 
 
 PARTIAL_PARSE = "partial_parse.msgpack"

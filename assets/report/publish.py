@@ -4,6 +4,7 @@
 import dagster as dg
 
 from assets import WRITER_POOL
+from selloff.catalog import apply_comments
 from selloff.resources import WarehouseResource
 
 PUBLISH_AFTER = [
@@ -26,6 +27,12 @@ PUBLISH_AFTER = [
     "or killed run never touches the published file.",
 )
 def published_warehouse(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    # Tables are replaced whole (CREATE OR REPLACE), which drops their comments: the raw
+    # and analytics ones are written again here, right before the copy (dbt's models carry
+    # theirs from persist_docs).
+    with warehouse.connect() as con:
+        comments = apply_comments(con)
     path = warehouse.publish()
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)),
-                                          "bytes": path.stat().st_size})
+                                          "bytes": path.stat().st_size,
+                                          "comments_written": comments})
