@@ -269,7 +269,7 @@ COLUMN_DOCS: dict[str, str] = {
     EPISODE_COLUMN: "Episode the row belongs to (the id of its episode.yaml), e.g. "
     "ai_selloff_2025.",
     "window_id": "Window id: a named window of the episode (e.g. main) or a detected one "
-    "(worst_day_<entity>, worst_week_<entity>, drawdown_<entity>).",
+    "(worst_day:<entity>, worst_week:<entity>, drawdown:<entity>).",
     "market": "Market code (US, CN, KR, JP, TW); ALL for a window over several markets.",
     "security_id": "Security key <MARKET>:<code>, e.g. US:NVDA.",
     "basket_id": "Basket key, e.g. US_AI_BIG8.",
@@ -304,8 +304,8 @@ TABLE_COLUMN_DOCS: dict[tuple[str, str], str] = {
     ("entity_moves", "market"): "Market of the entity; ALL for a basket over several markets.",
     ("entity_moves", "period"): "day (one session), week (a calendar week) or window (a named "
     "or detected window).",
-    ("entity_moves", "window_id"): "The window of a period 'window' row; for day and week "
-    "rows the search period the row lies in.",
+    ("entity_moves", "window_id"): "The window of a period 'window' row (named or detected); "
+    "null on day and week rows.",
     ("entity_moves", "level_t0"): "Level at t0: a security's chained price, a basket's "
     "chain-linked USD cap level, an index's close (points).",
     ("entity_moves", "level_t1"): "Level at t1, on the same basis as level_t0.",
