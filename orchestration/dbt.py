@@ -32,15 +32,19 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 
 class SelloffDbtTranslator(DagsterDbtTranslator):
-    """Sources map onto the extract assets (`raw/<table>`); models onto `<schema>/<name>`."""
+    """Sources map onto the assets that write them (`raw/<table>`, `analytics/<table>`);
+    models onto `<schema>/<name>`."""
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str,
                        project: DbtProject | None) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] == "source":
-            return spec.replace_attributes(key=dg.AssetKey(["raw", props["name"]]),
-                                           group_name="extract")
+            # raw.* are the extract assets; analytics.* (declared for the docs' lineage
+            # to the exposures) are the polars assets of the same keys.
+            layer = props["source_name"]
+            return spec.replace_attributes(key=dg.AssetKey([layer, props["name"]]),
+                                           group_name="extract" if layer == "raw" else layer)
         schema = props.get("config", {}).get("schema") or "marts"
         return spec.replace_attributes(
             key=dg.AssetKey([schema, props["name"]]),

@@ -103,6 +103,29 @@ def test_comments_cover_what_exists_and_skip_what_does_not() -> None:
     assert comment == DATASETS["fx_rates_daily"].column_doc("usd_per_unit")
 
 
+def test_dbt_docs_yaml_is_generated_from_the_library() -> None:
+    from selloff import dbt_docs
+
+    assert dbt_docs.YAML_PATH.read_text(encoding="utf-8") == dbt_docs.dbt_yaml_text(), (
+        "dbt_project/models/analytics/_analytics.yml is stale: run `python -m selloff.dbt_docs`")
+
+
+def test_dbt_exposures_reach_the_report_fact_check_and_warehouse() -> None:
+    from selloff.marts import MART_KEYS
+    from selloff.report import REPORT_TABLES
+
+    manifest = json.loads(MANIFEST.read_text())
+    exposures = {e["name"]: set(e["depends_on"]["nodes"]) for e in manifest["exposures"].values()}
+    assert set(exposures) == {"selloff_report", "fact_check", "published_warehouse"}
+    assert exposures["selloff_report"] == {f"source.selloff.analytics.{t}" for t in REPORT_TABLES}
+    assert "source.selloff.analytics.claim_verdicts" in exposures["fact_check"]
+    assert {f"model.selloff.{m}" for m in MART_KEYS} <= exposures["published_warehouse"]
+    sources = {s["source_name"] + "." + s["name"]: s for s in manifest["sources"].values()}
+    rollup = sources["analytics.selloff_rollup"]
+    assert rollup["columns"]["share_of_total"]["description"] == analytics_tables.column_doc(
+        "selloff_rollup", "share_of_total")
+
+
 # --- the catalog in the UI -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -299,21 +322,31 @@ def test_materializations_report_row_counts_and_refresh_scope(demo: GraphRun) ->
 
 @pytest.mark.slow
 def test_harlequin_opens_the_published_file_read_only(demo: GraphRun) -> None:
-    from harlequin_duckdb.adapter import DuckDbAdapter
 
     from selloff.query import sql_shell_command
 
     command = sql_shell_command(demo.warehouse)
     assert Path(command[0]).exists() and "--read-only" in command and "--no-init" in command
-    # The adapter `selloff sql` starts, with the same options, on this environment's duckdb.
-    conn = DuckDbAdapter(conn_str=[str(demo.warehouse)], read_only=True, no_init=True).connect()
-    cursor = conn.execute("SELECT count(*) AS n FROM analytics.claim_verdicts")
-    assert cursor is not None
+    # The adapter `selloff sql` starts, with the same options, on this environment's duckdb;
+    # in a process of its own, as the shell is (DuckDB refuses a second configuration of a
+    # file within one process).
     with _published(demo) as con:
         expected = con.execute("SELECT count(*) FROM analytics.claim_verdicts").fetchall()[0][0]
-    assert cursor.fetchall().column("n").to_pylist() == [expected] != [0]
-    with pytest.raises(Exception, match="read-only"):
-        conn.execute("CREATE TABLE analytics.x AS SELECT 1")
+    probe = (
+        "import sys\n"
+        "from harlequin_duckdb.adapter import DuckDbAdapter\n"
+        "conn = DuckDbAdapter(conn_str=[sys.argv[1]], read_only=True, no_init=True).connect()\n"
+        "cur = conn.execute('SELECT count(*) AS n FROM analytics.claim_verdicts')\n"
+        "print(cur.fetchall().column('n').to_pylist()[0])\n"
+        "try:\n"
+        "    conn.execute('CREATE TABLE analytics.x AS SELECT 1')\n"
+        "except Exception as exc:\n"
+        "    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(demo.warehouse)],
+                          capture_output=True, text=True, check=True)
+    count, refusal = done.stdout.splitlines()[:2]
+    assert int(count) == expected > 0
+    assert "read-only" in refusal
 
 
 @pytest.mark.slow
