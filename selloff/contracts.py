@@ -98,9 +98,9 @@ def _band(bound: int) -> pl.Expr:
 # every dataset unless the dataset's own `docs` say otherwise. Units are stated: prices and
 # amounts in full currency units (not thousands), ratios as fractions unless named.
 COLUMN_DOCS: dict[str, str] = {
-    "security_id": "Security key <MARKET>:<code>, e.g. US:NVDA, CN:688256.SH, KR:005930.",
-    "index_id": "Index key <MARKET>:<code>, e.g. US:SPX, KR:KOSPI.",
-    "entity_id": "What the flow is of: a security_id, a board or a market (<MARKET>:<code>).",
+    "security_id": "Security key MARKET:CODE, e.g. US:NVDA, CN:688256.SH, KR:005930.",
+    "index_id": "Index key MARKET:CODE, e.g. US:SPX, KR:KOSPI.",
+    "entity_id": "What the flow is of: a security_id, a board or a market (MARKET:CODE).",
     "market": "Market code of the registry (selloff/markets.py): US, CN, KR, JP or TW.",
     "exchange_mic": "ISO 10383 MIC of the listing exchange, e.g. XNAS.",
     "symbol": "Local ticker or code as the exchange lists it.",
@@ -135,7 +135,7 @@ COLUMN_DOCS: dict[str, str] = {
     "value_basis": "discrete (the period alone) or ytd (year to date, differenced in dbt).",
     "value": "The figure in `unit`: full currency units (not thousands), shares, or "
              "currency per share.",
-    "unit": "Unit of `value`: a currency code, 'shares' or '<currency>/share'.",
+    "unit": "Unit of `value`: a currency code, 'shares' or 'CUR/share' (CUR a currency code).",
     "form": "Filing form, e.g. 10-Q, 10-K (null outside the SEC).",
     "accession": "Filing accession number (null outside the SEC).",
     "flow_scope": "What entity_id is: security, board or market.",
@@ -369,7 +369,7 @@ DATASETS: dict[str, Dataset] = {
             ),
             description='Basket memberships: which security belongs to which basket, and from when to when.',
             key=("basket_id", "security_id"),
-            docs={"security_id": "Member security (<MARKET>:<code>)."},
+            docs={"security_id": "Member security (MARKET:CODE)."},
             id_columns=("security_id",),
             checks=(
                 Check("valid_from <= valid_to",

@@ -269,11 +269,11 @@ COLUMN_DOCS: dict[str, str] = {
     EPISODE_COLUMN: "Episode the row belongs to (the id of its episode.yaml), e.g. "
     "ai_selloff_2025.",
     "window_id": "Window id: a named window of the episode (e.g. main) or a detected one "
-    "(worst_day:<entity>, worst_week:<entity>, drawdown:<entity>).",
+    "(worst_day:ENTITY, worst_week:ENTITY, drawdown:ENTITY).",
     "market": "Market code (US, CN, KR, JP, TW); ALL for a window over several markets.",
-    "security_id": "Security key <MARKET>:<code>, e.g. US:NVDA.",
+    "security_id": "Security key MARKET:CODE, e.g. US:NVDA.",
     "basket_id": "Basket key, e.g. US_AI_BIG8.",
-    "index_id": "Index key <MARKET>:<code>.",
+    "index_id": "Index key MARKET:CODE.",
     "start_date": "First day of the window or period (calendar date).",
     "end_date": "Last day of the window or period (calendar date).",
     "t0_date": "Session whose close the move starts from: the last close strictly before "
@@ -330,7 +330,7 @@ TABLE_COLUMN_DOCS: dict[tuple[str, str], str] = {
     ("selloff_rollup", "group_id"): "The group: ALL for total, a market code, true/false, a "
     "sector group, a sector or a basket_id.",
     ("factor_attribution", "index_id"): "Market index the betas are measured against "
-    "(<MARKET>:MKT_CAPW when the index has no levels).",
+    "(MARKET:MKT_CAPW when the index has no levels).",
     ("factor_attribution", "term"): "Regression term: intercept, beta, log_pe_z or is_ai.",
     ("factor_attribution", "coefficient"): "OLS coefficient of the term, in log-return "
     "units (0.01 = about 1 %).",
