@@ -13,6 +13,7 @@ Harlequin, the engine of `selloff sql`, opens the published file read-only.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import re
 import subprocess
@@ -391,3 +392,41 @@ def test_selloff_sql_starts_the_shell_in_a_terminal(demo: GraphRun) -> None:
             os.kill(pid, 9)
             os.waitpid(pid, 0)
         os.close(fd)
+
+
+@pytest.mark.slow
+def test_a_window_refresh_reports_rows_replaced_and_its_window(demo: GraphRun) -> None:
+    """Issue 18, item 5: a windowed refresh of one market's session says what it replaced.
+    (Runs last: it rewrites the demo's build file, never the published one.)"""
+    from orchestration.definitions import build_definitions
+    from orchestration.schedules import refresh_window_config
+    from selloff.settings import settings_from_env
+    from selloff.sources.demo import DemoSource
+
+    day = dt.date(2025, 11, 20)
+    defs = build_definitions(settings_from_env({
+        "SELLOFF_WAREHOUSE": str(demo.warehouse), "SELLOFF_SOURCE": "demo",
+        "SELLOFF_DEMO_SECURITIES": N_SECURITIES}))
+    result = defs.resolve_job_def("extract_only").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        run_config=refresh_window_config(day, day, ("US",)))
+    assert result.success
+    meta = {e.asset_key: e.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+    prices = meta[dg.AssetKey(["raw", "prices_daily"])]
+    # independent figure: the demo source's US rows of that day, counted in polars
+    expected = DemoSource(n_securities=int(N_SECURITIES)).load("prices_daily").filter(
+        (pl.col("trade_date") == day) & pl.col("security_id").str.starts_with("US:")).height
+    assert prices["rows_replaced"].value == expected > 0
+    assert prices["refresh_scope"].value == "window"
+    midnight = dt.datetime(2025, 11, 20, tzinfo=dt.UTC).timestamp()
+    assert prices["window_start"].value == prices["window_end"].value == midnight
+    assert prices["window_markets"].value == "US"
+    build = demo.root / "warehouse" / "build" / "selloff.duckdb"
+    with duckdb.connect(str(build), read_only=True) as con:
+        total = con.execute("SELECT count(*) FROM raw.prices_daily").fetchall()[0][0]
+    assert prices["dagster/row_count"].value == total > expected
+    # reference data is replaced whole on every run
+    securities = meta[dg.AssetKey(["raw", "securities"])]
+    assert securities["refresh_scope"].value == "full"
+    assert securities["rows_replaced"].value == securities["dagster/row_count"].value
