@@ -449,15 +449,26 @@ def report(
 def query(
     sql: Annotated[str, typer.Argument(help="SQL to run against the published warehouse")],
     warehouse: Annotated[Path | None, typer.Option(help="published warehouse file")] = None,
-    limit: Annotated[int, typer.Option(help="rows to show")] = 50,
+    limit: Annotated[int, typer.Option(help="rows to show (--format table)")] = 50,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet")] = "table",
+    out: Annotated[Path | None, typer.Option(help="file to write (csv, json, parquet); "
+                                              "default: standard output")] = None,
 ) -> None:
     """Run SQL read-only on the published warehouse (safe while a refresh runs)."""
+    from selloff.query import QueryError, check_target, run_query, write_result
+
+    try:
+        check_target(fmt, out)  # a bad format or target is refused before the query runs
+        df = run_query(_published(warehouse), sql)
+        if fmt != "table":
+            if write_result(df, fmt, out) is not None:
+                Console(stderr=True).print(f"wrote {df.height} rows to {out}")
+            return
+    except QueryError as exc:
+        Console(stderr=True).print(f"[red]selloff query: {exc}[/]", highlight=False)
+        raise typer.Exit(2) from None
     from rich.table import Table
 
-    from selloff.warehouse import connect
-
-    with connect(_published(warehouse), read_only=True) as con:
-        df = con.sql(sql).pl()
     table = Table(show_lines=False)
     for c in df.columns:
         table.add_column(Text(c))
@@ -550,6 +561,23 @@ def discover(
             console.print(f"[red]draft {folder} does not validate:[/] {exc}", highlight=False)
             raise typer.Exit(1) from exc
         console.print(f"drafted {folder}")
+
+
+@app.command("sql")
+def sql_shell(
+    warehouse: Annotated[Path | None, typer.Option(help="published warehouse file")] = None,
+) -> None:
+    """An interactive, read-only SQL shell on the published warehouse (Harlequin: tables
+    and columns with their comments on the left, a query editor, results below)."""
+    from selloff.query import QueryError, sql_shell_command
+
+    try:
+        command = sql_shell_command(_published(warehouse))
+    except QueryError as exc:
+        Console(stderr=True).print(f"[red]selloff sql: {exc}[/]", highlight=False)
+        raise typer.Exit(2) from None
+    sys.stdout.flush()
+    os.execv(command[0], command)  # the shell takes over this terminal
 
 
 @snapshot_app.command("export")

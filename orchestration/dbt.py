@@ -24,6 +24,7 @@ from packaging import version
 from assets import WRITER_POOL
 from selloff import dbt_runner
 from selloff.resources import RefreshWindow, WarehouseResource
+from selloff.warehouse import row_count
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
@@ -31,15 +32,19 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 
 class SelloffDbtTranslator(DagsterDbtTranslator):
-    """Sources map onto the extract assets (`raw/<table>`); models onto `<schema>/<name>`."""
+    """Sources map onto the assets that write them (`raw/<table>`, `analytics/<table>`);
+    models onto `<schema>/<name>`."""
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str,
                        project: DbtProject | None) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] == "source":
-            return spec.replace_attributes(key=dg.AssetKey(["raw", props["name"]]),
-                                           group_name="extract")
+            # raw.* are the extract assets; analytics.* (declared for the docs' lineage
+            # to the exposures) are the polars assets of the same keys.
+            layer = props["source_name"]
+            return spec.replace_attributes(key=dg.AssetKey([layer, props["name"]]),
+                                           group_name="extract" if layer == "raw" else layer)
         schema = props.get("config", {}).get("schema") or "marts"
         return spec.replace_attributes(
             key=dg.AssetKey([schema, props["name"]]),
@@ -48,7 +53,9 @@ class SelloffDbtTranslator(DagsterDbtTranslator):
         )
 
 
-translator = SelloffDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+# Code references: each model links to its .sql file in the UI.
+translator = SelloffDbtTranslator(settings=DagsterDbtTranslatorSettings(
+    enable_asset_checks=True, enable_code_references=True))
 
 
 @dbt_assets(
@@ -63,8 +70,37 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     """One `dbt build` of the selected models and their tests. With a refresh window, the
     daily facts (tag:daily) are rebuilt from its first day on, incrementally."""
     invocation = dbt.cli(dbt_build_args(warehouse, refresh), context=context)
-    yield from invocation.stream()
-    keep_partial_parse(invocation.target_path, context.log)
+    # dbt holds the DuckDB file until it exits, so the row counts are read after it: the
+    # events are kept until then (also when the build fails, so that what was built is
+    # still recorded, with its count), then passed on in dbt's order.
+    events: list[Any] = []
+    try:
+        events.extend(invocation.stream())
+    except Exception:
+        yield from with_row_counts(context, warehouse, events)
+        raise
+    finally:
+        keep_partial_parse(invocation.target_path, context.log)
+    yield from with_row_counts(context, warehouse, events)
+
+
+def with_row_counts(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                    events: list[Any]) -> Iterator[Any]:
+    """`events` with `dagster/row_count` on each model's materialization (DuckDB target;
+    on Spark the tables are Parquet folders that the lake asset counts)."""
+    if warehouse.settings().is_spark:
+        yield from events
+        return
+    with warehouse.connect() as con:
+        for event in events:
+            key = (context.asset_key_for_output(event.output_name)
+                   if isinstance(event, dg.Output) else
+                   event.asset_key if isinstance(event, dg.AssetMaterialization) else None)
+            if key is None or len(key.path) != 2:
+                yield event
+                continue
+            count = row_count(con, *key.path)
+            yield event.with_metadata({**event.metadata, "dagster/row_count": count})
 
 
 PARTIAL_PARSE = "partial_parse.msgpack"

@@ -5,6 +5,7 @@ import warnings
 import dagster as dg
 
 from assets.analytics import analytics_assets, analytics_checks
+from assets.catalog import with_catalog
 from assets.extract import extract_assets, extract_checks, freshness_checks
 from assets.lake import lake_assets
 from assets.report import report_assets
@@ -24,8 +25,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     benchmark; `settings` become the resources' fields (shown in the launchpad)."""
     jobs = build_jobs()
     defs = dg.Definitions(
-        assets=[*extract_assets, selloff_dbt_models, *analytics_assets, *report_assets,
-                *lake_assets],
+        assets=with_catalog([*extract_assets, selloff_dbt_models, *analytics_assets,
+                             *report_assets, *lake_assets]),
         asset_checks=[*extract_checks, *freshness_checks, *analytics_checks],
         jobs=list(jobs.values()),
         schedules=build_schedules(jobs),

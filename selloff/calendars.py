@@ -14,6 +14,18 @@ MARKET_CALENDARS: dict[str, str] = {m.code: m.calendar for m in REGISTRY}
 MARKET_TIMEZONES: dict[str, str] = {m.code: m.timezone for m in REGISTRY}
 CALENDAR_START = dt.date(2018, 1, 1)
 
+# raw.trading_calendar, as calendar_frame builds it: its comment and its columns' (the one
+# source, selloff/catalog.py).
+CALENDAR_TABLE_DOC = ("Every calendar day per market from 2018 with whether the exchange "
+                      "trades (exchange_calendars).")
+CALENDAR_SCHEMA: dict[str, pl.DataType] = {
+    "market": pl.Utf8(), "calendar_date": pl.Date(), "is_trading_day": pl.Boolean()}
+CALENDAR_COLUMN_DOCS: dict[str, str] = {
+    "market": "Market code of the registry (selloff/markets.py).",
+    "calendar_date": "Calendar day (every day, weekends and holidays included).",
+    "is_trading_day": "True when the market's exchange holds a session that day.",
+}
+
 
 @cache
 def _calendar(market: str) -> xcals.ExchangeCalendar:

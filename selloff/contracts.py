@@ -100,6 +100,68 @@ def _band(bound: int) -> pl.Expr:
         {c: b[bound] for c, b in USD_PER_UNIT_BAND.items()}, default=None, return_dtype=pl.Float64)
 
 
+# What a raw column holds: the one source of the comments in the warehouse (COMMENT ON,
+# selloff/catalog.py) and of the column schema in the Dagster UI. A name means the same in
+# every dataset unless the dataset's own `docs` say otherwise. Units are stated: prices and
+# amounts in full currency units (not thousands), ratios as fractions unless named.
+COLUMN_DOCS: dict[str, str] = {
+    "security_id": "Security key MARKET:CODE, e.g. US:NVDA, CN:688256.SH, KR:005930.",
+    "index_id": "Index key MARKET:CODE, e.g. US:SPX, KR:KOSPI.",
+    "entity_id": "What the flow is of: a security_id, a board or a market (MARKET:CODE).",
+    "market": "Market code of the registry (selloff/markets.py): US, CN, KR, JP or TW.",
+    "exchange_mic": "ISO 10383 MIC of the listing exchange, e.g. XNAS.",
+    "symbol": "Local ticker or code as the exchange lists it.",
+    "name": "English name.",
+    "name_local": "Name in the local language.",
+    "currency": "ISO 4217 currency code the prices or amounts of this row are in.",
+    "sector": "Sector as the source names it.",
+    "industry": "Industry as the source names it.",
+    "listing_board": "Listing board, e.g. STAR, KOSDAQ, Prime.",
+    "is_ai": "True for the AI-theme names of the universe.",
+    "cik": "SEC Central Index Key (US filers only), 10 digits.",
+    "source": "Where the row came from: the source's name (demo, a snapshot, a live service).",
+    "trade_date": "Local trading date of the market (the exchange's own calendar day).",
+    "open": "Opening price as traded, full units of `currency` per share (index: points).",
+    "high": "Highest price of the day as traded, full units of `currency` (index: points).",
+    "low": "Lowest price of the day as traded, full units of `currency` (index: points).",
+    "close": "Closing price as traded, not adjusted, full units of `currency` per share "
+             "(index: points).",
+    "adj_close": "Close adjusted for splits and dividends, full units of `currency` per share; "
+                 "null when the source gives none.",
+    "volume": "Shares traded that day (a count of shares, not a value).",
+    "as_of_date": "Date the share count is valid for.",
+    "share_class": "Share class the count is of (e.g. common, A, total).",
+    "shares": "Shares outstanding, a count of shares (full units, not millions).",
+    "filed_date": "Date the figure was published (filed); used from this date on, never before.",
+    "metric": "Which figure: revenue, net_income, eps_diluted, capex, operating_cash_flow or "
+              "shares_diluted_avg.",
+    "period_start": "First day of the reporting period (null when the source gives none).",
+    "period_end": "Last day of the reporting period.",
+    "fiscal_year": "Fiscal year, labelled by the calendar year it ends in (+-1).",
+    "fiscal_period": "Q1, Q2, Q3, Q4 or FY.",
+    "value_basis": "discrete (the period alone) or ytd (year to date, differenced in dbt).",
+    "value": "The figure in `unit`: full currency units (not thousands), shares, or "
+             "currency per share.",
+    "unit": "Unit of `value`: a currency code, 'shares' or 'CUR/share' (CUR a currency code).",
+    "form": "Filing form, e.g. 10-Q, 10-K (null outside the SEC).",
+    "accession": "Filing accession number (null outside the SEC).",
+    "flow_scope": "What entity_id is: security, board or market.",
+    "investor_type": "Investor group of the flow, e.g. foreign, individual, institution, "
+                     "main_force.",
+    "period": "day (one session's flow) or week (a week's flow, dated on its last session).",
+    "net_buy_value": "Net buying (buys minus sells) in full units of `currency`; negative = net "
+                     "selling.",
+    "usd_per_unit": "US dollars per one unit of `currency` (e.g. 0.00068 for KRW); 1 for USD.",
+    "pe_ttm": "Price to trailing-twelve-month earnings as the index publisher states it "
+              "(a multiple, e.g. 25.3).",
+    "pb": "Price to book as published (a multiple).",
+    "dividend_yield": "Dividend yield as a fraction (0.025 = 2.5 %).",
+    "basket_id": "Basket key, e.g. US_AI_BIG8, KR_AI.",
+    "valid_from": "First day the security is a member (null: from the start of the data).",
+    "valid_to": "Last day the security is a member (null: still a member).",
+}
+
+
 @dataclass(frozen=True)
 class Dataset:
     """One canonical dataset.
@@ -122,6 +184,12 @@ class Dataset:
     calendar_when: tuple[str, str] | None = None
     id_columns: tuple[str, ...] = ()
     checks: tuple[Check, ...] = ()
+    # What one row is (the table's comment); `docs` override COLUMN_DOCS for this dataset.
+    description: str = ""
+    docs: dict[str, str] = field(default_factory=dict)
+
+    def column_doc(self, column: str) -> str:
+        return self.docs.get(column) or COLUMN_DOCS.get(column, "")
 
     @property
     def column_names(self) -> list[str]:
@@ -151,6 +219,7 @@ DATASETS: dict[str, Dataset] = {
                 Column("listing_board", S, True), Column("is_ai", B),
                 Column("cik", S, True), Column("source", S),
             ),
+            description='One row per listed security: its market, names, currency, sector and AI flag.',
             key=("security_id",),
             allowed={"market": MARKETS, "currency": CURRENCIES},
             id_columns=("security_id",),
@@ -160,8 +229,10 @@ DATASETS: dict[str, Dataset] = {
             "indexes",
             (Column("index_id", S), Column("market", S), Column("name", S),
              Column("currency", S), Column("source", S)),
+            description='One row per market index: its market, name and currency.',
             key=("index_id",),
             allowed={"market": MARKETS, "currency": CURRENCIES},
+            docs={"currency": "Currency of the index (its constituents' trading currency)."},
             id_columns=("index_id",),
             checks=(_market_matches_id("index_id"),),
         ),
@@ -173,6 +244,7 @@ DATASETS: dict[str, Dataset] = {
                 Column("close", F), Column("adj_close", F, True), Column("volume", F, True),
                 Column("currency", S), Column("source", S),
             ),
+            description="Daily prices per security and trading day, as traded (close) and adjusted (adj_close), in the security's currency.",
             key=("security_id", "trade_date"),
             positive=("open", "high", "low", "close", "adj_close"),
             non_negative=("volume",),
@@ -190,6 +262,7 @@ DATASETS: dict[str, Dataset] = {
                 Column("open", F, True), Column("high", F, True), Column("low", F, True),
                 Column("close", F), Column("source", S),
             ),
+            description='Daily index levels (points) per index and trading day.',
             key=("index_id", "trade_date"),
             positive=("open", "high", "low", "close"),
             date_columns_not_future=("trade_date",),
@@ -204,6 +277,7 @@ DATASETS: dict[str, Dataset] = {
                 Column("security_id", S), Column("as_of_date", D), Column("share_class", S),
                 Column("shares", F, True), Column("filed_date", D, True), Column("source", S),
             ),
+            description='Share counts per security, as-of date and share class, with the date they were filed.',
             key=("security_id", "as_of_date", "share_class"),
             positive=("shares",),
             date_columns_not_future=("as_of_date", "filed_date"),
@@ -223,6 +297,7 @@ DATASETS: dict[str, Dataset] = {
                 Column("unit", S), Column("form", S, True), Column("accession", S, True),
                 Column("source", S),
             ),
+            description='Reported financial figures per security, metric, period and filing (values as filed: discrete or year to date).',
             key=("security_id", "metric", "period_end", "fiscal_period", "filed_date"),
             allowed={"value_basis": VALUE_BASES, "fiscal_period": FISCAL_PERIODS,
                      "metric": METRICS, "unit": UNITS},
@@ -245,6 +320,7 @@ DATASETS: dict[str, Dataset] = {
                 Column("investor_type", S), Column("period", S),
                 Column("net_buy_value", F), Column("currency", S), Column("source", S),
             ),
+            description="Net buying by investor type per security, board or market and trading day (or week), in the market's currency.",
             key=("flow_scope", "entity_id", "trade_date", "investor_type"),
             allowed={
                 "flow_scope": FLOW_SCOPES, "investor_type": INVESTOR_TYPES,
@@ -267,7 +343,9 @@ DATASETS: dict[str, Dataset] = {
             "fx_rates_daily",
             (Column("trade_date", D), Column("currency", S), Column("usd_per_unit", F),
              Column("source", S)),
+            description='Daily FX fixings: US dollars per unit of each currency.',
             key=("trade_date", "currency"),
+            docs={"currency": "ISO 4217 code of the currency quoted (USD per one unit of it)."},
             positive=("usd_per_unit",),
             allowed={"currency": CURRENCIES},
             date_columns_not_future=("trade_date",),
@@ -283,6 +361,7 @@ DATASETS: dict[str, Dataset] = {
                 Column("index_id", S), Column("trade_date", D), Column("pe_ttm", F, True),
                 Column("pb", F, True), Column("dividend_yield", F, True), Column("source", S),
             ),
+            description='Daily valuation of an index as its publisher states it: P/E (TTM), P/B, dividend yield.',
             key=("index_id", "trade_date"),
             non_negative=("dividend_yield",),
             date_columns_not_future=("trade_date",),
@@ -295,7 +374,9 @@ DATASETS: dict[str, Dataset] = {
                 Column("valid_from", D, True), Column("valid_to", D, True),
                 Column("source", S),
             ),
+            description='Basket memberships: which security belongs to which basket, and from when to when.',
             key=("basket_id", "security_id"),
+            docs={"security_id": "Member security (MARKET:CODE)."},
             id_columns=("security_id",),
             checks=(
                 Check("valid_from <= valid_to",

@@ -198,6 +198,11 @@ class WarehouseResource(dg.ConfigurableResource):
         with self.connect() as con:
             return warehouse.read_table(con, schema, table)
 
+    def row_count(self, schema: str, table: str) -> int:
+        """Rows of a table of the build file (0 when it does not exist)."""
+        with self.connect() as con:
+            return warehouse.row_count(con, schema, table)
+
     def read_many(self, tables: dict[str, tuple[str, str]]) -> dict[str, pl.DataFrame]:
         """Read several tables in one connection; absent tables are left out."""
         settings = self.settings()

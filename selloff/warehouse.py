@@ -283,6 +283,14 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
     return bool(rows[0][0])
 
 
+def row_count(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
+    """Rows of schema.table (a table or a view), 0 when it does not exist."""
+    if not table_exists(con, schema, table):
+        return 0
+    return int(con.execute(f"SELECT count(*) FROM {_ident(schema)}.{_ident(table)}")
+               .fetchall()[0][0])
+
+
 def read_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
     """Run a query into polars (DuckDB 2.0: .pl() lives on relations, not on execute())."""
     return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()

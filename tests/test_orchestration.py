@@ -185,7 +185,8 @@ def test_one_market_one_day_refresh_gives_the_same_warehouse(tmp_path: Path, ful
     # only the US rows of that day were written; other markets' rows were left as they were
     us_day = SnapshotSource(full_snapshot).load("prices_daily").filter(
         (pl.col("trade_date") == day) & pl.col("security_id").str.starts_with("US:"))
-    assert meta["rows"].value == us_day.height > 0
+    assert meta["rows_replaced"].value == us_day.height > 0
+    assert meta["dagster/row_count"].value == refreshed.table("raw.prices_daily").height
     assert_same_table(cn_rows, refreshed.table("raw.prices_daily").filter(
         pl.col("security_id").str.starts_with("CN:")), "CN prices")
     _assert_same_warehouse(full, refreshed, f"refreshing US {day}")

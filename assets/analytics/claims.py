@@ -75,7 +75,7 @@ def claim_verdicts(source: SourceResource, episodes: EpisodesResource,
     rows = warehouse.write("analytics", "claim_verdicts", verdicts)
     counts = verdicts.group_by(EPISODE_COLUMN, "verdict").len().sort(EPISODE_COLUMN, "verdict")
     return dg.MaterializeResult(metadata={
-        "rows": rows,
+        "dagster/row_count": rows,
         **{f"{ep}: {v}": n for ep, v, n in counts.iter_rows()},
         "verdicts": dg.MetadataValue.md(markdown_table(verdicts.select(
             EPISODE_COLUMN, "claim_id", "verdict", "stated_text", "computed_text",

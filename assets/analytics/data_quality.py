@@ -55,7 +55,7 @@ def data_quality_findings_asset(episodes: EpisodesResource,
     rows = warehouse.write("analytics", "data_quality_findings", out)
     by_kind = out.group_by("episode_id", "kind").len().sort("episode_id", "kind")
     return dg.MaterializeResult(metadata={
-        "rows": rows,
+        "dagster/row_count": rows,
         **{f"{ep}: {kind}": n for ep, kind, n in by_kind.iter_rows()},
         "by_kind": dg.MetadataValue.md(markdown_table(by_kind, 20)),
         "findings": dg.MetadataValue.md(markdown_table(out, 100)),

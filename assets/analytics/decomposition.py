@@ -82,11 +82,11 @@ def selloff_decomposition_asset(context: dg.AssetExecutionContext, episodes: Epi
     if n_ex:
         context.log.warning(f"{n_ex} (episode, window, security) rows excluded: {totals}")
     yield dg.MaterializeResult(asset_key=analytics_key("selloff_decomposition"), metadata={
-        "rows": n, "episodes": len(eps),
+        "dagster/row_count": n, "episodes": len(eps),
         "windows": decomposition.select(EPISODE_COLUMN, "window_id").n_unique() if n else 0,
         "securities": decomposition["security_id"].n_unique() if n else 0})
     yield dg.MaterializeResult(asset_key=analytics_key("selloff_exclusions"), metadata={
-        "rows": n_ex, **{f"excluded: {k}": v for k, v in totals.items()}})
+        "dagster/row_count": n_ex, **{f"excluded: {k}": v for k, v in totals.items()}})
 
 
 @analytics_asset(
@@ -103,7 +103,7 @@ def selloff_rollup_asset(episodes: EpisodesResource,
         of_episode(frames["selloff_decomposition"], e), frames["dim_security"],
         with_episode_baskets(frames.get("dim_basket_member"), e.baskets)))
     rows = warehouse.write("analytics", "selloff_rollup", out)
-    meta: dict[str, object] = {"rows": rows}
+    meta: dict[str, object] = {"dagster/row_count": rows}
     for e in eps:
         head = (out.filter((pl.col(EPISODE_COLUMN) == e.episode_id)
                            & (pl.col("window_id") == e.main.window_id)

@@ -63,11 +63,11 @@ def episode_candidates_asset(config: DiscoveryRunConfig, warehouse: WarehouseRes
     top = candidates.head(10).select(TOP_COLUMNS).with_columns(
         (pl.col("cap_lost_usd") / 1e9).round(1).alias("cap_lost_usd"))
     yield dg.MaterializeResult(asset_key=analytics_key("episode_candidates"), metadata={
-        "rows": n, "top candidates": dg.MetadataValue.md(markdown_table(top, 10)),
+        "dagster/row_count": n, "top candidates": dg.MetadataValue.md(markdown_table(top, 10)),
         "config": dg.MetadataValue.json({k: v for k, v in cfg.__dict__.items()})})
     counts = events.group_by("event_kind", "entity_kind").len().sort("event_kind", "entity_kind")
     yield dg.MaterializeResult(asset_key=analytics_key("episode_candidate_events"), metadata={
-        "rows": n_events, "by kind": dg.MetadataValue.md(markdown_table(counts, 20))})
+        "dagster/row_count": n_events, "by kind": dg.MetadataValue.md(markdown_table(counts, 20))})
 
 
 @dg.asset_check(

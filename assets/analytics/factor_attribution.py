@@ -110,6 +110,6 @@ def factor_attribution_asset(episodes: EpisodesResource, warehouse: WarehouseRes
     n_att = warehouse.write("analytics", "factor_attribution", attribution)
     n_split = warehouse.write("analytics", "basket_factor_split", split)
     yield dg.MaterializeResult(asset_key=analytics_key("factor_attribution"), metadata={
-        "rows": n_att, "preview": dg.MetadataValue.md(markdown_table(attribution, 20))})
+        "dagster/row_count": n_att, "preview": dg.MetadataValue.md(markdown_table(attribution, 20))})
     yield dg.MaterializeResult(asset_key=analytics_key("basket_factor_split"), metadata={
-        "rows": n_split, "preview": dg.MetadataValue.md(markdown_table(split, 20))})
+        "dagster/row_count": n_split, "preview": dg.MetadataValue.md(markdown_table(split, 20))})

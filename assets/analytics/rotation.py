@@ -70,4 +70,4 @@ def rotation_asset(episodes: EpisodesResource, warehouse: WarehouseResource) -> 
     rows = warehouse.write("analytics", "rotation", out)
     spread = out.filter(out["dimension"] == "spread") if rows else out
     return dg.MaterializeResult(metadata={
-        "rows": rows, "high_to_low_spreads": dg.MetadataValue.md(markdown_table(spread, 30))})
+        "dagster/row_count": rows, "high_to_low_spreads": dg.MetadataValue.md(markdown_table(spread, 30))})

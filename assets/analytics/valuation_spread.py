@@ -37,4 +37,4 @@ def valuation_spread_asset(episodes: EpisodesResource,
     out = per_episode(episodes.load(), lambda e: _spread(e, frames))
     rows = warehouse.write("analytics", "valuation_spread", out)
     return dg.MaterializeResult(metadata={
-        "rows": rows, "latest": dg.MetadataValue.md(markdown_table(out.tail(10), 10))})
+        "dagster/row_count": rows, "latest": dg.MetadataValue.md(markdown_table(out.tail(10), 10))})

@@ -82,10 +82,10 @@ def selloff_windows_asset(episodes: EpisodesResource, warehouse: WarehouseResour
     counts = all_moves.group_by("episode_id", "entity_kind", "period").len().sort(
         "episode_id", "entity_kind", "period")
     yield dg.MaterializeResult(asset_key=analytics_key("entity_moves"), metadata={
-        "rows": n_moves, "by kind": dg.MetadataValue.md(markdown_table(counts, 40))})
+        "dagster/row_count": n_moves, "by kind": dg.MetadataValue.md(markdown_table(counts, 40))})
     detected = all_windows.filter(pl.col("kind") != "named")
     yield dg.MaterializeResult(asset_key=analytics_key("selloff_windows"), metadata={
-        "rows": n_windows,
+        "dagster/row_count": n_windows,
         "episodes": ", ".join(f"{e.episode_id} (main {e.main.window_id})" for e in eps),
         "detected": dg.MetadataValue.md(markdown_table(
             detected.select("episode_id", "window_id", "market", "kind", "start_date",

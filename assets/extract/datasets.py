@@ -32,6 +32,20 @@ DAILY_DATASETS: dict[str, tuple[str, str | None]] = {
 }
 
 
+def refresh_window_metadata(first: dt.date | None, last: dt.date | None,
+                            markets: tuple[str, ...]) -> dict[str, dg.MetadataValue]:
+    """The days (and markets) a run replaced, as timestamps the catalog can sort and plot;
+    a full refresh has none (it replaced everything)."""
+    if first is None or last is None:
+        return {"refresh_scope": dg.MetadataValue.text("full")}
+    def midnight(d: dt.date) -> float:
+        return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp()
+    return {"refresh_scope": dg.MetadataValue.text("window"),
+            "window_start": dg.MetadataValue.timestamp(midnight(first)),
+            "window_end": dg.MetadataValue.timestamp(midnight(last)),
+            "window_markets": dg.MetadataValue.text(", ".join(markets) or "all")}
+
+
 def _preview(df: pl.DataFrame, n: int = 5) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(df, max_rows=n))
 
@@ -71,19 +85,24 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
                 # end: memory is bounded by the largest part, not by the dataset.
                 with warehouse.connect() as con:
                     rows, df = replace_table_parts(con, "raw", dataset, parts)
-                scope = "all"
+                scope, first, last = "all", None, None
             else:
                 df = pl.concat(list(parts))
                 markets = tuple(refresh.markets)
                 rows = warehouse.write_window("raw", dataset, df, daily[0], *window,
                                               entity_column=daily[1], markets=markets)
-                scope = f"{window[0]} .. {window[1]}" + (
-                    f" ({', '.join(markets)})" if markets else "")
+                first, last = window
+                scope = f"{first} .. {last}" + (f" ({', '.join(markets)})" if markets else "")
+            total = warehouse.row_count("raw", dataset)
         except (DataContractError, SourceUnreachable, LiveConfigError, SettingsError) as exc:
             raise dg.Failure(description=f"{dataset}: {exc}", allow_retries=False) from exc
         return dg.MaterializeResult(
             metadata={
-                "rows": rows,
+                # The catalog's standard keys: the table's size after the run (charted
+                # run over run), what this run replaced, and the days it replaced.
+                "dagster/row_count": total,
+                "rows_replaced": rows,
+                **refresh_window_metadata(first, last, tuple(refresh.markets) if daily else ()),
                 "window": scope,
                 "source": src.name,
                 "synthetic": src.synthetic,
@@ -130,7 +149,9 @@ def _gx_check(dataset: str) -> dg.AssetChecksDefinition:
 def trading_calendar(warehouse: WarehouseResource) -> dg.MaterializeResult:
     df = calendar_frame(end=CALENDAR_END)
     rows = warehouse.write("raw", "trading_calendar", df)
-    return dg.MaterializeResult(metadata={"rows": rows, "markets": sorted(set(df["market"]))})
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "rows_replaced": rows,
+                                          **refresh_window_metadata(None, None, ()),
+                                          "markets": sorted(set(df["market"]))})
 
 
 extract_assets: list[dg.AssetsDefinition] = [_extract_asset(d) for d in DATASETS] + [trading_calendar]

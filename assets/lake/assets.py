@@ -1,6 +1,7 @@
-"""`lake/raw/*` after the extract assets, `lake/marts/*` after the dbt marts (selloff/lake.py).
+"""`lake/raw/*` after the extract assets, `lake/marts/*` after the dbt marts,
+`lake/analytics/*` after the analytics tables (selloff/lake.py).
 
-Both replace their tables whole on every run (a streaming Parquet write, selloff/lake.py),
+All three replace their tables whole on every run (a streaming Parquet write, selloff/lake.py),
 and the lake then never holds a mix of two runs' rows.
 """
 
@@ -9,6 +10,7 @@ import polars as pl
 
 from assets import WRITER_POOL
 from selloff import dbt_runner, lake
+from selloff.analytics.tables import TABLE_SCHEMAS as ANALYTICS_TABLES
 from selloff.contracts import DATASETS
 from selloff.markdown import markdown_table
 from selloff.marts import MART_KEYS
@@ -71,4 +73,30 @@ def lake_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
                                           "engine": settings.dbt_target, **_written(written)})
 
 
-lake_assets = [lake_raw, lake_marts]
+@dg.asset(
+    key=["lake", "analytics"],
+    group_name="lake",
+    deps=[dg.AssetKey(["analytics", t]) for t in ANALYTICS_TABLES],
+    pool=WRITER_POOL,
+    kinds={"parquet", "duckdb"},
+    description="The analytics tables as Parquet, same layout as raw and marts "
+    "(<lake>/analytics/<table>/market=../month=../part-0.parquet where the table has a "
+    "market or a date column, else one file), each swapped in whole: the main outputs for "
+    "Spark, Trino or polars without the DuckDB file.",
+)
+def lake_analytics(context: dg.AssetExecutionContext,
+                   warehouse: WarehouseResource) -> dg.MaterializeResult:
+    settings = warehouse.settings()
+    # The analytics are polars tables in the build file whichever engine ran dbt.
+    with warehouse.connect() as con:
+        written = lake.write_schema(con, "analytics", settings.lake,
+                                    tables=list(ANALYTICS_TABLES))
+    missing = sorted(set(ANALYTICS_TABLES) - {t.table for t in written})
+    if missing:
+        raise dg.Failure(f"analytics tables not built: {', '.join(missing)}")
+    context.log.info(f"wrote {len(written)} analytics tables to {settings.lake}/analytics")
+    return dg.MaterializeResult(metadata={"path": settings.lake + "/analytics",
+                                          **_written(written)})
+
+
+lake_assets = [lake_raw, lake_marts, lake_analytics]

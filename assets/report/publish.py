@@ -5,6 +5,7 @@ import dagster as dg
 
 from assets import WRITER_POOL
 from assets.gate import GATED_BY, checks_from_metadata, gate_verdict, upstream_blocking_checks
+from selloff.catalog import apply_comments
 from selloff.resources import WarehouseResource
 
 PUBLISH_AFTER = [
@@ -51,10 +52,16 @@ def published_warehouse(context: dg.AssetExecutionContext,
             metadata={"failing_checks": dg.MetadataValue.json(verdict.failing),
                       "unchecked": dg.MetadataValue.json(verdict.unchecked)},
             allow_retries=False)
+    # Tables are replaced whole (CREATE OR REPLACE), which drops their comments: the raw
+    # and analytics ones are written again here, right before the copy (dbt's models carry
+    # theirs from persist_docs).
+    with warehouse.connect() as con:
+        comments = apply_comments(con)
     path = warehouse.publish()
     n_checks = sum(len(c) for c in checks.values())
     context.log.info(f"gate open: {verdict.checked} of {n_checks} upstream blocking checks on "
                      "record, none failing")
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)),
                                           "bytes": path.stat().st_size,
-                                          "blocking_checks_on_record": verdict.checked})
+                                          "blocking_checks_on_record": verdict.checked,
+                                          "comments_written": comments})

@@ -273,3 +273,245 @@ CANDIDATES_SCHEMA: dict[str, pl.DataType] = {
     "cap_lost_usd": pl.Float64(),
     "severity": pl.Float64(),
 }
+
+# The analytics tables as the warehouse holds them (each with episode_id first): the one
+# source of their comments in DuckDB (selloff/catalog.py), of their column schema in the
+# Dagster UI and of the lake's analytics layer. Units: returns are fractions (-0.0708 =
+# -7.08 %), amounts full currency units (USD unless the column says local).
+TABLE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "entity_moves": MOVES_SCHEMA,
+    "selloff_windows": {EPISODE_COLUMN: pl.Utf8(), **WINDOWS_SCHEMA},
+    "selloff_decomposition": {EPISODE_COLUMN: pl.Utf8(), **DECOMPOSITION_SCHEMA},
+    "selloff_exclusions": {EPISODE_COLUMN: pl.Utf8(), **EXCLUDED_SCHEMA},
+    "selloff_rollup": {EPISODE_COLUMN: pl.Utf8(), **ROLLUP_SCHEMA},
+    "factor_attribution": {EPISODE_COLUMN: pl.Utf8(), **FACTOR_ATTRIBUTION_SCHEMA},
+    "basket_factor_split": {EPISODE_COLUMN: pl.Utf8(), **BASKET_FACTOR_SPLIT_SCHEMA},
+    "rotation": {EPISODE_COLUMN: pl.Utf8(), **ROTATION_SCHEMA},
+    "valuation_spread": {EPISODE_COLUMN: pl.Utf8(), **VALUATION_SPREAD_SCHEMA},
+    "claim_verdicts": {EPISODE_COLUMN: pl.Utf8(), **VERDICT_SCHEMA},
+    "data_quality_findings": {EPISODE_COLUMN: pl.Utf8(), **FINDINGS_SCHEMA},
+    # Whole-data tables (WHOLE_DATA_TABLES): no episode_id.
+    "episode_candidates": CANDIDATES_SCHEMA,
+    "episode_candidate_events": CANDIDATE_EVENTS_SCHEMA,
+}
+
+TABLE_DOCS: dict[str, str] = {
+    "entity_moves": "Every move of every security, basket and index of an episode's markets: "
+    "each day and calendar week in its search periods, each named window and each detected "
+    "drawdown (the one engine behind windows and claims).",
+    "selloff_windows": "The episode's windows per market: named ones from episode.yaml, the "
+    "worst day and week of each index and basket, and detected drawdowns.",
+    "selloff_decomposition": "Per window and security: the USD market-cap change split exactly "
+    "into price, shares and FX, and the local part into re-rating, earnings and "
+    "no-earnings-basis.",
+    "selloff_exclusions": "Securities left out of a window and why (no price, no share count, "
+    "no FX): a missing figure is never defaulted.",
+    "selloff_rollup": "Decomposition amounts summed by total, market, is_ai, sector group, "
+    "sector and basket, with each group's share of the window's total change.",
+    "factor_attribution": "Per window and market: cross-sectional OLS of securities' local log "
+    "returns on beta, z-scored log P/E and the AI flag (one row per term).",
+    "basket_factor_split": "Per window and basket: its cap-weighted log return split into "
+    "market, valuation, AI-theme and idiosyncratic parts.",
+    "rotation": "Per window and market: cap-weighted returns and net flows by sector group, "
+    "P/E quintile, investor type, and the high-to-low P/E spread.",
+    "valuation_spread": "Per day and AI basket: its cap-weighted P/E (TTM) against the dividend "
+    "reference, their ratio and the ratio's percentile in its own history.",
+    "claim_verdicts": "One verdict per claim of the episode's commentary, with the stated and "
+    "computed figures, the window and entities behind it (in the claim's own unit).",
+    "data_quality_findings": "Valid-but-suspicious input listed under each episode whose days "
+    "and markets it touches: what was held back and what was only recorded.",
+    "episode_candidates": "Sell-offs found in the whole data (not per episode): overlapping "
+    "drawdowns and day/week shocks of indexes, baskets and market aggregates grouped into "
+    "one candidate each, ranked by severity (selloff discover).",
+    "episode_candidate_events": "The events behind each candidate of episode_candidates: one "
+    "drawdown, day shock or week shock of one index, basket or market aggregate each.",
+}
+
+_AMOUNT = " in full US dollars (not millions)"
+COLUMN_DOCS: dict[str, str] = {
+    EPISODE_COLUMN: "Episode the row belongs to (the id of its episode.yaml), e.g. "
+    "ai_selloff_2025.",
+    "window_id": "Window id: a named window of the episode (e.g. main) or a detected one "
+    "(worst_day:ENTITY, worst_week:ENTITY, drawdown:ENTITY).",
+    "market": "Market code (US, CN, KR, JP, TW); ALL for a window over several markets.",
+    "security_id": "Security key MARKET:CODE, e.g. US:NVDA.",
+    "basket_id": "Basket key, e.g. US_AI_BIG8.",
+    "index_id": "Index key MARKET:CODE.",
+    "start_date": "First day of the window or period (calendar date).",
+    "end_date": "Last day of the window or period (calendar date).",
+    "t0_date": "Session whose close the move starts from: the last close strictly before "
+    "the window starts.",
+    "t1_date": "Session whose close the move ends at: the last close on or before the "
+    "window's end.",
+    "mcap_usd_start": "Market cap at t0" + _AMOUNT + ".",
+    "mcap_usd_end": "Market cap at t1" + _AMOUNT + ".",
+    "change_usd": "Market-cap change from t0 to t1" + _AMOUNT + " (negative = loss); "
+    "= price_usd + shares_usd + fx_usd.",
+    "price_usd": "Part of change_usd from the local price move" + _AMOUNT + ".",
+    "shares_usd": "Part of change_usd from the change in share count" + _AMOUNT + ".",
+    "fx_usd": "Part of change_usd from the currency's move against the dollar" + _AMOUNT + ".",
+    "rerating_usd": "Part of price + shares from the change in P/E (re-rating)" + _AMOUNT + ".",
+    "earnings_usd": "Part of price + shares from the change in TTM earnings" + _AMOUNT + ".",
+    "no_earnings_basis_usd": "Part of price + shares of securities without positive TTM "
+    "earnings (no P/E to split by)" + _AMOUNT + ".",
+    "n_securities": "Number of securities in the group (a count).",
+    "share_of_total": "The group's change_usd as a fraction of the window's total change "
+    "(0.25 = 25 %).",
+    "note": "Why a figure is missing or short (empty when all is well).",
+}
+
+# Columns whose meaning depends on the table: (table, column) -> description.
+TABLE_COLUMN_DOCS: dict[tuple[str, str], str] = {
+    ("entity_moves", "entity_kind"): "security, basket or index.",
+    ("entity_moves", "entity_id"): "The security_id, basket_id or index_id that moved.",
+    ("entity_moves", "market"): "Market of the entity; ALL for a basket over several markets.",
+    ("entity_moves", "period"): "day (one session), week (a calendar week) or window (a named "
+    "or detected window).",
+    ("entity_moves", "window_id"): "The window of a period 'window' row (named or detected); "
+    "null on day and week rows.",
+    ("entity_moves", "level_t0"): "Level at t0: a security's chained price, a basket's "
+    "chain-linked USD cap level, an index's close (points).",
+    ("entity_moves", "level_t1"): "Level at t1, on the same basis as level_t0.",
+    ("entity_moves", "return"): "level_t1 / level_t0 - 1, a fraction (-0.0708 = -7.08 %).",
+    ("entity_moves", "change_usd"): "Sum of the daily market-cap changes from t0 to t1"
+    + _AMOUNT + "; null for an index.",
+    ("entity_moves", "change_local"): "The same change in full units of the local currency; "
+    "null for an index and a mixed-currency basket.",
+    ("entity_moves", "n_members"): "Basket members with a cap at both ends of the move "
+    "(1 for a security, null for an index).",
+    ("entity_moves", "basis"): "Which closes the move used: adj (adjusted), raw (as traded) "
+    "or mixed; null for baskets and indexes.",
+    ("selloff_windows", "kind"): "named, worst_day, worst_week or drawdown.",
+    ("selloff_windows", "basis"): "What the window was detected on (the level series), or "
+    "named for a window of episode.yaml.",
+    ("selloff_windows", "entity_id"): "Index or basket a detected window belongs to (null "
+    "for a named window).",
+    ("selloff_exclusions", "reason"): "Why the security is left out: no price, no share "
+    "count or no FX.",
+    ("selloff_rollup", "group_kind"): "How securities are grouped: total, market, is_ai, "
+    "sector_group, sector or basket.",
+    ("selloff_rollup", "group_id"): "The group: ALL for total, a market code, true/false, a "
+    "sector group, a sector or a basket_id.",
+    ("factor_attribution", "index_id"): "Market index the betas are measured against "
+    "(MARKET:MKT_CAPW when the index has no levels).",
+    ("factor_attribution", "term"): "Regression term: intercept, beta, log_pe_z or is_ai.",
+    ("factor_attribution", "coefficient"): "OLS coefficient of the term, in log-return "
+    "units (0.01 = about 1 %).",
+    ("factor_attribution", "std_error"): "Classical OLS standard error of the coefficient.",
+    ("factor_attribution", "t_stat"): "coefficient / std_error.",
+    ("factor_attribution", "r2"): "R squared of the regression, a fraction 0..1 (repeated on "
+    "each term row).",
+    ("factor_attribution", "n"): "Securities in the regression (a count).",
+    ("factor_attribution", "beta_days_used"): "Return days the betas were estimated on "
+    "(target 250).",
+    ("basket_factor_split", "market"): "Market of the regression the basket is split with.",
+    ("basket_factor_split", "n_members"): "Members of the basket valid at t1 (a count).",
+    ("basket_factor_split", "n_used"): "Members with every exposure, used in the split.",
+    ("basket_factor_split", "cap_coverage"): "Share of the basket's t0 USD cap the used "
+    "members hold, a fraction (0.95 = 95 %).",
+    ("basket_factor_split", "basket_return"): "Cap-weighted log return of the used members "
+    "from t0 to t1 (= the four parts' sum).",
+    ("basket_factor_split", "market_part"): "Part of basket_return explained by the market "
+    "(intercept + beta), log-return units.",
+    ("basket_factor_split", "valuation_part"): "Part explained by the P/E exposure, "
+    "log-return units.",
+    ("basket_factor_split", "ai_theme_part"): "Part explained by the AI flag, log-return "
+    "units.",
+    ("basket_factor_split", "idiosyncratic_part"): "The residual, log-return units.",
+    ("rotation", "dimension"): "sector_group, pe_quintile, investor_type or spread.",
+    ("rotation", "bucket"): "The group within the dimension: a sector group, Q1..Q5 (P/E "
+    "quintile, Q1 cheapest), an investor type, or Q1-Q5 for the spread.",
+    ("rotation", "investor_type"): "Investor type of the flow (null on a return-only row).",
+    ("rotation", "n_securities"): "Securities in the bucket (a count).",
+    ("rotation", "cap_weighted_return"): "Cap-weighted simple return of the bucket from t0 "
+    "to t1, a fraction (-0.05 = -5 %).",
+    ("rotation", "net_flow_usd"): "Net buying in the window in full US dollars (negative = "
+    "net selling).",
+    ("valuation_spread", "trade_date"): "Trading day.",
+    ("valuation_spread", "ai_basket_id"): "AI basket whose P/E is compared.",
+    ("valuation_spread", "ai_pe"): "Cap-weighted P/E (TTM) of the AI basket (a multiple).",
+    ("valuation_spread", "dividend_ref"): "The dividend reference: a basket_id or index_id.",
+    ("valuation_spread", "dividend_pe"): "P/E (TTM) of the dividend reference (a multiple).",
+    ("valuation_spread", "ratio"): "ai_pe / dividend_pe.",
+    ("valuation_spread", "ratio_percentile"): "Where the day's ratio stands among all days "
+    "of that basket, a fraction 0..1 (1 = highest).",
+    ("claim_verdicts", "claim_id"): "Claim id from episode.yaml.",
+    ("claim_verdicts", "section"): "Section of the commentary the claim is from.",
+    ("claim_verdicts", "claim_text"): "The claim as the checker reads it.",
+    ("claim_verdicts", "quote"): "The commentary's own words.",
+    ("claim_verdicts", "metric"): "Which figure is compared (the claim's metric).",
+    ("claim_verdicts", "stated_value"): "The figure the commentary states, in `unit`.",
+    ("claim_verdicts", "computed_value"): "The figure the warehouse computes, in `unit`.",
+    ("claim_verdicts", "unit"): "Unit of stated_value and computed_value (e.g. percent, "
+    "usd_bn, ratio): the claim's own unit, not the tables' fractions.",
+    ("claim_verdicts", "comparator"): "How the two figures are compared: approx (within "
+    "a tolerance), lt, gt, le or ge.",
+    ("claim_verdicts", "stated_text"): "stated_value as text with its unit.",
+    ("claim_verdicts", "computed_text"): "computed_value as text with its unit.",
+    ("claim_verdicts", "verdict"): "supported, contradicted, insufficient_data or "
+    "external (not checkable on market data).",
+    ("claim_verdicts", "window_start"): "First day of the window the figure was computed over.",
+    ("claim_verdicts", "window_end"): "Last day of that window.",
+    ("claim_verdicts", "entities"): "The securities, baskets or indexes behind the figure.",
+    ("claim_verdicts", "note"): "How the figure was computed, or why there is none.",
+    ("claim_verdicts", "parts_json"): "The figure's parts (JSON).",
+    ("claim_verdicts", "synthetic"): "True when computed on the synthetic demo market.",
+    ("data_quality_findings", "dataset"): "Raw dataset the finding is about, e.g. "
+    "shares_outstanding.",
+    ("data_quality_findings", "entity"): "Security, index or currency concerned.",
+    ("data_quality_findings", "date_from"): "First day the finding covers.",
+    ("data_quality_findings", "date_to"): "Last day the finding covers.",
+    ("data_quality_findings", "kind"): "Kind of finding, e.g. shares_jump_reverted, "
+    "price_spike_reverted, stale_close, fx_outlier.",
+    ("data_quality_findings", "detail"): "What was seen, with the figures.",
+    ("data_quality_findings", "action"): "What the warehouse did: held back, or recorded only.",
+    ('episode_candidates', 'rank'): 'Rank by severity, 1 = the most severe.',
+    ('episode_candidates', 'candidate_id'): 'Candidate key, found_YYYY_MM_DD from its first day; also the id of its drafted episode.',
+    ('episode_candidates', 'start_date'): "First day of the candidate's span (earliest linked event).",
+    ('episode_candidates', 'end_date'): "Last day of the candidate's span (latest event end).",
+    ('episode_candidates', 't0_date'): "Session whose close the candidate's moves start from (its earliest event's t0).",
+    ('episode_candidates', 'markets'): 'Markets hit, comma-separated codes (e.g. CN,JP,KR,US).',
+    ('episode_candidates', 'n_markets'): 'Number of markets hit (a count).',
+    ('episode_candidates', 'entities'): 'Indexes, baskets and market aggregates (MARKET:MKT_CAPW) with an event, comma-separated.',
+    ('episode_candidates', 'n_entities'): 'Number of entities hit (a count).',
+    ('episode_candidates', 'n_events'): 'Number of events grouped into the candidate (a count).',
+    ('episode_candidates', 'event_kinds'): 'Kinds of events grouped: drawdown, day_shock, week_shock.',
+    ('episode_candidates', 'headline_entity'): 'The entity whose peak-to-trough fall defines the drafted main window.',
+    ('episode_candidates', 'main_start'): "First day of the drafted main window (the session after the headline's peak).",
+    ('episode_candidates', 'main_end'): "Last day of the drafted main window (the headline's trough).",
+    ('episode_candidates', 'headline_fall'): "The headline entity's peak-to-trough return, a fraction (-0.10 = -10 %).",
+    ('episode_candidates', 'fall_return'): 'The deepest peak-to-trough return of any entity hit, a fraction (-0.28 = -28 %).',
+    ('episode_candidates', 'fall_entity'): 'The entity with that deepest fall.',
+    ('episode_candidates', 'fall_peak_date'): "Session of that fall's peak close.",
+    ('episode_candidates', 'fall_trough_date'): "Session of that fall's trough close.",
+    ('episode_candidates', 'worst_day_return'): 'Worst one-session return of an entity hit within the span, a fraction.',
+    ('episode_candidates', 'worst_day_date'): 'Session of the worst day.',
+    ('episode_candidates', 'worst_day_entity'): 'Entity of the worst day.',
+    ('episode_candidates', 'worst_week_return'): 'Worst calendar-week return of an entity hit in a week holding a session of the span, a fraction.',
+    ('episode_candidates', 'worst_week_start'): 'First day (Monday) of the worst week.',
+    ('episode_candidates', 'worst_week_end'): 'Last day of the worst week.',
+    ('episode_candidates', 'worst_week_entity'): 'Entity of the worst week.',
+    ('episode_candidates', 'cap_lost_usd'): 'Market cap lost from peak to trough within the span, summed over the markets hit, in full US dollars (not millions); positive = lost.',
+    ('episode_candidates', 'severity'): "Severity score: sum over markets of 100 * (w_fall |fall| + w_day |worst day| + w_week |worst week|) of the market's broad measure (docs/ARCHITECTURE.md).",
+    ('episode_candidate_events', 'candidate_id'): 'The candidate the event is grouped into (episode_candidates.candidate_id).',
+    ('episode_candidate_events', 'entity_kind'): "index, basket or market (a market's cap-weighted aggregate).",
+    ('episode_candidate_events', 'entity_id'): 'The index_id, basket_id or MARKET:MKT_CAPW that moved.',
+    ('episode_candidate_events', 'market'): 'Market of the entity; ALL for a basket over several markets.',
+    ('episode_candidate_events', 'event_kind'): 'drawdown (peak to trough), day_shock or week_shock.',
+    ('episode_candidate_events', 'start_date'): 'First day of the event (the session after its t0).',
+    ('episode_candidate_events', 'end_date'): 'Last day of the event (its t1).',
+    ('episode_candidate_events', 't0_date'): "Session whose close the event starts from (a drawdown's peak).",
+    ('episode_candidate_events', 't1_date'): "Session whose close the event ends at (a drawdown's trough).",
+    ('episode_candidate_events', 'return'): "The event's return from t0 to t1, a fraction (-0.05 = -5 %).",
+    ('episode_candidate_events', 'change_usd'): 'Market-cap change from t0 to t1 in full US dollars (not millions); null for an index.',
+    ('episode_candidate_events', 'sigma'): 'Trailing standard deviation of the day or week returns a shock is measured against, a fraction; null for a drawdown.',
+    ('episode_candidate_events', 'z'): 'return / sigma for a shock (how many trailing standard deviations); null for a drawdown.',
+    ('episode_candidate_events', 'n_sessions'): 'Sessions from t0 to t1 (a count).',
+    ('episode_candidate_events', 'link_start'): "First day the event links over when events are grouped (a drawdown's fast leg, a shock's own day or week).",
+    ('episode_candidate_events', 'slow'): "True when a drawdown's leg was cut to its last max_leg_sessions sessions for linking.",
+}
+
+
+def column_doc(table: str, column: str) -> str:
+    """The description of an analytics column ('' if it has none: the tests refuse that)."""
+    return TABLE_COLUMN_DOCS.get((table, column)) or COLUMN_DOCS.get(column, "")

@@ -19,7 +19,12 @@ docs/LIVE_SOURCES.md lists the variables). The live source itself reads no envir
 
 from __future__ import annotations
 
-from selloff.sources.live.capture import capture_snapshot
+from importlib import import_module
+from typing import Any
+
+# The errors need nothing beyond the standard library, so the extract assets import them
+# on any install; the rest needs the `live` extra (httpx, tenacity, ...) and is imported
+# only when asked for, so a core install (`make run`) runs the demo and snapshot sources.
 from selloff.sources.live.errors import (
     EmptyAnswer,
     LiveConfigError,
@@ -28,8 +33,26 @@ from selloff.sources.live.errors import (
     SourceUnavailable,
     SourceUnreachable,
 )
-from selloff.sources.live.http import RetryPolicy
-from selloff.sources.live.source import LiveConfig, LiveSource
+
+_LAZY = {"capture_snapshot": "selloff.sources.live.capture",
+         "RetryPolicy": "selloff.sources.live.http",
+         "LiveConfig": "selloff.sources.live.source",
+         "LiveSource": "selloff.sources.live.source"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        module = import_module(_LAZY[name])
+    except ImportError as exc:
+        raise LiveConfigError(
+            "live", exc.name or "import",
+            f"the live sources need the `live` extra ({exc.name} is missing): "
+            "`SELLOFF_SOURCE=live make run` installs it, or "
+            "`.venv/bin/uv pip install -c constraints.txt -e '.[live]'`") from exc
+    return getattr(module, name)
+
 
 __all__ = [
     "EmptyAnswer", "LiveConfig", "LiveConfigError", "LiveSource", "MalformedPayload",
