@@ -354,7 +354,9 @@ def test_assets_read_analytics_tables_only() -> None:
     from assets.report.fact_check import INPUTS as FACT_CHECK
     from assets.report.selloff_report import INPUTS as REPORT
 
-    assert REPORT.marts == () and REPORT.other == () and REPORT.analytics == REPORT_TABLES
+    # the episode tables, and the whole-data candidates for "Sell-offs found in the data"
+    assert REPORT.marts == () and REPORT.other == ()
+    assert REPORT.analytics == (*REPORT_TABLES, "episode_candidates")
     assert FACT_CHECK.analytics == ("claim_verdicts",) and FACT_CHECK.marts == ()
     assert all(k.path[0] == "analytics" for k in REPORT.deps)
 
