@@ -200,7 +200,10 @@ def test_real_snapshot_candidates(real_run: GraphRun, tmp_path: Path) -> None:
     mat = next(m for m in real_run.result.get_asset_materialization_events()
                if m.asset_key == dg.AssetKey(["analytics", "episode_candidates"]))
     top_md = mat.materialization.metadata["top candidates"].value
-    assert found["candidate_id"][0] in top_md
+    # Markdown cells are escaped (selloff.markdown: text from data is shown literally).
+    from selloff.markdown import escape_markdown
+
+    assert escape_markdown(found["candidate_id"][0]) in top_md
     assert "Sell-offs found in the data" in (real_run.reports / "selloff_report.html").read_text()
     idx = _index_file()
     # The bundled episodes' main windows overlap candidates' spans.
