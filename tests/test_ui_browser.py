@@ -265,7 +265,15 @@ def _wait_for_run(page: Any, server: DagsterDev, run_id: str, label: str) -> dic
     page.goto(f"{server.base}/runs/{run_id}")
     final = page.get_by_text(re.compile(r"^(Success|Failure|Canceled)$")).first
     final.wait_for(timeout=RUN_TIMEOUT_S * 1000)
-    run = server.graphql(RUN_QUERY, {"runId": run_id})["runOrError"]
+    # The page can show the last step's "Success" a moment before the run itself ends (its
+    # resources, such as the writer lock, are released after the last step): the API's
+    # status is the one that counts, so wait for it to be final too.
+    deadline = time.monotonic() + 120
+    while True:
+        run = server.graphql(RUN_QUERY, {"runId": run_id})["runOrError"]
+        if run.get("status") in ("SUCCESS", "FAILURE", "CANCELED") or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     if final.inner_text() != "Success" or run.get("status") != "SUCCESS":
         page.screenshot(path=str(SCREENSHOTS / f"failed_{label}.png"))
         pytest.fail(f"{label}: run {run_id} ended {final.inner_text()!r} ({run}); errors:\n"
