@@ -12,6 +12,7 @@ from selloff.contracts import DATASETS, empty_frame
 from selloff.markdown import markdown_table
 from selloff.markets import REGISTRY
 from selloff.quality.gx_suites import run_suite_on_table
+from selloff.refresh_state import content_hash, record_landing
 from selloff.resources import RefreshWindow, SourceResource, WarehouseResource
 from selloff.settings import SettingsError
 from selloff.sources.live.errors import LiveConfigError, SourceUnreachable
@@ -84,7 +85,15 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
                 # most PART_ROWS of one market) through a staging table swapped in at the
                 # end: memory is bounded by the largest part, not by the dataset.
                 with warehouse.connect() as con:
+                    # Reference data is re-landed whole on every run: whether its content
+                    # changed decides whether the analytics recompute every episode
+                    # (selloff.refresh_state), so it is hashed before and after.
+                    before = content_hash(con, "raw", dataset) if daily is None else None
                     rows, df = replace_table_parts(con, "raw", dataset, parts)
+                    after = content_hash(con, "raw", dataset) if daily is None else None
+                    changed = daily is not None or before != after
+                    if changed:
+                        record_landing(con, context.run_id, dataset, None)
                 scope, first, last = "all", None, None
             else:
                 df = pl.concat(list(parts))
@@ -92,6 +101,10 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
                 rows = warehouse.write_window("raw", dataset, df, daily[0], *window,
                                               entity_column=daily[1], markets=markets)
                 first, last = window
+                changed = True
+                with warehouse.connect() as con:
+                    # The daily facts are rebuilt from the window's first day on.
+                    record_landing(con, context.run_id, dataset, first)
                 scope = f"{first} .. {last}" + (f" ({', '.join(markets)})" if markets else "")
             total = warehouse.row_count("raw", dataset)
         except (DataContractError, SourceUnreachable, LiveConfigError, SettingsError) as exc:
@@ -102,6 +115,8 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
                 # run over run), what this run replaced, and the days it replaced.
                 "dagster/row_count": total,
                 "rows_replaced": rows,
+                "content_changed": changed,
+                **({"content_hash": after} if daily is None else {}),
                 **refresh_window_metadata(first, last, tuple(refresh.markets) if daily else ()),
                 "window": scope,
                 "source": src.name,
@@ -146,10 +161,18 @@ def _gx_check(dataset: str) -> dg.AssetChecksDefinition:
           pool=WRITER_POOL,
           description="Trading days per market from exchange_calendars ("
           + ", ".join(f"{m.code} {m.calendar}" for m in REGISTRY) + ").")
-def trading_calendar(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def trading_calendar(context: dg.AssetExecutionContext,
+                     warehouse: WarehouseResource) -> dg.MaterializeResult:
     df = calendar_frame(end=CALENDAR_END)
+    with warehouse.connect() as con:
+        before = content_hash(con, "raw", "trading_calendar")
     rows = warehouse.write("raw", "trading_calendar", df)
+    with warehouse.connect() as con:
+        after = content_hash(con, "raw", "trading_calendar")
+        if before != after:
+            record_landing(con, context.run_id, "trading_calendar", None)
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "rows_replaced": rows,
+                                          "content_changed": before != after,
                                           **refresh_window_metadata(None, None, ()),
                                           "markets": sorted(set(df["market"]))})
 
