@@ -475,6 +475,11 @@ T0_SLACK = dt.timedelta(days=21)
 # (selloff.analytics.factor_exposures): 250 sessions, given here as calendar days with
 # room for holidays and gaps in an index's history.
 BETA_LOOKBACK_CALENDAR = dt.timedelta(days=500)
+# How far before a changed day the daily facts may change too: a share-count step is
+# classified (split or vendor glitch) by the close two sessions after it
+# (int_shares_outstanding_glitches), so a new close can re-classify a step of a few
+# sessions earlier; two weeks covers two sessions across any holiday.
+FACTS_LOOKAHEAD = dt.timedelta(days=14)
 # Claims that still read the daily facts look this far before their first day
 # (an opening close, a month's flows: assets/analytics/claims.py).
 CLAIM_LOOKBACK = dt.timedelta(days=45)
@@ -493,10 +498,12 @@ class EpisodeSpan:
 
         A refreshed day changes the daily facts from that day to the end of the data, not
         only the day itself (the next day's return, an as-of share count or FX rate carried
-        forward: dbt_project/macros/incremental_window.sql), so the changed days are
-        [changed_from, end of data] and they reach the span iff changed_from <= last.
+        forward: dbt_project/macros/incremental_window.sql), and a share step a few
+        sessions before it may be re-classified (FACTS_LOOKAHEAD), so the changed days are
+        [changed_from - FACTS_LOOKAHEAD, end of data]: they reach the span iff that start
+        is on or before its last day.
         """
-        return changed_from is None or changed_from <= self.last
+        return changed_from is None or changed_from - FACTS_LOOKAHEAD <= self.last
 
 
 def episode_span(episode: Episode) -> EpisodeSpan:

@@ -40,7 +40,8 @@ EPISODE_COLUMN = "episode_id"
 def _ensure(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {LEDGER} (seq BIGINT, run_id VARCHAR, "
-                "dataset VARCHAR, changed_from DATE, landed_at TIMESTAMP)")
+                "dataset VARCHAR, changed_from DATE, changed_to DATE, markets VARCHAR[], "
+                "landed_at TIMESTAMP)")
     con.execute(f"CREATE TABLE IF NOT EXISTS {STATE} (asset VARCHAR, episode_id VARCHAR, "
                 "definition VARCHAR, seq BIGINT)")
 
@@ -62,13 +63,67 @@ def content_hash(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str
 
 
 def record_landing(con: duckdb.DuckDBPyConnection, run_id: str, dataset: str,
-                   changed_from: dt.date | None) -> int:
-    """Append a ledger row: `dataset` changed from `changed_from` on (None: everything)."""
+                   changed_from: dt.date | None, changed_to: dt.date | None = None,
+                   markets: Sequence[str] = ()) -> int:
+    """Append a ledger row: raw.`dataset` changed in [changed_from, changed_to] (None,
+    None: everything), in `markets` (empty: every market)."""
     _ensure(con)
     seq = int(con.execute(f"SELECT coalesce(max(seq), 0) + 1 FROM {LEDGER}").fetchall()[0][0])
-    con.execute(f"INSERT INTO {LEDGER} VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
-                [seq, run_id, dataset, changed_from])
+    con.execute(f"INSERT INTO {LEDGER} VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                [seq, run_id, dataset, changed_from, changed_to if changed_from else None,
+                 list(markets)])
     return seq
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the ledger holds after some seq: `everything` when the consumer never
+    recorded a seq; the raw datasets changed whole; the others' changed rows ((first,
+    last) days, markets; no markets: every market)."""
+
+    everything: bool
+    whole: frozenset[str]
+    datasets: dict[str, list[tuple[dt.date, dt.date, tuple[str, ...]]]]
+    seq: int
+
+    @property
+    def any_whole(self) -> bool:
+        return self.everything or bool(self.whole)
+
+    @property
+    def first(self) -> dt.date | None:
+        """The earliest changed day of the windowed landings (None: none)."""
+        days = [f for spans in self.datasets.values() for f, _, _ in spans]
+        return min(days) if days else None
+
+    def changed(self, dataset: str) -> bool:
+        return self.everything or dataset in self.whole or dataset in self.datasets
+
+
+def changes_since(con: duckdb.DuckDBPyConnection, consumer: str) -> Changes:
+    """The ledger rows after the seq `consumer` last recorded with `mark_seq` (every row
+    when it never did: then everything counts as changed)."""
+    _ensure(con)
+    seq = int(con.execute(f"SELECT coalesce(max(seq), 0) FROM {LEDGER}").fetchall()[0][0])
+    done = con.execute(f"SELECT seq FROM {STATE} WHERE asset = ? AND episode_id = ''",
+                       [consumer]).fetchall()
+    if not done:
+        return Changes(True, frozenset(), {}, seq)
+    rows = con.execute(f"SELECT dataset, changed_from, changed_to, markets FROM {LEDGER} "
+                       "WHERE seq > ? ORDER BY seq", [done[0][0]]).fetchall()
+    whole = frozenset(r[0] for r in rows if r[1] is None)
+    datasets: dict[str, list[tuple[dt.date, dt.date, tuple[str, ...]]]] = {}
+    for dataset, first, last, markets in rows:
+        if first is not None:
+            datasets.setdefault(dataset, []).append((first, last or first, tuple(markets or ())))
+    return Changes(False, whole, datasets, seq)
+
+
+def mark_seq(con: duckdb.DuckDBPyConnection, consumer: str, seq: int) -> None:
+    """Record that `consumer` (a lake layer, say) reflects the ledger up to `seq`."""
+    _ensure(con)
+    con.execute(f"DELETE FROM {STATE} WHERE asset = ? AND episode_id = ''", [consumer])
+    con.execute(f"INSERT INTO {STATE} VALUES (?, '', '', ?)", [consumer, seq])
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,8 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
                 changed = True
                 with warehouse.connect() as con:
                     # The daily facts are rebuilt from the window's first day on.
-                    record_landing(con, context.run_id, dataset, first)
+                    record_landing(con, context.run_id, dataset, first, last,
+                                   markets if daily[1] else ())
                 scope = f"{first} .. {last}" + (f" ({', '.join(markets)})" if markets else "")
             total = warehouse.row_count("raw", dataset)
         except (DataContractError, SourceUnreachable, LiveConfigError, SettingsError) as exc:
