@@ -128,3 +128,24 @@ def test_content_hash_ignores_row_order_and_sees_a_changed_value(tmp_path: Path)
         assert refresh_state.content_hash(con, "raw", "s") == h
         con.execute("UPDATE raw.s SET v = 3 WHERE k = 'b'")
         assert refresh_state.content_hash(con, "raw", "s") != h
+
+
+def test_window_rows_keeps_the_window_and_what_the_gate_must_see() -> None:
+    from selloff.sources.base import window_rows
+
+    part = pl.DataFrame({
+        "security_id": ["US:A", "US:A", "CN:B", "US:C", "nocolon", "US:D"],
+        "trade_date": ["2025-12-31", "2025-12-30", "2025-12-31", "31/12/2025", "2025-12-31",
+                       None],
+        "close": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+    })
+    keep = window_rows("trade_date", "security_id", dt.date(2025, 12, 31),
+                       dt.date(2025, 12, 31), ("US",))
+    # In: the US row of the day; kept for the gate to reject with its row and rule: an
+    # unreadable date, a malformed id, a missing date. Out: another day, another market.
+    assert keep(part)["close"].to_list() == [1.0, 4.0, 5.0, 6.0]
+    typed = part.with_columns(pl.col("trade_date").str.to_date("%Y-%m-%d", strict=False))
+    assert keep(typed.filter(pl.col("close") != 4.0))["close"].to_list() == [1.0, 5.0, 6.0]
+    every = window_rows("trade_date", None, dt.date(2025, 12, 30), dt.date(2025, 12, 31))
+    assert every(part)["close"].to_list() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert keep(part.drop("trade_date")).height == part.height

@@ -15,6 +15,7 @@ from selloff.quality.gx_suites import run_suite_on_table
 from selloff.refresh_state import content_hash, record_landing
 from selloff.resources import RefreshWindow, SourceResource, WarehouseResource
 from selloff.settings import SettingsError
+from selloff.sources.base import window_rows
 from selloff.sources.live.errors import LiveConfigError, SourceUnreachable
 from selloff.validation import DataContractError
 from selloff.warehouse import replace_table_parts
@@ -74,7 +75,11 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
         window = refresh.dates() if daily else None
         try:
             src = source.make_source()
-            parts = src.load_parts(dataset)
+            # A windowed run lands only the window's rows (of its markets): the source's
+            # everything is cut down before the landing gate, which then checks only them.
+            keep = (window_rows(daily[0], daily[1], *window, tuple(refresh.markets))
+                    if window is not None and daily is not None else None)
+            parts = src.load_parts(dataset, keep)
             present = parts is not None
             if not present:
                 context.log.warning(f"{src.name} has no {dataset}: landing an empty table; "
