@@ -222,3 +222,29 @@ def mark_done(con: duckdb.DuckDBPyConnection, plan: EpisodePlan,
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def inputs_fingerprint(con: duckdb.DuckDBPyConnection, tables: Iterable[tuple[str, str]],
+                       extra: str = "") -> str:
+    """One digest of the contents of `tables` (content_hash each) and `extra` (what else
+    an output depends on: its code, its episodes' definitions)."""
+    import hashlib
+
+    digest = hashlib.sha256(extra.encode())
+    for schema, table in sorted(tables):
+        digest.update(f"\0{schema}.{table}={content_hash(con, schema, table)}".encode())
+    return digest.hexdigest()
+
+
+def rendered_from(con: duckdb.DuckDBPyConnection, output: str) -> str | None:
+    """The inputs fingerprint `output` was last rendered from (None: never)."""
+    _ensure(con)
+    rows = con.execute(f"SELECT definition FROM {STATE} WHERE asset = ? AND episode_id = '*'",
+                       [output]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def record_render(con: duckdb.DuckDBPyConnection, output: str, fingerprint: str) -> None:
+    _ensure(con)
+    con.execute(f"DELETE FROM {STATE} WHERE asset = ? AND episode_id = '*'", [output])
+    con.execute(f"INSERT INTO {STATE} VALUES (?, '*', ?, 0)", [output, fingerprint])
