@@ -119,6 +119,14 @@ def changes_since(con: duckdb.DuckDBPyConnection, consumer: str) -> Changes:
     return Changes(False, whole, datasets, seq)
 
 
+def consumed_seq(con: duckdb.DuckDBPyConnection, consumer: str) -> int | None:
+    """The seq `consumer` last recorded with `mark_seq` (None: never)."""
+    _ensure(con)
+    rows = con.execute(f"SELECT seq FROM {STATE} WHERE asset = ? AND episode_id = ''",
+                       [consumer]).fetchall()
+    return int(rows[0][0]) if rows else None
+
+
 def mark_seq(con: duckdb.DuckDBPyConnection, consumer: str, seq: int) -> None:
     """Record that `consumer` (a lake layer, say) reflects the ledger up to `seq`."""
     _ensure(con)

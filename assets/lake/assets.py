@@ -9,7 +9,9 @@ name (reference data re-landed with the same content) is left as it is. A reader
 each partition from one run, never half of one.
 """
 
+import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -49,9 +51,8 @@ def _written(tables: list[lake.LakeTable]) -> dict[str, dg.MetadataValue]:
 )
 def lake_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()
-    with warehouse.connect() as con:
-        changes = refresh_state.changes_since(con, "lake_raw")
-    if changes.everything or lake.is_remote(settings.lake):
+    changes = _changes(warehouse, "raw")
+    if changes.everything:
         written = dbt_runner.write_raw_lake(settings)
         how = {t.table: "whole" for t in written}
     else:
@@ -72,11 +73,52 @@ def lake_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource) ->
                 else:
                     how[table] = "changed months"
                 written.append(part)
-    with warehouse.connect() as con:
-        refresh_state.mark_seq(con, "lake_raw", changes.seq)
+    _mark(warehouse, "raw", changes.seq)
     context.log.info(f"wrote {len(written)} raw tables to {settings.lake}/raw")
     return dg.MaterializeResult(metadata={"path": settings.lake + "/raw", **_written(written),
                                           "written": dg.MetadataValue.json(how)})
+
+
+LEDGER_MARK = "_selloff_ledger.json"
+
+
+def _changes(warehouse: WarehouseResource, layer: str) -> refresh_state.Changes:
+    """What changed since this layer of the lake was last written from this build file:
+    everything when the lake folder's mark names another file or another ledger seq (a
+    lake shared by two warehouses, or written by a run this ledger does not know)."""
+    settings = warehouse.settings()
+    with warehouse.connect() as con:
+        changes = refresh_state.changes_since(con, f"lake_{layer}")
+    mark = Path(settings.lake) / layer / LEDGER_MARK
+    if lake.is_remote(settings.lake) or not mark.is_file():
+        return dataclasses.replace(changes, everything=True)
+    try:
+        seen = json.loads(mark.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return dataclasses.replace(changes, everything=True)
+    if seen != {"warehouse": str(warehouse.build_path), "seq": _consumed(warehouse, layer)}:
+        return dataclasses.replace(changes, everything=True)
+    return changes
+
+
+def _consumed(warehouse: WarehouseResource, layer: str) -> int | None:
+    with warehouse.connect() as con:
+        return refresh_state.consumed_seq(con, f"lake_{layer}")
+
+
+def _mark(warehouse: WarehouseResource, layer: str, seq: int) -> None:
+    """Record, in the build file and beside the lake layer, that it reflects `seq`."""
+    with warehouse.connect() as con:
+        refresh_state.mark_seq(con, f"lake_{layer}", seq)
+    settings = warehouse.settings()
+    if lake.is_remote(settings.lake):
+        return
+    mark = Path(settings.lake) / layer / LEDGER_MARK
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    tmp = mark.with_name(f".{mark.name}.tmp")
+    tmp.write_text(json.dumps({"warehouse": str(warehouse.build_path), "seq": seq}),
+                   encoding="utf-8")
+    tmp.replace(mark)
 
 
 def _present(con, schema: str, tables) -> list[str]:
@@ -110,10 +152,9 @@ def _write_spans(con, relation: str, dest: str, table: str,
 )
 def lake_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()
-    with warehouse.connect() as con:
-        changes = refresh_state.changes_since(con, "lake_marts")
+    changes = _changes(warehouse, "marts")
     how: dict[str, str] = {}
-    if not (settings.is_spark or changes.any_whole or lake.is_remote(settings.lake)):
+    if not (settings.is_spark or changes.any_whole):
         # The daily facts were rebuilt from the first changed day to the end of the data
         # (dbt_project/macros/incremental_window.sql), in every market: the months from
         # that day's on are rewritten; the other marts (dims, small) whole.
@@ -136,8 +177,7 @@ def lake_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
     missing = sorted(set(MART_KEYS) - {t.table for t in written})
     if missing:
         raise dg.Failure(f"marts not built by {settings.dbt_target}: {', '.join(missing)}")
-    with warehouse.connect() as con:
-        refresh_state.mark_seq(con, "lake_marts", changes.seq)
+    _mark(warehouse, "marts", changes.seq)
     context.log.info(f"wrote {len(written)} marts ({settings.dbt_target}) to {settings.lake}/marts")
     return dg.MaterializeResult(metadata={"path": settings.lake + "/marts",
                                           "engine": settings.dbt_target, **_written(written),
