@@ -44,6 +44,12 @@ def _ensure(con: duckdb.DuckDBPyConnection) -> None:
                 "landed_at TIMESTAMP)")
     con.execute(f"CREATE TABLE IF NOT EXISTS {STATE} (asset VARCHAR, episode_id VARCHAR, "
                 "definition VARCHAR, seq BIGINT)")
+    con.execute(f"COMMENT ON TABLE {LEDGER} IS 'Each landing that changed raw: dataset, the "
+                "days and markets it changed (changed_from NULL: anything). What a windowed "
+                "refresh recomputes is decided from it (selloff.refresh_state).'")
+    con.execute(f"COMMENT ON TABLE {STATE} IS 'Per analytics asset and episode: the episode "
+                "definition hash and ledger seq its rows reflect; per lake layer and report, "
+                "what it was last written from.'")
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
