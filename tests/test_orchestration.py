@@ -222,10 +222,13 @@ def test_a_day_after_every_episode_changes_no_analytics_table(tmp_path: Path,
     snapshot, full = full_build
     prices = pl.read_parquet(snapshot / "prices_daily.parquet")
     last = prices["trade_date"].max()
-    # A Monday past the AI sell-off's span (its claims read 2025's event days, to
+    # A US session past the AI sell-off's span (its claims read 2025's event days, to
     # 2025-12-31) by more than FACTS_LOOKAHEAD.
-    after = max(last, dt.date(2025, 12, 31)) + FACTS_LOOKAHEAD + dt.timedelta(days=1)
-    day = after + dt.timedelta(days=(7 - after.weekday()) % 7)
+    from selloff.calendars import is_trading_day
+
+    day = max(last, dt.date(2025, 12, 31)) + FACTS_LOOKAHEAD + dt.timedelta(days=1)
+    while not is_trading_day("US", day):
+        day += dt.timedelta(days=1)
     later = tmp_path / "later"
     shutil.copytree(snapshot, later)
     us = prices.filter((pl.col("trade_date") == last) & pl.col("security_id").str.starts_with("US:"))
@@ -240,7 +243,7 @@ def test_a_day_after_every_episode_changes_no_analytics_table(tmp_path: Path,
     assert refreshed.table("marts.fct_market_cap_daily")["trade_date"].max() == day
     metadata = _per_episode_metadata(refreshed)
     for table, meta in metadata.items():
-        assert meta["episodes_recomputed"].value == "none", table
+        assert meta["episodes_recomputed"].value == "none", (table, meta["refresh_reasons"])
         assert meta["episodes_kept"].value == "ai_selloff_2025, tariff_shock_2025", table
         assert_same_table(full.table(f"analytics.{table}"), refreshed.table(f"analytics.{table}"),
                           f"analytics.{table} after a day past every episode")
