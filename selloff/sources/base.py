@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import polars as pl
 
+from selloff.contracts import empty_frame
 from selloff.validation import REFERENCES, conform
 
 
@@ -48,11 +49,19 @@ class Source(ABC):
         parts = self.fetch_parts(dataset)
         if parts is None:
             return None
-        if keep is not None:
-            parts = (keep(part) for part in parts)
         refs = {ref: self._reference(ref) for ref in REFERENCES.get(dataset, ())}
-        return (conform(part, dataset, origin=self.origin(dataset), default_source=self.name,
-                        refs=refs) for part in parts)
+
+        def gate(part: pl.DataFrame) -> pl.DataFrame:
+            if keep is not None and part.height:
+                part = keep(part)
+                if not part.height:
+                    # Nothing of the window in this part (no flows that day): an empty
+                    # part, not the gate's "no rows" error, which is for an empty source.
+                    return empty_frame(dataset).with_columns(pl.lit(self.name).alias("source"))
+            return conform(part, dataset, origin=self.origin(dataset),
+                           default_source=self.name, refs=refs)
+
+        return (gate(part) for part in parts)
 
     def load(self, dataset: str) -> pl.DataFrame | None:
         """fetch + coerce + validate; raises DataContractError naming dataset, row and rule."""
