@@ -14,17 +14,20 @@ once, each naming the file, the entry (claim, window, basket) and the rule.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from selloff.claims.metrics import METRICS, Param, month_bounds
 from selloff.claims.registry import ConfigProblems, Registry, RegistryError, parse_registry
-from selloff.episode_model import Detection, Episode, NamedWindow, Valuation
+from selloff.episode_model import Detection, Episode, NamedWindow, Valuation, as_date, search_period
 from selloff.markets import MARKETS, id_pattern
 
 EPISODE_FILE = "episode.yaml"
@@ -463,3 +466,97 @@ def load_episodes(paths: Sequence[str | Path] = ()) -> tuple[Episode, ...]:
         raise EpisodeError([f"episode id {d!r} is used by more than one folder" for d in dup],
                            ", ".join(str(f) for f in folders))
     return episodes
+
+
+# A move's t0 is the close before its first day: a week after a long holiday (China's
+# Golden Week) reaches back this far at most (assets/analytics/windows.py reads with it).
+T0_SLACK = dt.timedelta(days=21)
+# The factor betas regress on BETA_LOOKBACK_DAYS index return days before each t0
+# (selloff.analytics.factor_exposures): 250 sessions, given here as calendar days with
+# room for holidays and gaps in an index's history.
+BETA_LOOKBACK_CALENDAR = dt.timedelta(days=500)
+# How far before a changed day the daily facts may change too: a share-count step is
+# classified (split or vendor glitch) by the close two sessions after it
+# (int_shares_outstanding_glitches), so a new close can re-classify a step of a few
+# sessions earlier; two weeks covers two sessions across any holiday.
+FACTS_LOOKAHEAD = dt.timedelta(days=14)
+# Claims that still read the daily facts look this far before their first day
+# (an opening close, a month's flows: assets/analytics/claims.py).
+CLAIM_LOOKBACK = dt.timedelta(days=45)
+
+
+@dataclass(frozen=True)
+class EpisodeSpan:
+    """The days an episode's analytics read from the daily facts: [first, last]."""
+
+    first: dt.date
+    last: dt.date
+
+    def touched_by(self, changed_from: dt.date | None) -> bool:
+        """Whether daily facts changed from `changed_from` on (None: everything changed)
+        reach this span.
+
+        A refreshed day changes the daily facts from that day to the end of the data, not
+        only the day itself (the next day's return, an as-of share count or FX rate carried
+        forward: dbt_project/macros/incremental_window.sql), and a share step a few
+        sessions before it may be re-classified (FACTS_LOOKAHEAD), so the changed days are
+        [changed_from - FACTS_LOOKAHEAD, end of data]: they reach the span iff that start
+        is on or before its last day.
+        """
+        return changed_from is None or changed_from - FACTS_LOOKAHEAD <= self.last
+
+
+def episode_span(episode: Episode) -> EpisodeSpan:
+    """The one span every analytics computation of `episode` stays inside.
+
+    last = the latest of the detection search end, the named windows' ends and every claim
+    parameter's end (a search period's end, a month's last day, a year's 31 December, a
+    date) of a claim that reads a daily fact. first = the earliest of the drawdown lookback, the detection search, the
+    windows and claim periods (`Episode.first_day`), and the claims' own dates less
+    CLAIM_LOOKBACK, less T0_SLACK (a window's t0 is the session before its start), less
+    BETA_LOOKBACK_CALENDAR (the factor betas' lookback before t0). One caveat on `first`:
+    a market whose index has no returns is regressed on a proxy built from every day of
+    the market caps (assets/analytics/factor_attribution.py), so `first` bounds the reads
+    only when the indexes have returns; `touched_by` does not need `first` (changes reach
+    forward, never back).
+    """
+    starts = [episode.first_day]
+    ends = [episode.last_day]
+    for claim in episode.claims:
+        for part in claim.parts:
+            spec = METRICS.get(part.metric)
+            # Filings and reference data are not daily: a change there is caught by the
+            # landing's content hash (selloff.refresh_state), not by the span.
+            if spec is None or not any(t.endswith("_daily") for t in spec.tables):
+                continue
+            for key, value in part.params.items():
+                if value is None:
+                    continue
+                kind = spec.kinds.get(key)
+                if kind is Param.PERIOD:
+                    s, e = search_period({"search_period": value})
+                elif kind is Param.MONTH:
+                    s, e = month_bounds(value)
+                elif kind is Param.YEAR:
+                    s, e = dt.date(int(value), 1, 1), dt.date(int(value), 12, 31)
+                elif kind is Param.DATE:
+                    s = e = as_date(value, f"{part.metric}.{key}")
+                else:
+                    continue
+                starts.append(s - CLAIM_LOOKBACK)
+                ends.append(e)
+    return EpisodeSpan(min(starts) - T0_SLACK - BETA_LOOKBACK_CALENDAR, max(ends))
+
+
+def definition_hash(episode: Episode) -> str:
+    """A digest of what defines the episode: the files of its folder (or its file) when it
+    has one, so any edit changes it, else the parsed model's repr."""
+    digest = hashlib.sha256(episode.episode_id.encode() + b"\0")
+    path = None if episode.path is None else Path(episode.path)
+    if path is not None and path.exists():
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            digest.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    else:
+        digest.update(repr(episode).encode())
+    return digest.hexdigest()[:16]

@@ -24,6 +24,7 @@ written in place by DuckDB's httpfs (no rename there; see docs/CLUSTER.md).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -406,3 +407,83 @@ def read_parquet_dir(path: str | Path) -> pl.DataFrame | None:
     if not files:
         return None
     return pl.read_parquet([str(p) for p in files])
+
+
+def _month_key(day: dt.date) -> int:
+    return day.year * 100 + day.month
+
+
+def write_months(con: duckdb.DuckDBPyConnection, relation: str, dest: str, table: str,
+                 first: dt.date, last: dt.date | None,
+                 markets: Sequence[str] = ()) -> LakeTable | None:
+    """Rewrite only the partitions of the lake table at `dest` that hold a changed day:
+    the months from `first`'s to `last`'s (None: to the newest), in `markets` (empty:
+    every market). Each such `market=/month=` folder is written beside the table and
+    swapped in by rename, so a reader sees a partition of the old run or of the new one,
+    never half of one; a folder whose rows are gone is removed the same way.
+
+    Returns None, writing nothing, when only a whole write is right: a remote root, no
+    table there yet, a table whose columns or partitioning changed, or one not
+    partitioned by month.
+    """
+    if is_remote(dest):
+        return None
+    final = Path(dest)
+    meta_path = final / META_FILE
+    if not meta_path.is_file():
+        return None
+    old_meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    columns = _column_types(con, relation)
+    names = [c for c, _ in columns]
+    parts = partitioning(names)
+    day = next((c for c in DATE_SOURCES if c in names), None)
+    if (day is None or "month" not in parts.columns
+            or old_meta.get("columns") != [{"name": c, "type": t} for c, t in columns]
+            or old_meta.get("partition_by") != parts.columns):
+        return None
+    market = parts.expressions.get("market")
+    lo = _month_key(first)
+    hi = _month_key(last) if last is not None else None
+    where = f"year({day}) * 100 + month({day}) >= {lo}"
+    if hi is not None:
+        where += f" AND year({day}) * 100 + month({day}) <= {hi}"
+    if markets and market:
+        where += f" AND {market} IN ({', '.join(_sql_string(m) for m in markets)})"
+    subset = f"(SELECT * FROM {relation} WHERE {where})"
+
+    def affected(folder: Path) -> bool:
+        month = re.fullmatch(r"month=(\d{4})-(\d{2})", folder.name)
+        if month is None:
+            return False
+        key = int(month[1]) * 100 + int(month[2])
+        if key < lo or (hi is not None and key > hi):
+            return False
+        if markets and market:
+            return folder.parent.name.removeprefix("market=") in markets
+        return True
+
+    pattern = "market=*/month=*" if market else "month=*"
+    staging = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    staging.mkdir()
+    try:
+        if con.execute(f"SELECT count(*) FROM {subset}").fetchall()[0][0]:
+            _write_by_months(con, subset, names, staging, parts, day)
+        new = {p.relative_to(staging) for p in staging.glob(pattern) if p.is_dir()}
+        old = {p.relative_to(final) for p in final.glob(pattern) if p.is_dir() and affected(p)}
+        for rel in sorted(new):
+            (final / rel).parent.mkdir(parents=True, exist_ok=True)
+            _swap_in(staging / rel, final / rel)
+        for rel in sorted(old - new):
+            gone = (final / rel).with_name(f".{rel.name}.{uuid.uuid4().hex}.old")
+            (final / rel).rename(gone)
+            shutil.rmtree(gone)
+        rows = con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+        meta = {**old_meta, "rows": rows}
+        tmp = final / f".{META_FILE}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(meta_path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    files = sum(1 for _ in final.rglob("*.parquet"))
+    return LakeTable(table, str(final), rows, tuple(parts.columns), files)

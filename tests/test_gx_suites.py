@@ -287,3 +287,46 @@ def test_type_mismatch_is_named() -> None:
     # The sign check cannot run on text; it says so instead of passing.
     assert {f["column"] for f in outcome.failed} == {"volume"}
     assert all("could not be checked" in f["description"] for f in outcome.failed[1:])
+
+
+def test_windowed_check_sees_only_the_window_rows_and_their_keys(tmp_path: Path) -> None:
+    """A windowed run checks the rows it landed: a bad row outside the window is not
+    this run's (it was checked when it landed); bad rows and duplicated keys inside are."""
+    from assets.extract.datasets import window_rows_sql
+
+    good = _many_prices(40, _DAYS)
+    day = dt.date(2025, 11, 6)
+    is_day = pl.col("trade_date") == day
+    outside = good.with_columns(pl.when(~is_day & (pl.col("security_id") == "US:S007"))
+                                .then(-1.0).otherwise(pl.col("close")).alias("close"))
+    where = window_rows_sql("prices_daily", day, day, ("US",))
+    con = _land(tmp_path, outside)
+    outcome = run_suite_on_table(con, "prices_daily", TODAY, where=where)
+    assert outcome is not None and outcome.success, outcome.description
+    assert outcome.rows == good.filter(is_day).height == 40
+    # The whole table still has them: a full run's check fails.
+    whole = run_suite_on_table(con, "prices_daily", TODAY)
+    assert whole is not None and not whole.success
+    # The view is gone after the check.
+    assert con.execute("SELECT count(*) FROM information_schema.tables "
+                       "WHERE table_schema = 'refresh_state'").fetchall()[0][0] == 0
+    con.close()
+
+    inside = pl.concat([
+        good.with_columns(pl.when(is_day & (pl.col("security_id") == "US:S003")).then(-1.0)
+                          .otherwise(pl.col("close")).alias("close")),
+        good.filter(is_day & (pl.col("security_id") == "US:S010"))])
+    (tmp_path / "build.duckdb").unlink()
+    con = _land(tmp_path, inside)
+    outcome = run_suite_on_table(con, "prices_daily", TODAY, where=where)
+    assert outcome is not None and not outcome.success
+    by_rule = {f["rule"]: f for f in outcome.failed}
+    assert by_rule["close must be > 0 (and finite)"]["unexpected_count"] == 1
+    assert by_rule["key (security_id, trade_date) must be unique"]["unexpected_count"] == 2
+    assert "US:S010 2025-11-06" in by_rule["key (security_id, trade_date) must be unique"][
+        "description"]
+    # Another market's window: neither the US rows nor their duplicate are its rows.
+    other = run_suite_on_table(con, "prices_daily", TODAY,
+                               where=window_rows_sql("prices_daily", day, day, ("JP",)))
+    assert other is not None and other.success and other.rows == 0
+    con.close()

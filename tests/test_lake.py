@@ -217,3 +217,56 @@ def test_a_failed_streaming_write_leaves_the_old_table(tmp_path: Path, monkeypat
     assert lake.read_table(dest).sort("security_id", "trade_date").equals(
         _prices().sort("security_id", "trade_date"))
     assert [p.name for p in tmp_path.joinpath("raw").iterdir()] == ["prices_daily"]
+
+
+def test_write_months_rewrites_only_the_changed_partitions(tmp_path: Path) -> None:
+    """A windowed refresh's lake write: the month folders of the changed days (of the
+    window's markets) are rewritten, every other file is left untouched, and the lake
+    then gives back exactly the new table (the same as a whole write would)."""
+    df = _interleaved(n_secs=9, n_days=120)             # 2024-01-01 .. 2024-04-29
+    dest = Path(lake.table_path(tmp_path, "raw", "prices_daily"))
+    with duckdb.connect() as con:
+        con.register("old", df.to_arrow())
+        lake.write_relation(con, "old", str(dest), "prices_daily")
+    before = {p: p.stat().st_mtime_ns for p in dest.rglob("*.parquet")}
+    first, last = dt.date(2024, 3, 4), dt.date(2024, 3, 8)
+    changed = (pl.col("trade_date").is_between(first, last)
+               & pl.col("security_id").str.starts_with("US:"))
+    # The window's US rows change, and a whole US month's rows go: March has new closes
+    # and the 2024-03 folder of US must hold only those.
+    new = df.with_columns(pl.when(changed).then(pl.col("close") * 2).otherwise(pl.col("close"))
+                          .alias("close"))
+    with duckdb.connect() as con:
+        con.register("new", new.to_arrow())
+        out = lake.write_months(con, "new", str(dest), "prices_daily", first, last, ("US",))
+    assert out is not None and out.rows == new.height
+    after = {p: p.stat().st_mtime_ns for p in dest.rglob("*.parquet")}
+    rewritten = sorted(str(p.relative_to(dest)) for p in after if before.get(p) != after[p])
+    assert rewritten == ["market=US/month=2024-03/part-0.parquet"]
+    assert set(after) == set(before)
+    assert json.loads((dest / lake.META_FILE).read_text())["rows"] == new.height
+    assert lake.read_table(dest).sort("security_id", "trade_date").equals(
+        new.sort("security_id", "trade_date"))
+
+    # Rows gone from a changed month: its folder goes too.
+    fewer = new.filter(~(pl.col("security_id").str.starts_with("KR:")
+                         & (pl.col("trade_date") >= dt.date(2024, 4, 1))))
+    with duckdb.connect() as con:
+        con.register("fewer", fewer.to_arrow())
+        assert lake.write_months(con, "fewer", str(dest), "prices_daily",
+                                 dt.date(2024, 4, 1), None) is not None
+    assert not (dest / "market=KR" / "month=2024-04").exists()
+    assert (dest / "market=US" / "month=2024-04").exists()
+    assert lake.read_table(dest).sort("security_id", "trade_date").equals(
+        fewer.sort("security_id", "trade_date"))
+
+
+def test_write_months_declines_what_needs_a_whole_write(tmp_path: Path) -> None:
+    dest = Path(lake.table_path(tmp_path, "raw", "prices_daily"))
+    day = dt.date(2025, 10, 31)
+    with duckdb.connect() as con:
+        con.register("t", _prices().to_arrow())
+        assert lake.write_months(con, "t", str(dest), "prices_daily", day, day) is None  # no table yet
+        lake.write_relation(con, "t", str(dest), "prices_daily")
+        con.register("wider", _prices().with_columns(pl.lit(1).alias("extra")).to_arrow())
+        assert lake.write_months(con, "wider", str(dest), "prices_daily", day, day) is None

@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from selloff.episode import FACTS_LOOKAHEAD
 from selloff.markets import market_of_expr
 from selloff.sources.demo import export_demo_snapshot
 from selloff.sources.snapshot import SnapshotSource
@@ -190,6 +191,62 @@ def test_one_market_one_day_refresh_gives_the_same_warehouse(tmp_path: Path, ful
     assert_same_table(cn_rows, refreshed.table("raw.prices_daily").filter(
         pl.col("security_id").str.starts_with("CN:")), "CN prices")
     _assert_same_warehouse(full, refreshed, f"refreshing US {day}")
+    # 2025-11-20 lies in the AI sell-off's span, after the tariff shock's last day
+    # (2025-04-25): only the former's rows were recomputed, the latter's kept as they were.
+    for key, meta in _per_episode_metadata(refreshed).items():
+        assert meta["episodes_recomputed"].value == "ai_selloff_2025", key
+        assert meta["episodes_kept"].value == "tariff_shock_2025", key
+
+
+def _per_episode_metadata(run) -> dict[str, dict]:
+    """Each per-episode analytics table's materialization metadata in `run`."""
+    from selloff.analytics.tables import TABLE_SCHEMAS
+
+    whole = {"data_quality_findings", "episode_candidates", "episode_candidate_events"}
+    out = {}
+    for e in run.result.get_asset_materialization_events():
+        key = e.asset_key.path
+        if key[0] == "analytics" and key[1] in TABLE_SCHEMAS and key[1] not in whole:
+            out[key[1]] = e.materialization.metadata
+    assert len(out) >= 10, sorted(out)
+    return out
+
+
+@pytest.mark.slow
+def test_a_day_after_every_episode_changes_no_analytics_table(tmp_path: Path,
+                                                             full_build) -> None:
+    """A session after every episode's span: the daily facts change, no episode's
+    analytics rows do, and each table records that it kept them all."""
+    import shutil
+
+    snapshot, full = full_build
+    prices = pl.read_parquet(snapshot / "prices_daily.parquet")
+    last = prices["trade_date"].max()
+    # A US session past the AI sell-off's span (its claims read 2025's event days, to
+    # 2025-12-31) by more than FACTS_LOOKAHEAD.
+    from selloff.calendars import is_trading_day
+
+    day = max(last, dt.date(2025, 12, 31)) + FACTS_LOOKAHEAD + dt.timedelta(days=1)
+    while not is_trading_day("US", day):
+        day += dt.timedelta(days=1)
+    later = tmp_path / "later"
+    shutil.copytree(snapshot, later)
+    us = prices.filter((pl.col("trade_date") == last) & pl.col("security_id").str.starts_with("US:"))
+    moved = [pl.col(c) * 0.97 for c in ("open", "high", "low", "close", "adj_close")]
+    pl.concat([prices, us.with_columns(pl.lit(day).alias("trade_date"), *moved)]
+              ).write_parquet(later / "prices_daily.parquet")
+    root = tmp_path / "run"
+    shutil.copytree(full.root / "warehouse", root / "warehouse")
+    refreshed = run_refresh(root, window=(day.isoformat(), day.isoformat()), markets=("US",),
+                            SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(later))
+    assert refreshed.result.success, failures(refreshed)
+    assert refreshed.table("marts.fct_market_cap_daily")["trade_date"].max() == day
+    metadata = _per_episode_metadata(refreshed)
+    for table, meta in metadata.items():
+        assert meta["episodes_recomputed"].value == "none", (table, meta["refresh_reasons"])
+        assert meta["episodes_kept"].value == "ai_selloff_2025, tariff_shock_2025", table
+        assert_same_table(full.table(f"analytics.{table}"), refreshed.table(f"analytics.{table}"),
+                          f"analytics.{table} after a day past every episode")
 
 
 @pytest.mark.slow

@@ -11,8 +11,11 @@ from assets.analytics.table_reads import (
     Select,
     analytics_asset,
     analytics_key,
+    episode_plan,
+    finish_plan,
     of_episode,
     per_episode,
+    write_planned,
 )
 from selloff.analytics.baskets import with_episode_baskets
 from selloff.analytics.tables import EPISODE_COLUMN
@@ -66,16 +69,20 @@ def _claim_frames(episode: Episode, warehouse, whole: dict[str, pl.DataFrame],
 )
 def claim_verdicts(source: SourceResource, episodes: EpisodesResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
-    eps = episodes.load()
-    whole = INPUTS.read_whole(warehouse, *_WHOLE)
-    analytics = INPUTS.read_whole(warehouse, *INPUTS.analytics)
+    all_eps = episodes.load()
+    plan = episode_plan(warehouse, "claim_verdicts", all_eps, "claim_verdicts")
+    eps = plan.of(all_eps)
+    whole = INPUTS.read_whole(warehouse, *_WHOLE) if eps else {}
+    analytics = INPUTS.read_whole(warehouse, *INPUTS.analytics) if eps else {}
     verdicts = per_episode(eps, lambda e: compute_claim_verdicts(
         _claim_frames(e, warehouse, whole, analytics), synthetic=source.is_synthetic,
         registry=e.registry))
-    rows = warehouse.write("analytics", "claim_verdicts", verdicts)
+    rows = write_planned(warehouse, plan, "claim_verdicts", verdicts)
+    finish_plan(warehouse, plan, all_eps)
+    verdicts = warehouse.read("analytics", "claim_verdicts")
     counts = verdicts.group_by(EPISODE_COLUMN, "verdict").len().sort(EPISODE_COLUMN, "verdict")
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows,
+        "dagster/row_count": rows, **plan.metadata(),
         **{f"{ep}: {v}": n for ep, v, n in counts.iter_rows()},
         "verdicts": dg.MetadataValue.md(markdown_table(verdicts.select(
             EPISODE_COLUMN, "claim_id", "verdict", "stated_text", "computed_text",

@@ -11,10 +11,13 @@ from assets.analytics.table_reads import (
     analytics_asset,
     analytics_key,
     analytics_spec,
+    episode_plan,
+    finish_plan,
     of_episode,
     per_episode,
     session_days,
     window_end_dates,
+    write_planned,
 )
 from selloff.analytics import decompose, reconcile, rollup
 from selloff.analytics.baskets import with_episode_baskets
@@ -54,8 +57,12 @@ def selloff_decomposition_asset(context: dg.AssetExecutionContext, episodes: Epi
                                 warehouse: WarehouseResource):
     # The decomposition reads the daily facts at each window's t0 and t1 only: those rows
     # and columns are selected in DuckDB, once for every episode.
-    eps = episodes.load()
+    all_eps = episodes.load()
+    plan = episode_plan(warehouse, "selloff_decomposition", all_eps, "selloff_decomposition",
+                        "selloff_exclusions")
+    eps = plan.of(all_eps)
     windows = DECOMPOSITION_INPUTS.read_whole(warehouse, "selloff_windows")["selloff_windows"]
+    windows = windows.filter(pl.col(EPISODE_COLUMN).is_in([e.episode_id for e in eps]))
     days = session_days(DECOMPOSITION_INPUTS, warehouse)
     on_ends = "trade_date IN (SELECT d FROM __dates)"
     frames = DECOMPOSITION_INPUTS.read(warehouse, {
@@ -73,20 +80,23 @@ def selloff_decomposition_asset(context: dg.AssetExecutionContext, episodes: Epi
         trading_days=in_markets(days, e.markets)) for e in eps}
     decomposition = per_episode(eps, lambda e: results[e.episode_id].frame)
     excluded = per_episode(eps, lambda e: results[e.episode_id].excluded)
-    n = warehouse.write("analytics", "selloff_decomposition", decomposition)
-    n_ex = warehouse.write("analytics", "selloff_exclusions", excluded)
+    n = write_planned(warehouse, plan, "selloff_decomposition", decomposition)
+    n_ex = write_planned(warehouse, plan, "selloff_exclusions", excluded)
+    finish_plan(warehouse, plan, all_eps)
     totals: dict[str, int] = {}
     for result in results.values():
         for reason, count in result.exclusion_totals().items():
             totals[reason] = totals.get(reason, 0) + count
     if n_ex:
         context.log.warning(f"{n_ex} (episode, window, security) rows excluded: {totals}")
+    fresh = decomposition.height > 0
     yield dg.MaterializeResult(asset_key=analytics_key("selloff_decomposition"), metadata={
-        "dagster/row_count": n, "episodes": len(eps),
-        "windows": decomposition.select(EPISODE_COLUMN, "window_id").n_unique() if n else 0,
-        "securities": decomposition["security_id"].n_unique() if n else 0})
+        "dagster/row_count": n, "episodes": len(all_eps), **plan.metadata(),
+        "windows (recomputed)":
+            decomposition.select(EPISODE_COLUMN, "window_id").n_unique() if fresh else 0,
+        "securities (recomputed)": decomposition["security_id"].n_unique() if fresh else 0})
     yield dg.MaterializeResult(asset_key=analytics_key("selloff_exclusions"), metadata={
-        "dagster/row_count": n_ex, **{f"excluded: {k}": v for k, v in totals.items()}})
+        "dagster/row_count": n_ex, **plan.metadata(), **{f"excluded: {k}": v for k, v in totals.items()}})
 
 
 @analytics_asset(
@@ -96,14 +106,17 @@ def selloff_decomposition_asset(context: dg.AssetExecutionContext, episodes: Epi
 )
 def selloff_rollup_asset(episodes: EpisodesResource,
                          warehouse: WarehouseResource) -> dg.MaterializeResult:
-    eps = episodes.load()
+    all_eps = episodes.load()
+    plan = episode_plan(warehouse, "selloff_rollup", all_eps, "selloff_rollup")
+    eps = plan.of(all_eps)
     frames = ROLLUP_INPUTS.read_whole(warehouse, "dim_security", "dim_basket_member",
                                       "selloff_decomposition")
     out = per_episode(eps, lambda e: rollup(
         of_episode(frames["selloff_decomposition"], e), frames["dim_security"],
         with_episode_baskets(frames.get("dim_basket_member"), e.baskets)))
-    rows = warehouse.write("analytics", "selloff_rollup", out)
-    meta: dict[str, object] = {"dagster/row_count": rows}
+    rows = write_planned(warehouse, plan, "selloff_rollup", out)
+    finish_plan(warehouse, plan, all_eps)
+    meta: dict[str, object] = {"dagster/row_count": rows, **plan.metadata()}
     for e in eps:
         head = (out.filter((pl.col(EPISODE_COLUMN) == e.episode_id)
                            & (pl.col("window_id") == e.main.window_id)

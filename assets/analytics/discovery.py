@@ -55,6 +55,8 @@ def episode_candidates_asset(config: DiscoveryRunConfig, warehouse: WarehouseRes
         "fct_market_cap_daily": Select("marts", "fct_market_cap_daily",
                                        ("security_id", "trade_date", "market_cap_usd")),
         "dim_basket_member": Select("marts", "dim_basket_member")})
+    # Whole-data, not per episode: a new day can extend a drawdown or start a candidate,
+    # so every run recomputes it.
     candidates, events = discover(frames.get("fct_index_levels_daily"),
                                   frames.get("fct_market_cap_daily"),
                                   frames.get("dim_basket_member"), cfg)

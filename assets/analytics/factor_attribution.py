@@ -13,10 +13,13 @@ from assets.analytics.table_reads import (
     Select,
     analytics_key,
     analytics_spec,
+    episode_plan,
+    finish_plan,
     of_episode,
     per_episode,
     session_days,
     window_end_dates,
+    write_planned,
 )
 from selloff.analytics.baskets import with_episode_baskets
 from selloff.analytics.factor_exposures import BETA_LOOKBACK_DAYS, DEFAULT_MARKET_INDEX
@@ -82,8 +85,12 @@ def factor_attribution_asset(episodes: EpisodesResource, warehouse: WarehouseRes
     # lookback on (when every market's index has returns; a market regressed on the
     # cap-weighted proxy needs the whole history to find its lookback). The P/E is read
     # at the window ends only (it is taken at t0).
-    eps = episodes.load()
+    all_eps = episodes.load()
+    plan = episode_plan(warehouse, "factor_attribution", all_eps, "factor_attribution",
+                        "basket_factor_split")
+    eps = plan.of(all_eps)
     windows = INPUTS.read_whole(warehouse, "selloff_windows")["selloff_windows"]
+    windows = windows.filter(pl.col("episode_id").is_in([e.episode_id for e in eps]))
     days = session_days(INPUTS, warehouse)
     frames = INPUTS.read_whole(warehouse, "fct_index_levels_daily", "dim_security",
                                "dim_basket_member")
@@ -107,9 +114,10 @@ def factor_attribution_asset(episodes: EpisodesResource, warehouse: WarehouseRes
         trading_days=in_markets(days, e.markets)) for e in eps}
     attribution = per_episode(eps, lambda e: results[e.episode_id].attribution)
     split = per_episode(eps, lambda e: results[e.episode_id].basket_split)
-    n_att = warehouse.write("analytics", "factor_attribution", attribution)
-    n_split = warehouse.write("analytics", "basket_factor_split", split)
+    n_att = write_planned(warehouse, plan, "factor_attribution", attribution)
+    n_split = write_planned(warehouse, plan, "basket_factor_split", split)
+    finish_plan(warehouse, plan, all_eps)
     yield dg.MaterializeResult(asset_key=analytics_key("factor_attribution"), metadata={
-        "dagster/row_count": n_att, "preview": dg.MetadataValue.md(markdown_table(attribution, 20))})
+        "dagster/row_count": n_att, **plan.metadata(), "preview": dg.MetadataValue.md(markdown_table(attribution, 20))})
     yield dg.MaterializeResult(asset_key=analytics_key("basket_factor_split"), metadata={
-        "dagster/row_count": n_split, "preview": dg.MetadataValue.md(markdown_table(split, 20))})
+        "dagster/row_count": n_split, **plan.metadata(), "preview": dg.MetadataValue.md(markdown_table(split, 20))})

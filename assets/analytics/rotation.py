@@ -8,10 +8,13 @@ from assets.analytics.table_reads import (
     Inputs,
     Select,
     analytics_asset,
+    episode_plan,
+    finish_plan,
     of_episode,
     per_episode,
     session_days,
     window_end_dates,
+    write_planned,
 )
 from selloff.analytics.rotation import rotation
 from selloff.episode import Episode
@@ -37,8 +40,11 @@ def rotation_asset(episodes: EpisodesResource, warehouse: WarehouseResource) -> 
     # only the episode's markets and only inside the span of its windows (t0, t1], so
     # one episode's flows are in memory at a time (7.3 GB peak at 18,000 x 10 when every
     # episode's span was read at once).
-    eps = episodes.load()
+    all_eps = episodes.load()
+    plan = episode_plan(warehouse, "rotation", all_eps, "rotation")
+    eps = plan.of(all_eps)
     windows = INPUTS.read_whole(warehouse, "selloff_windows")["selloff_windows"]
+    windows = windows.filter(pl.col("episode_id").is_in([e.episode_id for e in eps]))
     days = session_days(INPUTS, warehouse)
     on_ends = "trade_date IN (SELECT d FROM __dates)"
     frames = INPUTS.read(warehouse, {
@@ -67,7 +73,8 @@ def rotation_asset(episodes: EpisodesResource, warehouse: WarehouseResource) -> 
             trading_days=in_markets(days, episode.markets))
 
     out = per_episode(eps, of)
-    rows = warehouse.write("analytics", "rotation", out)
-    spread = out.filter(out["dimension"] == "spread") if rows else out
+    rows = write_planned(warehouse, plan, "rotation", out)
+    finish_plan(warehouse, plan, all_eps)
+    spread = out.filter(out["dimension"] == "spread") if out.height else out
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows, "high_to_low_spreads": dg.MetadataValue.md(markdown_table(spread, 30))})
+        "dagster/row_count": rows, **plan.metadata(), "high_to_low_spreads": dg.MetadataValue.md(markdown_table(spread, 30))})

@@ -17,12 +17,13 @@ import duckdb
 import polars as pl
 
 from assets import WRITER_POOL
-from selloff import dbt_runner, lake
+from selloff import dbt_runner, lake, refresh_state
 from selloff import warehouse as wh
 from selloff.analytics.tables import EPISODE_COLUMN, tag_episode
 from selloff.analytics.windows import window_bounds
 from selloff.episode import Episode
 from selloff.markets import market_of_sql
+from selloff.refresh_state import EpisodePlan
 from selloff.resources import WarehouseResource
 from selloff.settings import Settings
 
@@ -241,3 +242,27 @@ def session_days(inputs: Inputs, warehouse: WarehouseResource) -> pl.DataFrame:
             f"SELECT DISTINCT coalesce(market, {market_of_sql('security_id')}) AS market, "
             f"trade_date FROM {source} WHERE close IS NOT NULL ORDER BY market, trade_date"
         ).pl()
+
+
+def episode_plan(warehouse: WarehouseResource, asset: str, episodes: Sequence[Episode],
+                 *tables: str) -> EpisodePlan:
+    """Which episodes `asset` recomputes for its analytics `tables` (selloff.refresh_state):
+    all on a full build, only those a refreshed day reaches on a windowed one."""
+    with warehouse.connect() as con:
+        return refresh_state.plan_episodes(con, asset, episodes,
+                                           [("analytics", t) for t in tables])
+
+
+def write_planned(warehouse: WarehouseResource, plan: EpisodePlan, table: str,
+                  df: pl.DataFrame) -> int:
+    """`df` (the recomputed episodes' rows) in place of theirs in analytics.`table`; the
+    kept episodes' rows stay. Returns the table's rows after."""
+    with warehouse.connect() as con:
+        return refresh_state.replace_episodes(con, "analytics", table, df, plan)
+
+
+def finish_plan(warehouse: WarehouseResource, plan: EpisodePlan,
+                episodes: Sequence[Episode]) -> None:
+    """Record that the asset's tables now reflect the ledger up to the plan's seq."""
+    with warehouse.connect() as con:
+        refresh_state.mark_done(con, plan, episodes)

@@ -3,7 +3,14 @@
 import dagster as dg
 import polars as pl
 
-from assets.analytics.table_reads import Inputs, analytics_asset, per_episode
+from assets.analytics.table_reads import (
+    Inputs,
+    analytics_asset,
+    episode_plan,
+    finish_plan,
+    per_episode,
+    write_planned,
+)
 from selloff.analytics.valuation_spread import VALUATION_SPREAD_SCHEMA, valuation_spread
 from selloff.episode import Episode
 from selloff.markdown import markdown_table
@@ -33,8 +40,13 @@ def _spread(episode: Episode, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
 )
 def valuation_spread_asset(episodes: EpisodesResource,
                            warehouse: WarehouseResource) -> dg.MaterializeResult:
-    frames = INPUTS.read_whole(warehouse, "fct_basket_valuation_daily", "fct_index_valuation_daily")
-    out = per_episode(episodes.load(), lambda e: _spread(e, frames))
-    rows = warehouse.write("analytics", "valuation_spread", out)
+    all_eps = episodes.load()
+    plan = episode_plan(warehouse, "valuation_spread", all_eps, "valuation_spread")
+    eps = plan.of(all_eps)
+    frames = (INPUTS.read_whole(warehouse, "fct_basket_valuation_daily",
+                                "fct_index_valuation_daily") if eps else {})
+    out = per_episode(eps, lambda e: _spread(e, frames))
+    rows = write_planned(warehouse, plan, "valuation_spread", out)
+    finish_plan(warehouse, plan, all_eps)
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows, "latest": dg.MetadataValue.md(markdown_table(out.tail(10), 10))})
+        "dagster/row_count": rows, **plan.metadata(), "latest": dg.MetadataValue.md(markdown_table(out.tail(10), 10))})

@@ -6,18 +6,25 @@ import dagster as dg
 import polars as pl
 
 from assets import WRITER_POOL
-from assets.analytics.table_reads import Inputs, Select, analytics_key, analytics_spec
+from assets.analytics.table_reads import (
+    Inputs,
+    Select,
+    analytics_key,
+    analytics_spec,
+    episode_plan,
+    finish_plan,
+    write_planned,
+)
 from selloff.analytics.baskets import with_episode_baskets
 from selloff.analytics.detection import measure_moves
-from selloff.analytics.tables import MOVES_SCHEMA, conform, tag_episode
-from selloff.episode import Episode
+from selloff.analytics.tables import MOVES_SCHEMA, TABLE_SCHEMAS, conform, tag_episode
+from selloff.episode import T0_SLACK, Episode
 from selloff.markdown import markdown_table
 from selloff.resources import EpisodesResource, WarehouseResource
 
 INPUTS = Inputs(marts=("fct_index_levels_daily", "fct_market_cap_daily", "dim_basket_member"))
-# A move's t0 is the close before its first day: a week after a long holiday (China's
-# Golden Week) reaches back this far at most.
-T0_SLACK = dt.timedelta(days=21)
+# T0_SLACK (selloff.episode): a move's t0 is the close before its first day, at most
+# this far back; the episode's span (selloff.episode.episode_span) counts it.
 
 
 def first_move_day(episode: Episode) -> dt.date:
@@ -56,12 +63,15 @@ def episode_moves(episode: Episode, index_daily: pl.DataFrame | None,
 )
 def selloff_windows_asset(episodes: EpisodesResource, warehouse: WarehouseResource):
     eps = episodes.load()
+    # A windowed refresh recomputes only the episodes its days reach; the others' rows
+    # stay as they are (selloff.refresh_state).
+    plan = episode_plan(warehouse, "selloff_windows", eps, "entity_moves", "selloff_windows")
     frames = INPUTS.read(warehouse, {
         "fct_index_levels_daily": Select("marts", "fct_index_levels_daily",
                                          ("index_id", "trade_date", "close")),
         "dim_basket_member": Select("marts", "dim_basket_member")})
-    moves, windows = [], []
-    for episode in eps:
+    moves, windows = [pl.DataFrame(schema=MOVES_SCHEMA)], []
+    for episode in plan.of(eps):
         members = with_episode_baskets(frames.get("dim_basket_member"), episode.baskets)
         first = first_move_day(episode) - T0_SLACK
         lookback = min(first, episode.detection.drawdown_lookback_start - T0_SLACK)
@@ -76,16 +86,18 @@ def selloff_windows_asset(episodes: EpisodesResource, warehouse: WarehouseResour
         moves.append(m)
         windows.append(w)
     all_moves = conform(pl.concat(moves, how="vertical_relaxed"), MOVES_SCHEMA)
-    all_windows = pl.concat(windows, how="vertical_relaxed")
-    n_moves = warehouse.write("analytics", "entity_moves", all_moves)
-    n_windows = warehouse.write("analytics", "selloff_windows", all_windows)
+    all_windows = (pl.concat(windows, how="vertical_relaxed") if windows
+                   else pl.DataFrame(schema=TABLE_SCHEMAS["selloff_windows"]))
+    n_moves = write_planned(warehouse, plan, "entity_moves", all_moves)
+    n_windows = write_planned(warehouse, plan, "selloff_windows", all_windows)
+    finish_plan(warehouse, plan, eps)
     counts = all_moves.group_by("episode_id", "entity_kind", "period").len().sort(
         "episode_id", "entity_kind", "period")
     yield dg.MaterializeResult(asset_key=analytics_key("entity_moves"), metadata={
-        "dagster/row_count": n_moves, "by kind": dg.MetadataValue.md(markdown_table(counts, 40))})
+        "dagster/row_count": n_moves, **plan.metadata(), "by kind": dg.MetadataValue.md(markdown_table(counts, 40))})
     detected = all_windows.filter(pl.col("kind") != "named")
     yield dg.MaterializeResult(asset_key=analytics_key("selloff_windows"), metadata={
-        "dagster/row_count": n_windows,
+        "dagster/row_count": n_windows, **plan.metadata(),
         "episodes": ", ".join(f"{e.episode_id} (main {e.main.window_id})" for e in eps),
         "detected": dg.MetadataValue.md(markdown_table(
             detected.select("episode_id", "window_id", "market", "kind", "start_date",

@@ -10,10 +10,12 @@ from assets import WRITER_POOL
 from selloff.calendars import calendar_frame
 from selloff.contracts import DATASETS, empty_frame
 from selloff.markdown import markdown_table
-from selloff.markets import REGISTRY
+from selloff.markets import REGISTRY, market_of_sql
 from selloff.quality.gx_suites import run_suite_on_table
+from selloff.refresh_state import content_hash, record_landing
 from selloff.resources import RefreshWindow, SourceResource, WarehouseResource
 from selloff.settings import SettingsError
+from selloff.sources.base import window_rows
 from selloff.sources.live.errors import LiveConfigError, SourceUnreachable
 from selloff.validation import DataContractError
 from selloff.warehouse import replace_table_parts
@@ -73,7 +75,11 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
         window = refresh.dates() if daily else None
         try:
             src = source.make_source()
-            parts = src.load_parts(dataset)
+            # A windowed run lands only the window's rows (of its markets): the source's
+            # everything is cut down before the landing gate, which then checks only them.
+            keep = (window_rows(daily[0], daily[1], *window, tuple(refresh.markets))
+                    if window is not None and daily is not None else None)
+            parts = src.load_parts(dataset, keep)
             present = parts is not None
             if not present:
                 context.log.warning(f"{src.name} has no {dataset}: landing an empty table; "
@@ -84,7 +90,15 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
                 # most PART_ROWS of one market) through a staging table swapped in at the
                 # end: memory is bounded by the largest part, not by the dataset.
                 with warehouse.connect() as con:
+                    # Reference data is re-landed whole on every run: whether its content
+                    # changed decides whether the analytics recompute every episode
+                    # (selloff.refresh_state), so it is hashed before and after.
+                    before = content_hash(con, "raw", dataset) if daily is None else None
                     rows, df = replace_table_parts(con, "raw", dataset, parts)
+                    after = content_hash(con, "raw", dataset) if daily is None else None
+                    changed = daily is not None or before != after
+                    if changed:
+                        record_landing(con, context.run_id, dataset, None)
                 scope, first, last = "all", None, None
             else:
                 df = pl.concat(list(parts))
@@ -92,6 +106,11 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
                 rows = warehouse.write_window("raw", dataset, df, daily[0], *window,
                                               entity_column=daily[1], markets=markets)
                 first, last = window
+                changed = True
+                with warehouse.connect() as con:
+                    # The daily facts are rebuilt from the window's first day on.
+                    record_landing(con, context.run_id, dataset, first, last,
+                                   markets if daily[1] else ())
                 scope = f"{first} .. {last}" + (f" ({', '.join(markets)})" if markets else "")
             total = warehouse.row_count("raw", dataset)
         except (DataContractError, SourceUnreachable, LiveConfigError, SettingsError) as exc:
@@ -102,6 +121,8 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
                 # run over run), what this run replaced, and the days it replaced.
                 "dagster/row_count": total,
                 "rows_replaced": rows,
+                "content_changed": changed,
+                **({"content_hash": after} if daily is None else {}),
                 **refresh_window_metadata(first, last, tuple(refresh.markets) if daily else ()),
                 "window": scope,
                 "source": src.name,
@@ -114,17 +135,40 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
     return _extract
 
 
+def window_rows_sql(dataset: str, first: dt.date, last: dt.date,
+                    markets: tuple[str, ...]) -> str:
+    """SQL selecting the rows of raw.`dataset` that a windowed landing replaced (the
+    window's days, of its markets when the dataset has a market id): what its GX suite
+    checks in a windowed run."""
+    date_column, id_column = DAILY_DATASETS[dataset]
+    where = f'"{date_column}" BETWEEN DATE \'{first.isoformat()}\' AND DATE \'{last.isoformat()}\''
+    if markets and id_column:
+        quoted = ", ".join("'" + m.replace("'", "''") + "'" for m in markets)
+        where += f' AND {market_of_sql(chr(34) + id_column + chr(34))} IN ({quoted})'
+    return where
+
+
 def _gx_check(dataset: str) -> dg.AssetChecksDefinition:
+    daily = DAILY_DATASETS.get(dataset)
+
     @dg.asset_check(asset=dg.AssetKey(["raw", dataset]), name="gx_suite", blocking=True,
                     pool=WRITER_POOL,
-                    description=f"Great Expectations suite for raw.{dataset}, built from its contract.")
-    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+                    description=f"Great Expectations suite for raw.{dataset}, built from its "
+                    "contract" + (": in a windowed run, on the rows the window replaced (their "
+                                  "keys checked unique against the whole table)." if daily
+                                  else "."))
+    def _check(warehouse: WarehouseResource, refresh: RefreshWindow) -> dg.AssetCheckResult:
         # As SQL inside the build file: no copy of the table in this process. The writer
         # pool keeps other writers off the file meanwhile; the connection is a plain one,
         # like every other in this process (DuckDB refuses a second configuration of the
-        # same file in one process), and GX works on a cursor of it.
+        # same file in one process), and GX works on a cursor of it. A windowed run
+        # landed only the window's rows of a daily dataset: the rest was checked when
+        # it landed, so only those rows are checked now.
+        window = refresh.dates() if daily else None
+        where = (window_rows_sql(dataset, *window, tuple(refresh.markets))
+                 if window is not None else None)
         with warehouse.connect() as con:
-            outcome = run_suite_on_table(con, dataset)
+            outcome = run_suite_on_table(con, dataset, where=where)
         if outcome is None:
             return dg.AssetCheckResult(passed=False, description=f"raw.{dataset} does not exist")
         return dg.AssetCheckResult(
@@ -135,6 +179,7 @@ def _gx_check(dataset: str) -> dg.AssetChecksDefinition:
                 "expectations_failed": len(outcome.failed),
                 "failures": dg.MetadataValue.json(outcome.failed[:20]),
                 "rows": outcome.rows,
+                "checked": "window rows" if where else "whole table",
                 "seconds": outcome.seconds,
             },
         )
@@ -146,10 +191,18 @@ def _gx_check(dataset: str) -> dg.AssetChecksDefinition:
           pool=WRITER_POOL,
           description="Trading days per market from exchange_calendars ("
           + ", ".join(f"{m.code} {m.calendar}" for m in REGISTRY) + ").")
-def trading_calendar(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def trading_calendar(context: dg.AssetExecutionContext,
+                     warehouse: WarehouseResource) -> dg.MaterializeResult:
     df = calendar_frame(end=CALENDAR_END)
+    with warehouse.connect() as con:
+        before = content_hash(con, "raw", "trading_calendar")
     rows = warehouse.write("raw", "trading_calendar", df)
+    with warehouse.connect() as con:
+        after = content_hash(con, "raw", "trading_calendar")
+        if before != after:
+            record_landing(con, context.run_id, "trading_calendar", None)
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "rows_replaced": rows,
+                                          "content_changed": before != after,
                                           **refresh_window_metadata(None, None, ()),
                                           "markets": sorted(set(df["market"]))})
 

@@ -1,11 +1,14 @@
 """The self-contained HTML report with its charts, linked from the asset's metadata."""
 
 import base64
+from pathlib import Path
 
 import dagster as dg
 
 from assets import WRITER_POOL
 from assets.analytics.table_reads import Inputs
+from selloff import refresh_state
+from selloff.episode import definition_hash
 from selloff.report import REPORT_TABLES, build_report, chart_images, page_html
 from selloff.report.html import write_atomic
 from selloff.resources import EpisodesResource, SourceResource, WarehouseResource
@@ -28,6 +31,21 @@ INPUTS = Inputs(analytics=(*REPORT_TABLES, "episode_candidates"))
 def selloff_report(source: SourceResource, episodes: EpisodesResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
     eps = episodes.load()
+    # Re-rendered only when what it is made of changed: the contents of the tables it
+    # reads, the episodes' definitions, the report code, the synthetic flag. A refresh
+    # that left every analytics row as it was keeps the page it would render again.
+    target = warehouse.reports_dir / "selloff_report.html"
+    with warehouse.connect() as con:
+        fingerprint = refresh_state.inputs_fingerprint(
+            con, [("analytics", t) for t in (*REPORT_TABLES, "episode_candidates")],
+            render_context(eps, source.is_synthetic))
+        unchanged = target.is_file() and refresh_state.rendered_from(
+            con, "selloff_report") == fingerprint
+    if unchanged:
+        return dg.MaterializeResult(metadata={
+            "path": dg.MetadataValue.path(str(target)), "bytes": target.stat().st_size,
+            "re_rendered": False,
+            "why": "its inputs (analytics tables, episodes, report code) are unchanged"})
     report = build_report(INPUTS.read_whole(warehouse, *REPORT_TABLES, "episode_candidates"), eps)
     path = write_atomic(warehouse.reports_dir / "selloff_report.html",
                         page_html(report, eps, synthetic=source.is_synthetic))
@@ -36,5 +54,23 @@ def selloff_report(source: SourceResource, episodes: EpisodesResource,
             f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})")
         for name, png in chart_images(report, dpi=70).items()
     }
+    with warehouse.connect() as con:
+        refresh_state.record_render(con, "selloff_report", fingerprint)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)),
-                                          "bytes": path.stat().st_size, **charts})
+                                          "bytes": path.stat().st_size, "re_rendered": True,
+                                          **charts})
+
+
+def render_context(episodes, synthetic: bool) -> str:
+    """What a rendered page depends on besides its tables: the episodes' definitions,
+    the report code (selloff/report/*.py) and whether the data is synthetic."""
+    import hashlib
+
+    import selloff.report as report_pkg
+
+    digest = hashlib.sha256(f"synthetic={synthetic}".encode())
+    for e in episodes:
+        digest.update(f"\0{e.episode_id}={definition_hash(e)}".encode())
+    for f in sorted(Path(report_pkg.__file__).parent.rglob("*.py")):
+        digest.update(f.name.encode() + f.read_bytes())
+    return digest.hexdigest()

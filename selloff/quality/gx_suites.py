@@ -118,7 +118,7 @@ class SuiteOutcome:
 
 
 def _unexpected_query(spec: Dataset, rule: str, column: str | None = None, *,
-                      table: str = "{batch}") -> str:
+                      table: str = "{batch}", whole: str | None = None) -> str:
     """The SQL of a rule that GX runs as an `UnexpectedRowsExpectation`: the rows that
     break it, as the key columns (and the offending value).
 
@@ -135,6 +135,12 @@ def _unexpected_query(spec: Dataset, rule: str, column: str | None = None, *,
     escaped for SQL either way.
     """
     keys = ", ".join(f'"{k}"' for k in spec.key)
+    if rule == "key" and whole is not None:
+        # `table` holds only some rows (a refresh window's): their keys are checked
+        # against the whole table, where a duplicate of them may lie.
+        return (f"SELECT {keys}, count(*) AS n_rows FROM {whole} SEMI JOIN "
+                f"(SELECT DISTINCT {keys} FROM {table}) AS __batch USING ({keys}) "
+                f"GROUP BY {keys} HAVING count(*) > 1")
     if rule == "key":
         return (f"SELECT {keys}, count(*) AS n_rows FROM {table} GROUP BY {keys} "
                 "HAVING count(*) > 1")
@@ -147,12 +153,15 @@ def _unexpected_query(spec: Dataset, rule: str, column: str | None = None, *,
             f"AND NOT regexp_full_match(\"{column}\", '{pattern}')")
 
 
-def build_suite(dataset: str, today: dt.date, *, required: bool = False) -> gx.ExpectationSuite:
+def build_suite(dataset: str, today: dt.date, *, required: bool = False,
+                whole: str | None = None) -> gx.ExpectationSuite:
     """The expectation suite of `raw.<dataset>`, generated from its contract.
 
     The suite validates the contract's columns as landed in `raw`. `required` adds "at
     least one row": a dataset a source lacks lands as an empty table and must then pass,
-    so emptiness only fails where the caller says the dataset is needed.
+    so emptiness only fails where the caller says the dataset is needed. `whole` (the
+    whole table, when the suite runs on some of its rows) is where key uniqueness is
+    checked for the batch's keys.
     """
     _guard_pyspark_connect()
     import great_expectations as gx
@@ -183,7 +192,8 @@ def build_suite(dataset: str, today: dt.date, *, required: bool = False) -> gx.E
                 f"{col.name} must be of type {col.dtype}", col.name)
 
     key = spec.key[0] if len(spec.key) == 1 else f"({', '.join(spec.key)})"
-    add(gxe.UnexpectedRowsExpectation(unexpected_rows_query=_unexpected_query(spec, "key"),
+    add(gxe.UnexpectedRowsExpectation(unexpected_rows_query=_unexpected_query(spec, "key",
+                                                                              whole=whole),
                                       description=f"key {key} must be unique"),
         f"key {key} must be unique", None, show_value=False, query="key")
 
@@ -242,8 +252,13 @@ def run_suite(dataset: str, df: pl.DataFrame, today: dt.date | None = None, *,
 
 def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
                        today: dt.date | None = None, *,
-                       required: bool = False) -> SuiteOutcome | None:
+                       required: bool = False, where: str | None = None) -> SuiteOutcome | None:
     """Validate `raw.<dataset>` where it is, in DuckDB; None if the table is absent.
+
+    `where` (SQL over the table's columns, from code: a refresh window's days and markets)
+    validates only the rows it selects, through a view (`refresh_state.gx_<dataset>`,
+    dropped after): every rule is a row rule but key uniqueness, which checks those rows'
+    keys against the whole table.
 
     GX runs on its own cursor of `con`'s database (one DuckDB instance per file and
     process: a second `duckdb.connect` of the file would be refused while `con` is open),
@@ -257,7 +272,14 @@ def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
     if not found:
         return None
     columns = [r[0] for r in found]
-    rows = int(con.execute(f'SELECT count(*) FROM raw."{dataset}"').fetchall()[0][0])
+    view = None
+    if where is not None:
+        view = f"gx_{dataset}"
+        con.execute("CREATE SCHEMA IF NOT EXISTS refresh_state")
+        con.execute(f'CREATE OR REPLACE VIEW refresh_state."{view}" AS '
+                    f'SELECT * FROM raw."{dataset}" WHERE {where}')
+    source = f'refresh_state."{view}"' if view else f'raw."{dataset}"'
+    rows = int(con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0])
     cursors: list[duckdb.DuckDBPyConnection] = []
     # DuckDB's limit is the database's, not the cursor's: bounded for the suite's
     # aggregates (they spill past it), then put back as the caller had it.
@@ -265,8 +287,10 @@ def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
     con.execute(f"SET memory_limit = '{GX_MEMORY_LIMIT}'")
     try:
         return _validate(con, cursors, dataset, rows, columns, today or dt.date.today(),
-                         required)
+                         required, view)
     finally:
+        if view is not None:
+            con.execute(f'DROP VIEW IF EXISTS refresh_state."{view}"')
         for cursor in cursors:
             cursor.close()
         cursors.clear()
@@ -275,7 +299,7 @@ def run_suite_on_table(con: duckdb.DuckDBPyConnection, dataset: str,
 
 def _validate(con: duckdb.DuckDBPyConnection, cursors: list[duckdb.DuckDBPyConnection],
               dataset: str, rows: int, columns: list[str], today: dt.date,
-              required: bool) -> SuiteOutcome:
+              required: bool, view: str | None = None) -> SuiteOutcome:
     _guard_pyspark_connect()
     import duckdb_engine
     import great_expectations as gx
@@ -305,9 +329,11 @@ def _validate(con: duckdb.DuckDBPyConnection, cursors: list[duckdb.DuckDBPyConne
     context = _context()
     datasource = context.data_sources.add_sql(
         f"raw_{dataset}", connection_string="duckdb:///:memory:", kwargs={"creator": session})
-    batch_def = (datasource.add_table_asset(dataset, table_name=dataset)
+    whole = f'raw."{dataset}"' if view else None
+    batch_def = (datasource.add_table_asset(dataset, table_name=view or dataset,
+                                            schema_name="refresh_state" if view else None)
                  .add_batch_definition_whole_table("table"))
-    suite = context.suites.add(build_suite(dataset, today, required=required))
+    suite = context.suites.add(build_suite(dataset, today, required=required, whole=whole))
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=suite.name, data=batch_def, suite=suite))
     key_present = [k for k in spec.key if k in columns]
@@ -326,7 +352,7 @@ def _validate(con: duckdb.DuckDBPyConnection, cursors: list[duckdb.DuckDBPyConne
     # GX returns results in no particular order; report them in the suite's order
     # (columns first) so the first line of a failed check is the most basic problem.
     ordered = sorted(result.results, key=lambda r: (r.expectation_config.meta or {}).get("order", 0))
-    failed = [_describe_failure(dataset, spec, r, set(columns), con)
+    failed = [_describe_failure(dataset, spec, r, set(columns), con, view)
               for r in ordered if not r.success]
     evaluated = len(ordered)
     good = evaluated - len(failed)
@@ -434,7 +460,7 @@ def _context() -> Any:
 
 
 def _describe_failure(dataset: str, spec: Dataset, r: Any, present: set[str],
-                      con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+                      con: duckdb.DuckDBPyConnection, view: str | None = None) -> dict[str, Any]:
     config = r.expectation_config
     meta = config.meta or {}
     kwargs = config.kwargs
@@ -461,7 +487,10 @@ def _describe_failure(dataset: str, spec: Dataset, r: Any, present: set[str],
     if config.type == "unexpected_rows_expectation":
         # GX's SUMMARY result holds only the count; the examples are the query's first
         # rows, read from the same table.
-        query = _unexpected_query(spec, meta["query"], column, table=f'raw."{dataset}"')
+        whole = f'raw."{dataset}"'
+        query = _unexpected_query(spec, meta["query"], column,
+                                  table=f'refresh_state."{view}"' if view else whole,
+                                  whole=whole if view else None)
         examples = con.sql(f"{query} LIMIT {MAX_EXAMPLES}").pl().to_dicts()
         count = res.get("observed_value", 0)
         if meta["query"] == "key":
