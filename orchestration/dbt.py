@@ -69,29 +69,39 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                        warehouse: WarehouseResource, refresh: RefreshWindow) -> Iterator[Any]:
     """One `dbt build` of the selected models and their tests. With a refresh window, the
     daily facts (tag:daily) are rebuilt from its first day on, incrementally."""
-    invocation = dbt.cli(dbt_build_args(warehouse, refresh), context=context)
-    # dbt holds the DuckDB file until it exits, so the row counts are read after it: the
-    # events are kept until then (also when the build fails, so that what was built is
-    # still recorded, with its count), then passed on in dbt's order.
+    window_in_file = not warehouse.settings().is_spark
+    if window_in_file:
+        # Before dbt opens the file (it holds it until it exits); also on a full build, so
+        # that no earlier window is left for dbt to find.
+        with warehouse.connect() as con:
+            dbt_runner.set_refresh_window(con, refresh.dates())
     events: list[Any] = []
     try:
-        events.extend(invocation.stream())
+        invocation = dbt.cli(dbt_build_args(warehouse, refresh), context=context)
+        # dbt holds the DuckDB file until it exits, so the row counts are read after it:
+        # the events are kept until then (also when the build fails, so that what was built
+        # is still recorded, with its count), then passed on in dbt's order.
+        try:
+            events.extend(invocation.stream())
+        finally:
+            keep_partial_parse(invocation.target_path, context.log)
     except Exception:
-        yield from with_row_counts(context, warehouse, events)
+        yield from with_row_counts(context, warehouse, events, clear_window=window_in_file)
         raise
-    finally:
-        keep_partial_parse(invocation.target_path, context.log)
-    yield from with_row_counts(context, warehouse, events)
+    yield from with_row_counts(context, warehouse, events, clear_window=window_in_file)
 
 
 def with_row_counts(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                    events: list[Any]) -> Iterator[Any]:
+                    events: list[Any], clear_window: bool = False) -> Iterator[Any]:
     """`events` with `dagster/row_count` on each model's materialization (DuckDB target;
-    on Spark the tables are Parquet folders that the lake asset counts)."""
+    on Spark the tables are Parquet folders that the lake asset counts). With
+    `clear_window`, the refresh window table goes first (dbt has exited: the file is ours)."""
     if warehouse.settings().is_spark:
         yield from events
         return
     with warehouse.connect() as con:
+        if clear_window:
+            dbt_runner.set_refresh_window(con, None)
         for event in events:
             key = (context.asset_key_for_output(event.output_name)
                    if isinstance(event, dg.Output) else
@@ -101,6 +111,7 @@ def with_row_counts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                 continue
             count = row_count(con, *key.path)
             yield event.with_metadata({**event.metadata, "dagster/row_count": count})
+
 
 
 PARTIAL_PARSE = "partial_parse.msgpack"
@@ -131,13 +142,15 @@ def keep_partial_parse(run_target: Path, log: Any) -> None:
 
 def dbt_build_args(warehouse: WarehouseResource, refresh: RefreshWindow) -> list[str]:
     """`build` with this run's target and vars: where the data lives (the build file, the
-    lake, Spark's folder) and the refresh window, all per invocation."""
+    lake, Spark's folder), and on Spark the refresh window, all per invocation."""
     settings = warehouse.settings()
     if settings.is_spark:
         # Spark reads raw from the lake, so the lake must hold this run's raw layer; the
         # lake_raw asset is not upstream of dbt (dbt sources are the extract assets).
         dbt_runner.write_raw_lake(settings)
-    dbt_vars = {**dbt_runner.dbt_vars(settings), **refresh.dbt_vars()}
+    # The refresh window is in the build file on DuckDB (set_refresh_window): vars that
+    # stay the same from run to run keep dbt's parse state valid.
+    dbt_vars = {**dbt_runner.dbt_vars(settings), **(refresh.dbt_vars() if settings.is_spark else {})}
     return ["build", "--target", settings.dbt_target, "--vars", json.dumps(dbt_vars)]
 
 

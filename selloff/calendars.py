@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
+import os
+import tempfile
 from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import exchange_calendars as xcals
 import polars as pl
 
 from selloff.markets import REGISTRY
+
+if TYPE_CHECKING:
+    import exchange_calendars as xcals
 
 MARKET_CALENDARS: dict[str, str] = {m.code: m.calendar for m in REGISTRY}
 MARKET_TIMEZONES: dict[str, str] = {m.code: m.timezone for m in REGISTRY}
@@ -29,19 +36,50 @@ CALENDAR_COLUMN_DOCS: dict[str, str] = {
 
 @cache
 def _calendar(market: str) -> xcals.ExchangeCalendar:
+    # Imported here: importing exchange_calendars costs 2 CPU s, and a process whose
+    # sessions are on disk (_sessions) never needs it.
+    import exchange_calendars as xcals
+
     if market not in MARKET_CALENDARS:
         raise KeyError(f"no trading calendar for market {market!r}; known: {sorted(MARKET_CALENDARS)}")
     return xcals.get_calendar(MARKET_CALENDARS[market], start=CALENDAR_START.isoformat())
 
 
 def calendar_bounds(market: str) -> tuple[dt.date, dt.date]:
-    cal = _calendar(market)
-    return cal.first_session.date(), cal.last_session.date()
+    sessions = _sessions(market)
+    return min(sessions), max(sessions)
 
 
 @cache
 def _sessions(market: str) -> frozenset[dt.date]:
-    return frozenset(d.date() for d in _calendar(market).sessions)
+    """The market's sessions from CALENDAR_START to exchange_calendars' default end (a
+    year after today), kept on disk for the day: building a calendar costs 3 CPU s for
+    KRX (lunar holidays computed in Python), in every process that needs one. The file
+    is named by everything the sessions depend on (the calendar, the library's version,
+    the start, today), so a cached file always holds what the library would build now."""
+    if market not in MARKET_CALENDARS:
+        _calendar(market)  # raises the KeyError naming the known markets
+    path = _sessions_file(market, dt.date.today())
+    try:
+        return frozenset(pl.read_parquet(path)["session"].to_list())
+    except (OSError, pl.exceptions.PolarsError):
+        pass  # not cached yet (or unreadable): build it
+    sessions = frozenset(d.date() for d in _calendar(market).sessions)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        pl.DataFrame({"session": sorted(sessions)}, schema={"session": pl.Date}).write_parquet(tmp)
+        os.replace(tmp, path)  # atomic: another process reads the whole file or none
+    except OSError:
+        pass  # a read-only temp folder: only the speed-up is lost
+    return sessions
+
+
+def _sessions_file(market: str, today: dt.date) -> Path:
+    version = importlib.metadata.version("exchange_calendars")
+    name = (f"{MARKET_CALENDARS[market]}-xcals{version}-"
+            f"{CALENDAR_START.isoformat()}-{today.isoformat()}.parquet")
+    return Path(tempfile.gettempdir()) / "selloff-calendars" / name
 
 
 def trading_days(market: str, start: dt.date, end: dt.date) -> list[dt.date]:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from selloff import lake, warehouse
@@ -42,6 +43,24 @@ def dbt_vars(settings: StoreSettings) -> dict[str, str]:
         # profiles.yml creates the build file in this format if dbt is the first to open it.
         "selloff_storage_version": settings.storage_version,
     }
+
+
+# The refresh window of the dbt build about to run, for the DuckDB target: dbt's
+# incremental macros read it when the models run (macros/incremental_window.sql), so the
+# window never changes dbt's vars and a windowed run reuses the full build's parse state.
+REFRESH_WINDOW_TABLE = "main.selloff_refresh_window"
+
+
+def set_refresh_window(con: duckdb.DuckDBPyConnection,
+                       window: tuple[dt.date, dt.date] | None) -> None:
+    """Write `window` ([first, last] day) as the one row of REFRESH_WINDOW_TABLE, or drop
+    the table for a full build (no window). Called just before `dbt build`; the caller
+    calls it again with None once dbt is done, so the table never outlives the build."""
+    con.execute(f"DROP TABLE IF EXISTS {REFRESH_WINDOW_TABLE}")
+    if window is not None:
+        con.execute(f"CREATE TABLE {REFRESH_WINDOW_TABLE} AS "
+                    "SELECT CAST(? AS DATE) AS min_date, CAST(? AS DATE) AS max_date",
+                    [window[0].isoformat(), window[1].isoformat()])
 
 
 def spark_table_dir(settings: StoreSettings, schema: str, table: str) -> str:

@@ -251,7 +251,10 @@ class RefreshWindow(dg.ConfigurableResource):
         return first, last
 
     def dbt_vars(self) -> dict[str, str]:
-        """The window as dbt vars (macros/incremental_window.sql); none on a full refresh."""
+        """The window as dbt vars (macros/incremental_window.sql); none on a full refresh.
+        Only for a target that cannot read the window from the build file (Spark): on
+        DuckDB the dbt asset writes it there instead (dbt_runner.set_refresh_window), since
+        vars that change from run to run make dbt parse the whole project again."""
         window = self.dates()
         if window is None:
             return {}

@@ -12,6 +12,7 @@ from selloff.contracts import DATASETS, empty_frame
 from selloff.markdown import markdown_table
 from selloff.markets import REGISTRY, market_of_sql
 from selloff.quality.gx_suites import run_suite_on_table
+from selloff.quality.preload import preload_gx
 from selloff.refresh_state import content_hash, record_landing
 from selloff.resources import RefreshWindow, SourceResource, WarehouseResource
 from selloff.settings import SettingsError
@@ -73,6 +74,9 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
         # written then, so what had landed before stays intact. Neither bad input nor an
         # unreachable service gets better by retrying the step: fail at once, clearly.
         window = refresh.dates() if daily else None
+        # This asset's blocking GX check runs later in this process: GX's import (5 s)
+        # overlaps the landing (selloff/quality/preload.py).
+        preload_gx()
         try:
             src = source.make_source()
             # A windowed run lands only the window's rows (of its markets): the source's
