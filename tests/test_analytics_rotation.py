@@ -182,3 +182,42 @@ def test_missing_inputs() -> None:
                                      pl.lit(D(2026, 1, 9)).alias("end_date"))
     empty = rotation(late, f["market_cap"], f["valuation"], f["securities"], f["fund_flows"])
     assert empty.height == 0 and dict(empty.schema) == ROTATION_SCHEMA
+
+
+def test_security_flows_in_overlapping_windows() -> None:
+    """Two windows sharing days: each security's flows count in every window holding
+    their day, once per (bucket, investor type), nulls left out, weekly figures noted.
+    Expected sums come from a plain loop over the flow rows."""
+    f = _frames()
+    windows = pl.concat([
+        f["windows"],
+        f["windows"].with_columns(pl.lit("wide").alias("window_id"),
+                                  pl.lit(T0).alias("start_date")),
+    ])
+    extra = pl.DataFrame(
+        [("security", "US:A", T_MID, "individual", "week", 3.0),
+         ("security", "US:C", T_MID, "foreign", "day", None),
+         ("security", "US:D", T1, "foreign", "day", None)],
+        schema=f["fund_flows"].schema, orient="row")
+    flows = pl.concat([f["fund_flows"].select(extra.columns), extra])
+    rot = rotation(windows, f["market_cap"], f["valuation"], f["securities"], flows)
+    # t0 is the last close before a window's start, t1 the last close on or before its end.
+    bounds = {"w": (T0, T1), "wide": (T_PREV, T1)}
+    expected: dict[tuple[str, str, str], tuple[float, set[str], int]] = {}
+    for scope, sid, day, typ, period, usd in flows.iter_rows():
+        if scope != "security" or usd is None or not sid.startswith("US:"):
+            continue
+        for wid, (t0, t1) in bounds.items():
+            if t0 < day <= t1:
+                key = (wid, US[sid][0], typ)
+                total, ids, weekly = expected.get(key, (0.0, set(), 0))
+                expected[key] = (total + usd, ids | {sid}, weekly + (period == "week"))
+    got = rot.filter((pl.col("dimension") == "sector_group") & pl.col("investor_type").is_not_null())
+    assert got.height == len(expected)
+    for (wid, group, typ), (total, ids, weekly) in expected.items():
+        r = got.filter((pl.col("window_id") == wid) & (pl.col("bucket") == group)
+                       & (pl.col("investor_type") == typ)).row(0, named=True)
+        assert r["net_flow_usd"] == pytest.approx(total) and r["n_securities"] == len(ids)
+        assert (r["note"] or "").startswith(f"includes {weekly} weekly") == (weekly > 0)
+    # The T0 figure lies in the wide window only.
+    assert expected[("wide", "ai_tech", "foreign")][0] == -1015.0
