@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from pathlib import Path
 
 import polars as pl
 import pytest
 
-from selloff.sources.demo import DemoSource, export_demo_snapshot
-from tests.graph_runs import GraphRun, assert_same_table, failures, run_refresh
+from selloff.sources.demo import DemoSource
+from tests.conftest import DEMO_SECURITIES as N_SECURITIES
+from tests.graph_runs import GraphRun, assert_same_table
 
 pytestmark = pytest.mark.slow
-N_SECURITIES = "40"
-
-
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> GraphRun:
-    run = run_refresh(tmp_path_factory.mktemp("demo"), SELLOFF_SOURCE="demo",
-                      SELLOFF_DEMO_SECURITIES=N_SECURITIES)
-    assert run.result.success, failures(run)
-    return run
+# demo_run, demo_snapshot_run and cli_demo_run are the session's shared builds (conftest).
 
 
 @pytest.fixture(scope="session")
@@ -186,12 +178,9 @@ def test_claim_verdicts_match_the_demo_market(demo_run: GraphRun, demo_frames) -
     assert verdicts["C15"] == verdicts["C16"] == "external"
 
 
-def test_snapshot_round_trip_gives_the_same_warehouse(demo_run: GraphRun, tmp_path_factory) -> None:
-    folder = export_demo_snapshot(tmp_path_factory.mktemp("export") / "demo_snapshot",
-                                  n_securities=int(N_SECURITIES))
-    again = run_refresh(tmp_path_factory.mktemp("roundtrip"), SELLOFF_SOURCE="snapshot",
-                        SELLOFF_SNAPSHOT_DIR=str(folder))
-    assert again.result.success, failures(again)
+def test_snapshot_round_trip_gives_the_same_warehouse(demo_run: GraphRun,
+                                                       demo_snapshot_run: GraphRun) -> None:
+    again = demo_snapshot_run  # the demo exported as a snapshot, refreshed from that folder
     for schema in ("marts", "analytics"):
         assert again.tables(schema) == demo_run.tables(schema)
         for table in demo_run.tables(schema):
@@ -199,11 +188,12 @@ def test_snapshot_round_trip_gives_the_same_warehouse(demo_run: GraphRun, tmp_pa
                               f"{schema}.{table} after the snapshot round trip")
 
 
-def test_run_twice_gives_identical_tables(demo_run: GraphRun, tmp_path_factory) -> None:
-    again = run_refresh(Path(tmp_path_factory.mktemp("again")), SELLOFF_SOURCE="demo",
-                        SELLOFF_DEMO_SECURITIES=N_SECURITIES)
-    assert again.result.success, failures(again)
+def test_run_twice_gives_identical_tables(demo_run: GraphRun, cli_demo_run: dict) -> None:
+    """The same settings run twice, independently (in process, and `selloff run` in a
+    subprocess with its own Dagster home), give identical tables."""
+    again = GraphRun(cli_demo_run["root"], None)  # only its warehouse is read
     for schema in ("raw", "marts", "analytics"):
+        assert again.tables(schema) == demo_run.tables(schema)
         for table in demo_run.tables(schema):
             assert_same_table(demo_run.table(f"{schema}.{table}"), again.table(f"{schema}.{table}"),
                               f"{schema}.{table} on the second run")

@@ -18,11 +18,10 @@ import polars as pl
 import pytest
 
 from selloff.markets import market_of_expr
-from selloff.sources.demo import export_demo_snapshot
 from selloff.sources.snapshot import SnapshotSource
-from tests.graph_runs import assert_same_table, failures, run_refresh
+from tests.conftest import DEMO_SECURITIES as N
+from tests.graph_runs import GraphRun, assert_same_table, copy_run, failures, run_refresh
 
-N = "30"
 BACKFILL = ("2025-10-01", "2025-11-30")
 
 
@@ -139,12 +138,10 @@ def _assert_same_warehouse(expected, got, label: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def full_build(tmp_path_factory) -> tuple[Path, object]:
-    root = tmp_path_factory.mktemp("full")
-    snapshot = export_demo_snapshot(root / "demo", n_securities=int(N))
-    full = run_refresh(root / "run", SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(snapshot))
-    assert full.result.success, failures(full)
-    return snapshot, full
+def full_build(demo_snapshot: Path, demo_snapshot_run: GraphRun) -> tuple[Path, GraphRun]:
+    """The demo exported as a snapshot and its full build: the session's shared ones
+    (conftest). Tests copy the build before writing to it."""
+    return demo_snapshot, demo_snapshot_run
 
 
 @pytest.mark.slow
@@ -223,9 +220,8 @@ def test_one_asset_whose_parents_exist_materializes_alone(key, tmp_path: Path, f
 # --------------------------------------------------------------------------- publication
 
 @pytest.mark.slow
-def test_reader_during_refresh_sees_old_data_until_it_reconnects(tmp_path: Path) -> None:
-    first = run_refresh(tmp_path, SELLOFF_SOURCE="demo", SELLOFF_DEMO_SECURITIES=N)
-    assert first.result.success, failures(first)
+def test_reader_during_refresh_sees_old_data_until_it_reconnects(tmp_path: Path, demo_run: GraphRun) -> None:
+    first = copy_run(demo_run, tmp_path)  # a full demo build at N, published
     query = ("SELECT market_cap_usd FROM marts.fct_market_cap_daily "
              "WHERE security_id = 'US:NVDA' AND trade_date = DATE '2025-11-20'")
     reader = duckdb.connect(str(first.warehouse), read_only=True)
@@ -243,9 +239,8 @@ def test_reader_during_refresh_sees_old_data_until_it_reconnects(tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_killed_run_leaves_the_published_file_intact(tmp_path: Path) -> None:
-    first = run_refresh(tmp_path, SELLOFF_SOURCE="demo", SELLOFF_DEMO_SECURITIES=N)
-    assert first.result.success, failures(first)
+def test_killed_run_leaves_the_published_file_intact(tmp_path: Path, demo_run: GraphRun) -> None:
+    first = copy_run(demo_run, tmp_path)  # a full demo build at N, published
     before = _sha(first.warehouse)
     env = {**os.environ, "SELLOFF_WAREHOUSE": str(first.warehouse), "SELLOFF_SOURCE": "demo",
            "SELLOFF_DEMO_SECURITIES": N, "SELLOFF_DEMO_SEED": "7",
@@ -272,9 +267,8 @@ def test_killed_run_leaves_the_published_file_intact(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_failing_blocking_check_stops_publication(tmp_path: Path, monkeypatch) -> None:
-    first = run_refresh(tmp_path, SELLOFF_SOURCE="demo", SELLOFF_DEMO_SECURITIES=N)
-    assert first.result.success, failures(first)
+def test_failing_blocking_check_stops_publication(tmp_path: Path, demo_run: GraphRun, monkeypatch) -> None:
+    first = copy_run(demo_run, tmp_path)  # a full demo build at N, published
     before = _sha(first.warehouse)
 
     import assets.extract.datasets as extract
