@@ -68,18 +68,6 @@ def demo_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_snapshot_run(tmp_path_factory: pytest.TempPathFactory, demo_snapshot: Path):
-    """The refresh job on `demo_snapshot` through the snapshot source: the demo's round trip
-    and the full build the windowed refreshes are compared with."""
-    from tests.graph_runs import failures, run_refresh
-
-    run = run_refresh(tmp_path_factory.mktemp("demo_snapshot_run"), SELLOFF_SOURCE="snapshot",
-                      SELLOFF_SNAPSHOT_DIR=str(demo_snapshot))
-    assert run.result.success, failures(run)
-    return run
-
-
-@pytest.fixture(scope="session")
 def real_run(tmp_path_factory: pytest.TempPathFactory):
     """The refresh job on the real snapshot with the bundled episodes, in process."""
     if not (REAL_SNAPSHOT / "manifest.json").exists():
@@ -93,22 +81,23 @@ def real_run(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def cli_demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """`selloff run` on the demo market at DEMO_SECURITIES, then `selloff query`, each in a
-    subprocess as a user runs them, with a private warehouse and Dagster home and no other
-    SELLOFF_* setting (what run_refresh gives the in-process runs): the second, independent
-    run of the same settings as `demo_run`."""
+def cli_snapshot_run(tmp_path_factory: pytest.TempPathFactory, demo_snapshot: Path) -> dict:
+    """`selloff run --source snapshot --snapshot-dir <demo_snapshot>`, then `selloff query`,
+    each in a subprocess as a user runs them, with a private warehouse and Dagster home and
+    no other SELLOFF_* setting (as run_refresh gives the in-process runs). The second,
+    independent build of the demo market (through its exported files) beside `demo_run`,
+    and the full build the windowed refreshes are compared with."""
     import os
     import subprocess
     import sys
 
     root = tmp_path_factory.mktemp("cli_run")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SELLOFF_")}
-    env.update(SELLOFF_SOURCE="demo", SELLOFF_DEMO_SECURITIES=DEMO_SECURITIES,
-               SELLOFF_WAREHOUSE=str(root / "warehouse" / "selloff.duckdb"),
+    env.update(SELLOFF_WAREHOUSE=str(root / "warehouse" / "selloff.duckdb"),
                DAGSTER_HOME=str(root / "dagster_home"), COLUMNS="200")
     selloff = str(Path(sys.executable).parent / "selloff")
-    run = subprocess.run([selloff, "run"], capture_output=True, text=True, env=env,
+    run = subprocess.run([selloff, "run", "--source", "snapshot", "--snapshot-dir",
+                          str(demo_snapshot)], capture_output=True, text=True, env=env,
                          cwd=root, timeout=1800)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     query = subprocess.run([selloff, "query", "select claim_id, verdict from "
@@ -117,3 +106,11 @@ def cli_demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert query.returncode == 0, query.stdout + query.stderr
     return {"root": root, "run": run, "query": query,
             "warehouse": root / "warehouse" / "selloff.duckdb"}
+
+
+@pytest.fixture(scope="session")
+def demo_snapshot_run(cli_snapshot_run: dict):
+    """`cli_snapshot_run` as a GraphRun (its tables; no in-process result)."""
+    from tests.graph_runs import GraphRun
+
+    return GraphRun(cli_snapshot_run["root"], None)

@@ -172,11 +172,11 @@ def test_rows_survive_the_conversion(tmp_path_factory: pytest.TempPathFactory,
 # ------------------------------------------------ a real run, through the CLI (slow, shared)
 
 @pytest.fixture(scope="module")
-def cli_run(cli_demo_run: dict) -> dict:
-    """`selloff run` on the demo, then `selloff query`, each in a subprocess as a user runs
-    them, with a private warehouse and Dagster home: the session's shared CLI build
-    (conftest), which tests/test_graph_demo.py also compares with the in-process one."""
-    return cli_demo_run
+def cli_run(cli_snapshot_run: dict) -> dict:
+    """`selloff run` on the demo market (its exported snapshot), then `selloff query`, each
+    in a subprocess as a user runs them, with a private warehouse and Dagster home: the
+    session's shared CLI build (conftest), which other tests compare and copy."""
+    return cli_snapshot_run
 
 
 # `selloff run` still ends with 27 leaked DuckDB objects (the module's own type constants

@@ -17,7 +17,7 @@ from tests.conftest import DEMO_SECURITIES as N_SECURITIES
 from tests.graph_runs import GraphRun, assert_same_table
 
 pytestmark = pytest.mark.slow
-# demo_run, demo_snapshot_run and cli_demo_run are the session's shared builds (conftest).
+# demo_run and demo_snapshot_run are the session's shared builds (conftest).
 
 
 @pytest.fixture(scope="session")
@@ -178,25 +178,17 @@ def test_claim_verdicts_match_the_demo_market(demo_run: GraphRun, demo_frames) -
     assert verdicts["C15"] == verdicts["C16"] == "external"
 
 
-def test_snapshot_round_trip_gives_the_same_warehouse(demo_run: GraphRun,
-                                                       demo_snapshot_run: GraphRun) -> None:
-    again = demo_snapshot_run  # the demo exported as a snapshot, refreshed from that folder
-    for schema in ("marts", "analytics"):
-        assert again.tables(schema) == demo_run.tables(schema)
-        for table in demo_run.tables(schema):
-            assert_same_table(demo_run.table(f"{schema}.{table}"), again.table(f"{schema}.{table}"),
-                              f"{schema}.{table} after the snapshot round trip")
-
-
-def test_run_twice_gives_identical_tables(demo_run: GraphRun, cli_demo_run: dict) -> None:
-    """The same settings run twice, independently (in process, and `selloff run` in a
-    subprocess with its own Dagster home), give identical tables."""
-    again = GraphRun(cli_demo_run["root"], None)  # only its warehouse is read
+def test_snapshot_round_trip_and_a_second_run_give_identical_tables(
+        demo_run: GraphRun, demo_snapshot_run: GraphRun) -> None:
+    """The demo exported as a snapshot and refreshed from that folder, in another process
+    (`selloff run --source snapshot`, its own Dagster home): a second, independent run that
+    must give the very same tables, raw to analytics."""
+    again = demo_snapshot_run
     for schema in ("raw", "marts", "analytics"):
         assert again.tables(schema) == demo_run.tables(schema)
         for table in demo_run.tables(schema):
             assert_same_table(demo_run.table(f"{schema}.{table}"), again.table(f"{schema}.{table}"),
-                              f"{schema}.{table} on the second run")
+                              f"{schema}.{table} after the snapshot round trip")
 
 
 def test_analytics_read_in_duckdb_equal_the_whole_table_computation(demo_run: GraphRun) -> None:
