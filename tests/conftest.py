@@ -36,3 +36,81 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory):
     with StandaloneCluster(tmp_path_factory.mktemp("spark_cluster"), workers=2) as cluster:
         assert cluster.alive_workers() == 2
         yield cluster
+
+
+# ------------------------------------------------------------------ shared built warehouses
+# A full refresh costs a minute on two cores; tests that only read a built warehouse share
+# one build per source (pytest builds it on first use and keeps it for the session). Tests
+# that write copy it first (tests.graph_runs.copy_run: a file copy), so every reader sees
+# the build as the run left it.
+
+DEMO_SECURITIES = "40"  # the demo's named securities (NVDA, 9984's split...) and some more
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory):
+    """The refresh job on the demo market at DEMO_SECURITIES, in process."""
+    from tests.graph_runs import failures, run_refresh
+
+    run = run_refresh(tmp_path_factory.mktemp("demo"), SELLOFF_SOURCE="demo",
+                      SELLOFF_DEMO_SECURITIES=DEMO_SECURITIES)
+    assert run.result.success, failures(run)
+    return run
+
+
+@pytest.fixture(scope="session")
+def demo_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same demo market exported as a snapshot folder (read only: copy it to change it)."""
+    from selloff.sources.demo import export_demo_snapshot
+
+    return export_demo_snapshot(tmp_path_factory.mktemp("demo_export") / "demo_snapshot",
+                                n_securities=int(DEMO_SECURITIES))
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory: pytest.TempPathFactory):
+    """The refresh job on the real snapshot with the bundled episodes, in process."""
+    if not (REAL_SNAPSHOT / "manifest.json").exists():
+        pytest.skip(f"real snapshot not found at {REAL_SNAPSHOT}")
+    from tests.graph_runs import failures, run_refresh
+
+    run = run_refresh(tmp_path_factory.mktemp("real"), SELLOFF_SOURCE="snapshot",
+                      SELLOFF_SNAPSHOT_DIR=str(REAL_SNAPSHOT))
+    assert run.result.success, failures(run)
+    return run
+
+
+@pytest.fixture(scope="session")
+def cli_snapshot_run(tmp_path_factory: pytest.TempPathFactory, demo_snapshot: Path) -> dict:
+    """`selloff run --source snapshot --snapshot-dir <demo_snapshot>`, then `selloff query`,
+    each in a subprocess as a user runs them, with a private warehouse and Dagster home and
+    no other SELLOFF_* setting (as run_refresh gives the in-process runs). The second,
+    independent build of the demo market (through its exported files) beside `demo_run`,
+    and the full build the windowed refreshes are compared with."""
+    import os
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("cli_run")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SELLOFF_")}
+    env.update(SELLOFF_WAREHOUSE=str(root / "warehouse" / "selloff.duckdb"),
+               DAGSTER_HOME=str(root / "dagster_home"), COLUMNS="200")
+    selloff = str(Path(sys.executable).parent / "selloff")
+    run = subprocess.run([selloff, "run", "--source", "snapshot", "--snapshot-dir",
+                          str(demo_snapshot)], capture_output=True, text=True, env=env,
+                         cwd=root, timeout=1800)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    query = subprocess.run([selloff, "query", "select claim_id, verdict from "
+                            "analytics.claim_verdicts order by claim_id"],
+                           capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    assert query.returncode == 0, query.stdout + query.stderr
+    return {"root": root, "run": run, "query": query,
+            "warehouse": root / "warehouse" / "selloff.duckdb"}
+
+
+@pytest.fixture(scope="session")
+def demo_snapshot_run(cli_snapshot_run: dict):
+    """`cli_snapshot_run` as a GraphRun (its tables; no in-process result)."""
+    from tests.graph_runs import GraphRun
+
+    return GraphRun(cli_snapshot_run["root"], None)

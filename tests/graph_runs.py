@@ -59,6 +59,32 @@ def run_refresh(root: Path, window: tuple[str, str] | None = None,
     return GraphRun(root, result)
 
 
+def run_assets(root: Path, selection: dg.AssetSelection, **settings_values: str) -> GraphRun:
+    """Materialize only `selection` (with the selected assets' checks) into root/warehouse,
+    in process, where a build already holds everything upstream of it (a copy_run). The
+    SELLOFF_* keyword values become the definitions' settings, as in run_refresh."""
+    from orchestration.definitions import build_definitions
+    from selloff.settings import settings_from_env
+
+    values = {"SELLOFF_WAREHOUSE": str(root / "warehouse" / "selloff.duckdb"), **settings_values}
+    defs = build_definitions(settings_from_env(values))
+    keys = selection.resolve(defs.resolve_asset_graph())
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), asset_selection=sorted(keys),
+        raise_on_error=False)
+    return GraphRun(root, result)
+
+
+def copy_run(run: GraphRun, root: Path) -> GraphRun:
+    """A private copy of a built run's folder (warehouse with its build file, lake, reports)
+    at root, for a test that writes: the shared build stays as every reader expects it.
+    The copy carries the original run's result (its events describe the copied files)."""
+    import shutil
+
+    shutil.copytree(run.root, root, dirs_exist_ok=True)
+    return GraphRun(root, run.result)
+
+
 def failures(run: GraphRun) -> list[str]:
     out = []
     for ev in run.result.all_events:

@@ -24,7 +24,7 @@ from selloff.analytics.discovery import (
     zigzag_drawdowns,
 )
 from tests.conftest import REAL_SNAPSHOT, requires_real_snapshot
-from tests.graph_runs import GraphRun, failures, run_refresh
+from tests.graph_runs import GraphRun
 
 # --------------------------------------------------------------------------- zigzag
 
@@ -168,12 +168,8 @@ def test_discover_cli_rejects_bad_input_with_exit_2(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- real snapshot
 
 
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory: pytest.TempPathFactory) -> GraphRun:
-    run = run_refresh(tmp_path_factory.mktemp("discover_real"), SELLOFF_SOURCE="snapshot",
-                      SELLOFF_SNAPSHOT_DIR=str(REAL_SNAPSHOT))
-    assert run.result.success, failures(run)
-    return run
+# real_run: the session's one build of the real snapshot (conftest), shared with
+# tests/test_real_snapshot.py.
 
 
 def _index_file() -> pl.DataFrame:

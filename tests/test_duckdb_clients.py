@@ -8,7 +8,6 @@ The 1.x client is the newest DuckDB CLI on PyPI (`duckdb-cli`, pinned in the dev
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -173,25 +172,11 @@ def test_rows_survive_the_conversion(tmp_path_factory: pytest.TempPathFactory,
 # ------------------------------------------------ a real run, through the CLI (slow, shared)
 
 @pytest.fixture(scope="module")
-def cli_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """`selloff run` on the smallest demo, then `selloff query`, each in a subprocess as a
-    user runs them, with a private warehouse and Dagster home."""
-    root = tmp_path_factory.mktemp("cli_run")
-    env = {**os.environ, "SELLOFF_SOURCE": "demo", "SELLOFF_DEMO_SECURITIES": "30",
-           "SELLOFF_WAREHOUSE": str(root / "warehouse" / "selloff.duckdb"),
-           "DAGSTER_HOME": str(root / "dagster_home"), "COLUMNS": "200"}
-    for name in ("SELLOFF_STORAGE_VERSION", "SELLOFF_LAKE_DIR", "SELLOFF_EPISODES"):
-        env.pop(name, None)
-    selloff = str(BIN / "selloff")
-    run = subprocess.run([selloff, "run"], capture_output=True, text=True, env=env,
-                         cwd=root, timeout=1800)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    query = subprocess.run([selloff, "query", "select claim_id, verdict from "
-                            "analytics.claim_verdicts order by claim_id"],
-                           capture_output=True, text=True, env=env, cwd=root, timeout=300)
-    assert query.returncode == 0, query.stdout + query.stderr
-    return {"root": root, "run": run, "query": query,
-            "warehouse": root / "warehouse" / "selloff.duckdb"}
+def cli_run(cli_snapshot_run: dict) -> dict:
+    """`selloff run` on the demo market (its exported snapshot), then `selloff query`, each
+    in a subprocess as a user runs them, with a private warehouse and Dagster home: the
+    session's shared CLI build (conftest), which other tests compare and copy."""
+    return cli_snapshot_run
 
 
 # `selloff run` still ends with 27 leaked DuckDB objects (the module's own type constants

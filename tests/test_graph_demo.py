@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from pathlib import Path
 
 import polars as pl
 import pytest
 
-from selloff.sources.demo import DemoSource, export_demo_snapshot
-from tests.graph_runs import GraphRun, assert_same_table, failures, run_refresh
+from selloff.sources.demo import DemoSource
+from tests.conftest import DEMO_SECURITIES as N_SECURITIES
+from tests.graph_runs import GraphRun, assert_same_table
 
 pytestmark = pytest.mark.slow
-N_SECURITIES = "40"
-
-
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> GraphRun:
-    run = run_refresh(tmp_path_factory.mktemp("demo"), SELLOFF_SOURCE="demo",
-                      SELLOFF_DEMO_SECURITIES=N_SECURITIES)
-    assert run.result.success, failures(run)
-    return run
+# demo_run and demo_snapshot_run are the session's shared builds (conftest).
 
 
 @pytest.fixture(scope="session")
@@ -186,27 +178,17 @@ def test_claim_verdicts_match_the_demo_market(demo_run: GraphRun, demo_frames) -
     assert verdicts["C15"] == verdicts["C16"] == "external"
 
 
-def test_snapshot_round_trip_gives_the_same_warehouse(demo_run: GraphRun, tmp_path_factory) -> None:
-    folder = export_demo_snapshot(tmp_path_factory.mktemp("export") / "demo_snapshot",
-                                  n_securities=int(N_SECURITIES))
-    again = run_refresh(tmp_path_factory.mktemp("roundtrip"), SELLOFF_SOURCE="snapshot",
-                        SELLOFF_SNAPSHOT_DIR=str(folder))
-    assert again.result.success, failures(again)
-    for schema in ("marts", "analytics"):
+def test_snapshot_round_trip_and_a_second_run_give_identical_tables(
+        demo_run: GraphRun, demo_snapshot_run: GraphRun) -> None:
+    """The demo exported as a snapshot and refreshed from that folder, in another process
+    (`selloff run --source snapshot`, its own Dagster home): a second, independent run that
+    must give the very same tables, raw to analytics."""
+    again = demo_snapshot_run
+    for schema in ("raw", "marts", "analytics"):
         assert again.tables(schema) == demo_run.tables(schema)
         for table in demo_run.tables(schema):
             assert_same_table(demo_run.table(f"{schema}.{table}"), again.table(f"{schema}.{table}"),
                               f"{schema}.{table} after the snapshot round trip")
-
-
-def test_run_twice_gives_identical_tables(demo_run: GraphRun, tmp_path_factory) -> None:
-    again = run_refresh(Path(tmp_path_factory.mktemp("again")), SELLOFF_SOURCE="demo",
-                        SELLOFF_DEMO_SECURITIES=N_SECURITIES)
-    assert again.result.success, failures(again)
-    for schema in ("raw", "marts", "analytics"):
-        for table in demo_run.tables(schema):
-            assert_same_table(demo_run.table(f"{schema}.{table}"), again.table(f"{schema}.{table}"),
-                              f"{schema}.{table} on the second run")
 
 
 def test_analytics_read_in_duckdb_equal_the_whole_table_computation(demo_run: GraphRun) -> None:

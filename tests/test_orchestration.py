@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -19,11 +14,10 @@ import pytest
 
 from selloff.episode import FACTS_LOOKAHEAD
 from selloff.markets import market_of_expr
-from selloff.sources.demo import export_demo_snapshot
 from selloff.sources.snapshot import SnapshotSource
-from tests.graph_runs import assert_same_table, failures, run_refresh
+from tests.conftest import DEMO_SECURITIES as N
+from tests.graph_runs import GraphRun, assert_same_table, copy_run, failures, run_refresh
 
-N = "30"
 BACKFILL = ("2025-10-01", "2025-11-30")
 
 
@@ -140,12 +134,10 @@ def _assert_same_warehouse(expected, got, label: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def full_build(tmp_path_factory) -> tuple[Path, object]:
-    root = tmp_path_factory.mktemp("full")
-    snapshot = export_demo_snapshot(root / "demo", n_securities=int(N))
-    full = run_refresh(root / "run", SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(snapshot))
-    assert full.result.success, failures(full)
-    return snapshot, full
+def full_build(demo_snapshot: Path, demo_snapshot_run: GraphRun) -> tuple[Path, GraphRun]:
+    """The demo exported as a snapshot and its full build: the session's shared ones
+    (conftest). Tests copy the build before writing to it."""
+    return demo_snapshot, demo_snapshot_run
 
 
 @pytest.mark.slow
@@ -168,7 +160,9 @@ def test_window_refresh_gives_the_same_warehouse_as_a_full_run(tmp_path: Path, f
 @pytest.mark.slow
 def test_one_market_one_day_refresh_gives_the_same_warehouse(tmp_path: Path, full_build) -> None:
     """What a market schedule does: the US session of one day arrives; its rows are
-    replaced in raw, the daily facts rebuilt from that day on (not from the start)."""
+    replaced in raw, the daily facts rebuilt from that day on (not from the start).
+    A reader connected to the published file meanwhile sees the old data until it
+    reconnects."""
     full_snapshot, full = full_build
     day = dt.date(2025, 11, 20)
     gap = _snapshot_without(full_snapshot, tmp_path / "gap", day, day, markets=("US",))
@@ -176,9 +170,20 @@ def test_one_market_one_day_refresh_gives_the_same_warehouse(tmp_path: Path, ful
     before = run_refresh(root, SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(gap))
     assert before.result.success, failures(before)
     cn_rows = before.table("raw.prices_daily").filter(pl.col("security_id").str.starts_with("CN:"))
-    refreshed = run_refresh(root, window=(day.isoformat(), day.isoformat()), markets=("US",),
-                            SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(full_snapshot))
-    assert refreshed.result.success, failures(refreshed)
+    # The day's US market caps: none before the refresh, the session's after it.
+    query = ("SELECT count(*), sum(market_cap_usd) FROM marts.fct_market_cap_daily "
+             f"WHERE security_id LIKE 'US:%' AND trade_date = DATE '{day}'")
+    reader = duckdb.connect(str(before.warehouse), read_only=True)
+    try:
+        old = reader.execute(query).fetchall()[0]
+        refreshed = run_refresh(root, window=(day.isoformat(), day.isoformat()), markets=("US",),
+                                SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(full_snapshot))
+        assert refreshed.result.success, failures(refreshed)
+        assert reader.execute(query).fetchall()[0] == old
+    finally:
+        reader.close()
+    with duckdb.connect(str(before.warehouse), read_only=True) as fresh:
+        assert fresh.execute(query).fetchall()[0] != old
     [extract] = [e for e in refreshed.result.get_asset_materialization_events()
                  if e.asset_key == dg.AssetKey(["raw", "prices_daily"])]
     meta = extract.materialization.metadata
@@ -279,59 +284,19 @@ def test_one_asset_whose_parents_exist_materializes_alone(key, tmp_path: Path, f
 
 # --------------------------------------------------------------------------- publication
 
-@pytest.mark.slow
-def test_reader_during_refresh_sees_old_data_until_it_reconnects(tmp_path: Path) -> None:
-    first = run_refresh(tmp_path, SELLOFF_SOURCE="demo", SELLOFF_DEMO_SECURITIES=N)
-    assert first.result.success, failures(first)
-    query = ("SELECT market_cap_usd FROM marts.fct_market_cap_daily "
-             "WHERE security_id = 'US:NVDA' AND trade_date = DATE '2025-11-20'")
-    reader = duckdb.connect(str(first.warehouse), read_only=True)
-    try:
-        old = reader.execute(query).fetchall()[0][0]
-        # Another seed: a different market, so the new figure differs from the old one.
-        second = run_refresh(tmp_path, SELLOFF_SOURCE="demo", SELLOFF_DEMO_SECURITIES=N,
-                             SELLOFF_DEMO_SEED="7")
-        assert second.result.success, failures(second)
-        assert reader.execute(query).fetchall()[0][0] == old
-    finally:
-        reader.close()
-    with duckdb.connect(str(first.warehouse), read_only=True) as fresh:
-        assert fresh.execute(query).fetchall()[0][0] != old
+# A reader connected to the published file during a refresh sees the old data until it
+# reconnects: checked inside test_one_market_one_day_refresh_gives_the_same_warehouse, on
+# the refresh it already runs.
+
+
+# A run killed in the middle of its dbt build leaves the published file intact, and the next
+# run succeeds: tests/test_writer_lock.py (test_killed_run_never_blocks_the_next_...), on a
+# copy of the shared demo build, through `selloff run` as a user starts it.
 
 
 @pytest.mark.slow
-def test_killed_run_leaves_the_published_file_intact(tmp_path: Path) -> None:
-    first = run_refresh(tmp_path, SELLOFF_SOURCE="demo", SELLOFF_DEMO_SECURITIES=N)
-    assert first.result.success, failures(first)
-    before = _sha(first.warehouse)
-    env = {**os.environ, "SELLOFF_WAREHOUSE": str(first.warehouse), "SELLOFF_SOURCE": "demo",
-           "SELLOFF_DEMO_SECURITIES": N, "SELLOFF_DEMO_SEED": "7",
-           "DAGSTER_HOME": str(tmp_path / "dagster_home")}
-    (tmp_path / "dagster_home").mkdir(exist_ok=True)
-    cli = Path(sys.executable).parent / "selloff"
-    proc = subprocess.Popen([str(cli), "run"], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = first.warehouse.parent / "build" / "last_run.log"
-    deadline = time.monotonic() + 240
-    # Kill it in the middle of the dbt build: the build file is being written then.
-    while time.monotonic() < deadline:
-        if log.exists() and "START sql" in log.read_text(errors="ignore"):
-            break
-        assert proc.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.2)
-    else:
-        pytest.fail("the run never reached the dbt build")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert _sha(first.warehouse) == before
-    again = run_refresh(tmp_path, SELLOFF_SOURCE="demo", SELLOFF_DEMO_SECURITIES=N)
-    assert again.result.success, failures(again)
-
-
-@pytest.mark.slow
-def test_failing_blocking_check_stops_publication(tmp_path: Path, monkeypatch) -> None:
-    first = run_refresh(tmp_path, SELLOFF_SOURCE="demo", SELLOFF_DEMO_SECURITIES=N)
-    assert first.result.success, failures(first)
+def test_failing_blocking_check_stops_publication(tmp_path: Path, demo_run: GraphRun, monkeypatch) -> None:
+    first = copy_run(demo_run, tmp_path)  # a full demo build at N, published
     before = _sha(first.warehouse)
 
     import assets.extract.datasets as extract

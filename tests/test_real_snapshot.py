@@ -12,18 +12,13 @@ import polars as pl
 import pytest
 
 from tests.conftest import REAL_SNAPSHOT, requires_real_snapshot
-from tests.graph_runs import GraphRun, failures, run_refresh
+from tests.graph_runs import GraphRun
 
 pytestmark = [requires_real_snapshot, pytest.mark.slow, pytest.mark.real_snapshot]
 SEARCH = (dt.date(2025, 10, 27), dt.date(2025, 11, 28))
 
 
-@pytest.fixture(scope="session")
-def real_run(tmp_path_factory: pytest.TempPathFactory) -> GraphRun:
-    run = run_refresh(tmp_path_factory.mktemp("real"), SELLOFF_SOURCE="snapshot",
-                      SELLOFF_SNAPSHOT_DIR=str(REAL_SNAPSHOT))
-    assert run.result.success, failures(run)
-    return run
+# real_run: the session's one build of the real snapshot (conftest).
 
 
 @pytest.fixture(scope="session")

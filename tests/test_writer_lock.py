@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from selloff import run_health, writer_lock
 from selloff.settings import settings_from_env
 from tests.conftest import REPO_ROOT
+from tests.graph_runs import GraphRun, copy_run
 
 CLI = Path(sys.executable).parent / "selloff"
 HOLD_SCRIPT = textwrap.dedent("""
@@ -246,10 +247,13 @@ def _sha(path: Path) -> str | None:
 
 
 @pytest.mark.slow
-def test_sigterm_stops_a_run_promptly_and_leaves_nothing_held(tmp_path: Path) -> None:
+def test_sigterm_stops_a_run_promptly_and_leaves_nothing_held(tmp_path: Path,
+                                                              demo_run: GraphRun) -> None:
     home = _instance_home(tmp_path)
     env = _cli_env(tmp_path, home)
-    published = tmp_path / "warehouse" / "selloff.duckdb"
+    # A published warehouse (the shared demo build, copied), so that "left as it was" is
+    # checked on real bytes.
+    published = copy_run(demo_run, tmp_path).warehouse
     build = published.parent / "build" / "selloff.duckdb"
     before = _sha(published)
     proc = _start_run(env, tmp_path / "a.txt")
@@ -274,14 +278,19 @@ def test_sigterm_stops_a_run_promptly_and_leaves_nothing_held(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_killed_run_never_blocks_the_next_and_a_third_times_out_naming_it(
-        tmp_path: Path) -> None:
+        tmp_path: Path, demo_run: GraphRun) -> None:
     home = _instance_home(tmp_path)
+    # A warehouse an earlier run published (the session's demo build, copied; another
+    # market than this run's settings): the killed run must leave its bytes as they were.
+    published = copy_run(demo_run, tmp_path).warehouse
+    before = _sha(published)
     env = _cli_env(tmp_path, home)
     build = tmp_path / "warehouse" / "build" / "selloff.duckdb"
     killed = _start_run(env, tmp_path / "killed.txt")
     _wait_mid_build(killed, build)
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=30)
+    assert _sha(published) == before
     instance = dg.DagsterInstance.from_config(str(home))
     (dead,) = instance.get_runs()
     assert dead.status == dg.DagsterRunStatus.STARTED
