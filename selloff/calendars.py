@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from selloff.markets import REGISTRY
-
-if TYPE_CHECKING:
-    import exchange_calendars as xcals
 
 MARKET_CALENDARS: dict[str, str] = {m.code: m.calendar for m in REGISTRY}
 MARKET_TIMEZONES: dict[str, str] = {m.code: m.timezone for m in REGISTRY}
@@ -34,20 +33,44 @@ CALENDAR_COLUMN_DOCS: dict[str, str] = {
 }
 
 
-@cache
-def _calendar(market: str) -> xcals.ExchangeCalendar:
-    # Imported here: importing exchange_calendars costs 2 CPU s, and a process whose
-    # sessions are on disk (_sessions) never needs it.
-    import exchange_calendars as xcals
-
-    if market not in MARKET_CALENDARS:
-        raise KeyError(f"no trading calendar for market {market!r}; known: {sorted(MARKET_CALENDARS)}")
-    return xcals.get_calendar(MARKET_CALENDARS[market], start=CALENDAR_START.isoformat())
-
-
 def calendar_bounds(market: str) -> tuple[dt.date, dt.date]:
     sessions = _sessions(market)
     return min(sessions), max(sessions)
+
+
+def build_sessions(calendars: list[str], start: dt.date) -> dict[str, list[str]]:
+    """Each exchange calendar's sessions from `start` to exchange_calendars' default end,
+    as ISO dates. Runs in the child process `_sessions` starts (see there)."""
+    import exchange_calendars as xcals
+
+    return {name: [d.date().isoformat()
+                   for d in xcals.get_calendar(name, start=start.isoformat()).sessions]
+            for name in calendars}
+
+
+def _sessions_from_child(markets: list[str]) -> dict[str, frozenset[dt.date]]:
+    """The markets' sessions, built by exchange_calendars in a child Python process.
+
+    Why a child (issue #25): with exchange_calendars' holiday objects loaded in the same
+    interpreter as duckdb_engine and Great Expectations, part of the module graph stays
+    reachable past CPython's last garbage collection at exit, and with it DuckDB's type
+    constants and `DuckDBPyConnection`; nanobind then reports them as leaked (about 40
+    lines on stderr after every run). The calendars are pure data (a list of dates per
+    exchange), so building them elsewhere loses nothing; the sessions are cached on disk
+    for the day, so this costs one child process a day.
+    """
+    names = [MARKET_CALENDARS[m] for m in markets]
+    code = ("import json, sys, datetime as dt; from selloff.calendars import build_sessions; "
+            "json.dump(build_sessions(sys.argv[1:], dt.date.fromisoformat("
+            f"'{CALENDAR_START.isoformat()}')), sys.stdout)")
+    done = subprocess.run([sys.executable, "-c", code, *names], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"building the trading calendars {', '.join(names)} failed "
+                           f"(exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+    by_name = json.loads(done.stdout)
+    return {m: frozenset(dt.date.fromisoformat(d) for d in by_name[MARKET_CALENDARS[m]])
+            for m in markets}
 
 
 @cache
@@ -56,15 +79,29 @@ def _sessions(market: str) -> frozenset[dt.date]:
     year after today), kept on disk for the day: building a calendar costs 3 CPU s for
     KRX (lunar holidays computed in Python), in every process that needs one. The file
     is named by everything the sessions depend on (the calendar, the library's version,
-    the start, today), so a cached file always holds what the library would build now."""
+    the start, today), so a cached file always holds what the library would build now.
+    On a miss every market missing today is built at once, in a child process."""
     if market not in MARKET_CALENDARS:
-        _calendar(market)  # raises the KeyError naming the known markets
-    path = _sessions_file(market, dt.date.today())
+        raise KeyError(f"no trading calendar for market {market!r}; known: {sorted(MARKET_CALENDARS)}")
+    today = dt.date.today()
+    cached = _read_sessions(market, today)
+    if cached is not None:
+        return cached
+    missing = [m for m in MARKET_CALENDARS if m == market or _read_sessions(m, today) is None]
+    built = _sessions_from_child(missing)
+    for m, sessions in built.items():
+        _write_sessions(_sessions_file(m, today), sessions)
+    return built[market]
+
+
+def _read_sessions(market: str, today: dt.date) -> frozenset[dt.date] | None:
     try:
-        return frozenset(pl.read_parquet(path)["session"].to_list())
+        return frozenset(pl.read_parquet(_sessions_file(market, today))["session"].to_list())
     except (OSError, pl.exceptions.PolarsError):
-        pass  # not cached yet (or unreadable): build it
-    sessions = frozenset(d.date() for d in _calendar(market).sessions)
+        return None  # not cached yet (or unreadable): build it
+
+
+def _write_sessions(path: Path, sessions: frozenset[dt.date]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -72,7 +109,6 @@ def _sessions(market: str) -> frozenset[dt.date]:
         os.replace(tmp, path)  # atomic: another process reads the whole file or none
     except OSError:
         pass  # a read-only temp folder: only the speed-up is lost
-    return sessions
 
 
 def _sessions_file(market: str, today: dt.date) -> Path:

@@ -93,8 +93,12 @@ def cli_snapshot_run(tmp_path_factory: pytest.TempPathFactory, demo_snapshot: Pa
 
     root = tmp_path_factory.mktemp("cli_run")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SELLOFF_")}
+    # An empty temp folder: the run finds no trading calendars cached for the day and
+    # builds them, as a machine's first run does (issue 25's leak came from that path).
+    tmp = root / "tmp"
+    tmp.mkdir()
     env.update(SELLOFF_WAREHOUSE=str(root / "warehouse" / "selloff.duckdb"),
-               DAGSTER_HOME=str(root / "dagster_home"), COLUMNS="200")
+               DAGSTER_HOME=str(root / "dagster_home"), COLUMNS="200", TMPDIR=str(tmp))
     selloff = str(Path(sys.executable).parent / "selloff")
     run = subprocess.run([selloff, "run", "--source", "snapshot", "--snapshot-dir",
                           str(demo_snapshot)], capture_output=True, text=True, env=env,
