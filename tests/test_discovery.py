@@ -252,3 +252,29 @@ def test_real_snapshot_candidates(real_run: GraphRun, tmp_path: Path) -> None:
     for f in folders:
         ep = load_episode(f)
         assert all(c.section.startswith("generated") for c in ep.claims)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["US:AAA", "US:BBB", "KR:005930", "JP:7203", "CN:600519"]),
+                          st.integers(0, 30),
+                          st.one_of(st.none(), st.floats(1e6, 1e12, allow_nan=False))),
+                min_size=1, max_size=80))
+def test_market_aggregates_one_market_at_a_time_equal_one_basket_call(rows) -> None:
+    # The per-market loop (memory) must give exactly what one basket_levels call over
+    # every market's aggregate gives.
+    from selloff.analytics.discovery import AGGREGATE_SUFFIX, market_aggregate_levels
+    from selloff.analytics.moves import basket_levels
+
+    cap = (pl.DataFrame(rows, schema={"security_id": pl.Utf8, "day": pl.Int64,
+                                      "market_cap_usd": pl.Float64}, orient="row")
+           .unique(["security_id", "day"], keep="first")
+           .select("security_id",
+                   (pl.lit(dt.date(2025, 1, 1)) + pl.duration(days=pl.col("day")))
+                   .cast(pl.Date).alias("trade_date"), "market_cap_usd"))
+    members = (cap.select("security_id").unique()
+               .select((pl.col("security_id").str.split(":").list.first()
+                        + f":{AGGREGATE_SUFFIX}").alias("basket_id"), "security_id")
+               .sort("basket_id", "security_id"))
+    got = market_aggregate_levels(cap)
+    want = basket_levels(cap, members)
+    assert got.equals(want)
