@@ -1,5 +1,5 @@
 """Trading sessions (selloff.calendars): built by exchange_calendars in a child process,
-cached on disk for the day, and equal to what the library gives in this process."""
+cached on disk for the day, and equal to what the library gives (asked in another child, tests/xcals_child.py)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import exchange_calendars as xcals
 import pytest
 
 from selloff import calendars
+from tests.xcals_child import calendar_facts
 
 
 @pytest.mark.parametrize("market", ["KR", "US"])
 def test_child_built_sessions_equal_the_library_in_this_process(market: str) -> None:
-    expected = {d.date() for d in xcals.get_calendar(
-        calendars.MARKET_CALENDARS[market],
-        start=calendars.CALENDAR_START.isoformat()).sessions}
+    expected = set(calendar_facts(calendars.MARKET_CALENDARS[market],
+                                  calendars.CALENDAR_START.isoformat()).sessions)
     built = calendars._sessions_from_child([market])
     assert built[market] == expected
 
@@ -37,8 +36,8 @@ def test_a_cold_run_builds_every_market_once_without_importing_exchange_calendar
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, timeout=300, check=True)
     days, imported = done.stdout.split()
-    krx = xcals.get_calendar("XKRX", start="2025-01-01")
-    expected = [d.date().isoformat() for d in krx.sessions_in_range("2025-09-29", "2025-10-10")]
+    krx = calendar_facts("XKRX", "2025-01-01", "2025-09-29", "2025-10-10")
+    expected = [d.isoformat() for d in krx.sessions]
     assert days.split(",") == expected  # Chuseok 2025 and National Foundation Day closed
     assert imported == "False"
     cached = sorted(p.name.split("-")[0] for p in (tmp_path / "selloff-calendars").glob("*.parquet"))

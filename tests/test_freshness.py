@@ -10,7 +10,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-import exchange_calendars as xcals
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -18,13 +17,13 @@ from hypothesis import strategies as st
 
 from selloff.freshness import due_session, market_freshness, replay_now, session_deadline
 from selloff.markets import MARKETS, REGISTRY, market, market_of_expr
+from tests.xcals_child import calendar_facts
 
 NY = ZoneInfo("America/New_York")
 
 
 def _sessions(code: str, start: str, end: str) -> list[dt.date]:
-    cal = xcals.get_calendar(market(code).calendar, start="2018-01-01")
-    return [d.date() for d in cal.sessions_in_range(start, end)]
+    return list(calendar_facts(market(code).calendar, "2018-01-01", start, end).sessions)
 
 
 def test_a_holiday_is_not_late_and_a_missing_session_is() -> None:

@@ -7,13 +7,13 @@ import datetime as dt
 import re
 from pathlib import Path
 
-import exchange_calendars as xcals
 import polars as pl
 import pytest
 import yaml
 
 from selloff import markets
 from selloff.markets import REGISTRY, USD_PER_UNIT_BAND
+from tests.xcals_child import calendar_facts
 
 ROOT = Path(__file__).resolve().parent.parent
 DBT = ROOT / "dbt_project"
@@ -21,10 +21,10 @@ DBT = ROOT / "dbt_project"
 
 @pytest.mark.parametrize("m", REGISTRY, ids=lambda m: m.code)
 def test_entry_agrees_with_its_exchange_calendar(m: markets.Market) -> None:
-    cal = xcals.get_calendar(m.calendar, start="2025-01-02")
-    assert str(cal.tz) == m.timezone
-    # close_times: (since, time) pairs; the last one holds today (TSE moved to 15:30 in 2024).
-    assert cal.close_times[-1][1] == m.close
+    cal = calendar_facts(m.calendar, "2025-01-02")
+    assert cal.timezone == m.timezone
+    # The close in force today (TSE moved to 15:30 in 2024).
+    assert cal.close == m.close
     assert m.currency in USD_PER_UNIT_BAND
     assert re.fullmatch(markets.id_pattern(), m.default_index)
     assert m.default_index.startswith(f"{m.code}:")

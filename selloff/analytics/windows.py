@@ -117,7 +117,7 @@ def calendar_trading_days(
     markets: tuple[str, ...], start: dt.date, end: dt.date
 ) -> pl.DataFrame:
     """(market, trade_date) from the exchange calendars (`selloff.calendars`)."""
-    # Imported here: exchange_calendars is slow to import and only this helper needs it.
+    # Imported here: only this helper needs the sessions (built in a child, cached per day).
     from selloff.calendars import trading_days
 
     frames = [
