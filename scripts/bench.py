@@ -549,6 +549,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                                           if inv["first_node"] else None)
             inv["after_dbt_seconds"] = round(st["end"] - inv["finished"], 2)
     events = event_counts(instance, result.run_id)
+    # An ephemeral instance left to the interpreter's exit, with duckdb_engine loaded, ends
+    # the process with nanobind's "leaked" lines (issue 25).
+    instance.dispose()
 
     limit_s, limit_mib = TARGETS.get((args.securities, args.years), TARGETS[(5000, 5)])
     targets = {

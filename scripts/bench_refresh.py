@@ -79,16 +79,20 @@ def _run(snapshot: Path, warehouse: Path, window: tuple[dt.date, dt.date] | None
                                   "SELLOFF_WAREHOUSE": str(warehouse)})
     job = build_definitions(settings).resolve_job_def("refresh")
     run_config = refresh_window_config(*window, markets) if window else {}
-    instance = dg.DagsterInstance.ephemeral()
-    load = os.getloadavg()[0]
-    t0 = time.perf_counter()
-    result = job.execute_in_process(instance=instance, raise_on_error=False,
-                                    run_config=run_config)
-    wall = time.perf_counter() - t0
-    if not result.success:
-        raise SystemExit(f"run failed: {[e.message for e in result.all_events if e.is_failure]}")
-    run_id = result.run_id
-    return {"wall_s": wall, "dbt_step_s": _step_seconds(instance, run_id, "selloff_dbt_models"),
+    # Disposed at the end: left to the interpreter's exit with duckdb_engine loaded, an
+    # ephemeral instance ends the process with nanobind's "leaked" lines (issue 25).
+    with dg.DagsterInstance.ephemeral() as instance:
+        load = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                        run_config=run_config)
+        wall = time.perf_counter() - t0
+        if not result.success:
+            raise SystemExit(
+                f"run failed: {[e.message for e in result.all_events if e.is_failure]}")
+        run_id = result.run_id
+        dbt_step_s = _step_seconds(instance, run_id, "selloff_dbt_models")
+    return {"wall_s": wall, "dbt_step_s": dbt_step_s,
             "dbt_work_s": _dbt_work_seconds(run_id), "load_1m": load}
 
 

@@ -54,8 +54,8 @@ def run_refresh(root: Path, window: tuple[str, str] | None = None,
     if window:
         first, last = (dt.date.fromisoformat(d) for d in window)
         run_config = refresh_window_config(first, last, markets)
-    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(),
-                                    raise_on_error=False, run_config=run_config)
+    # No instance passed: Dagster makes an ephemeral one and disposes of it (issue 25).
+    result = job.execute_in_process(raise_on_error=False, run_config=run_config)
     return GraphRun(root, result)
 
 
@@ -70,8 +70,7 @@ def run_assets(root: Path, selection: dg.AssetSelection, **settings_values: str)
     defs = build_definitions(settings_from_env(values))
     keys = selection.resolve(defs.resolve_asset_graph())
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), asset_selection=sorted(keys),
-        raise_on_error=False)
+        asset_selection=sorted(keys), raise_on_error=False)
     return GraphRun(root, result)
 
 

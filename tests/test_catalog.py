@@ -409,7 +409,7 @@ def test_a_window_refresh_reports_rows_replaced_and_its_window(demo: GraphRun,
         "SELLOFF_WAREHOUSE": str(demo.warehouse), "SELLOFF_SOURCE": "demo",
         "SELLOFF_DEMO_SECURITIES": N_SECURITIES}))
     result = defs.resolve_job_def("extract_only").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        raise_on_error=False,
         run_config=refresh_window_config(day, day, ("US",)))
     assert result.success
     meta = {e.asset_key: e.materialization.metadata

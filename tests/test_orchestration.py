@@ -275,8 +275,7 @@ def test_one_asset_whose_parents_exist_materializes_alone(key, tmp_path: Path, f
         "SELLOFF_WAREHOUSE": str(root / "warehouse" / "selloff.duckdb"),
         "SELLOFF_SOURCE": "snapshot", "SELLOFF_SNAPSHOT_DIR": str(snapshot)}))
     job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(),
-                                    asset_selection=[dg.AssetKey(key)], raise_on_error=False)
+    result = job.execute_in_process(asset_selection=[dg.AssetKey(key)], raise_on_error=False)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     keys = {e.asset_key for e in result.get_asset_materialization_events()}
     assert keys == {dg.AssetKey(key)}

@@ -338,9 +338,9 @@ def test_a_dagster_run_waits_in_its_warehouse_resource_and_fails_naming_the_hold
     defs = build_definitions(settings_from_env({
         "SELLOFF_WAREHOUSE": str(published), "SELLOFF_DEMO_SECURITIES": N,
         "SELLOFF_WRITER_TIMEOUT": "1"}))
+    instance = dg.DagsterInstance.ephemeral()
     holder = _holder_process(build, "run-A", 600)
     try:
-        instance = dg.DagsterInstance.ephemeral()
         result = defs.resolve_job_def("refresh").execute_in_process(
             instance=instance, raise_on_error=False)
         assert not result.success
@@ -358,3 +358,4 @@ def test_a_dagster_run_waits_in_its_warehouse_resource_and_fails_naming_the_hold
     finally:
         holder.kill()
         holder.wait()
+        instance.dispose()  # issue 25: an undisposed one ends pytest with "leaked" lines
