@@ -18,7 +18,6 @@ import datetime as dt
 import io
 import re
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -390,27 +389,36 @@ EPISODE_TEXT = (Path(__file__).parent.parent / "selloff" / "config" / "episodes"
 _SAFE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
-def _load_bounded(text: bytes) -> tuple[object, float]:
+def _load_bounded(text: bytes) -> object:
     """load_episode on `text`: an Episode or an EpisodeError (anything else fails the
-    test), and the seconds it took."""
+    test)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "ep"
         folder.mkdir()
         (folder / "episode.yaml").write_bytes(text)
-        began = time.perf_counter()
         try:
             out: object = load_episode(folder)
         except EpisodeError as exc:
             assert str(folder / "episode.yaml") in str(exc)
             out = exc
-        return out, time.perf_counter() - began
+        return out
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(data=st.binary(max_size=1500))
-def test_any_bytes_give_an_episode_or_an_episode_error_within_a_second(data: bytes) -> None:
-    _, seconds = _load_bounded(data)
-    assert seconds < 1.0
+def test_any_bytes_give_an_episode_or_an_episode_error(data: bytes) -> None:
+    _load_bounded(data)
+
+
+def test_an_expansion_bomb_is_refused_at_its_first_anchor() -> None:
+    # The bound is structural, not a clock (a timed assertion fails on a loaded machine):
+    # nine levels of nine aliases would expand to 9**9 items; the loader refuses the anchor.
+    levels = "abcdefghi"
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip(levels, levels[1:], strict=False))
+    out = _load_bounded(bomb.encode())
+    assert isinstance(out, EpisodeError)
+    assert "anchor &a refused" in str(out)
 
 
 # YAML-ish fragments (flow collections, anchors, aliases, specials) spliced into the valid
@@ -428,8 +436,7 @@ def test_a_spliced_episode_file_fails_only_with_an_episode_error(line: int, piec
     lines = EPISODE_TEXT.splitlines()
     at = line % len(lines)
     lines[at] = lines[at] + " ".join(pieces)
-    out, seconds = _load_bounded("\n".join(lines).encode(encoding, errors="replace"))
-    assert seconds < 1.0
+    out = _load_bounded("\n".join(lines).encode(encoding, errors="replace"))
     assert isinstance(out, EpisodeError | Episode)
 
 
@@ -441,7 +448,7 @@ def test_ids_outside_the_safe_characters_are_refused(window_id: str, basket_id: 
     doc["windows"].append({"id": window_id, "start": "2025-04-07", "end": "2025-04-08"})
     doc["baskets"] = {**doc["baskets"], basket_id: ["US:NVDA"]}
     others |= set(doc["baskets"]) - {basket_id}
-    out, _ = _load_bounded(yaml.dump(doc, Dumper=_PlainDumper, allow_unicode=True).encode())
+    out = _load_bounded(yaml.dump(doc, Dumper=_PlainDumper, allow_unicode=True).encode())
     safe = bool(_SAFE_ID.fullmatch(window_id) and _SAFE_ID.fullmatch(basket_id))
     if safe and window_id not in others and basket_id not in others:
         assert isinstance(out, Episode), out
