@@ -61,15 +61,34 @@ from glitches
 group by security_id, glitch_kind, episode_from
 """
 
-_PRICE_SPIKES = f"""
+# One window pass over every close (one sort by security and date) finds both price
+# kinds: a spike needs the close before and the three after; a stale run of n >= S
+# (STALE_SESSIONS) sessions shows as the n - S + 1 rows whose close equals each of the
+# S - 1 before it (`fifth_same`), consecutive in row number, so grouping those few rows
+# (an island of consecutive row numbers) gives the run: it starts S - 1 rows before its
+# first such row and ends on its last. Only the flagged rows leave the window pass.
+_PRICES = f"""
 with p as (
     select
         security_id, trade_date, close,
         lag(close) over w as prev_close,
         lead(close, 1) over w as c1, lead(close, 2) over w as c2, lead(close, 3) over w as c3,
-        lead(trade_date, 1) over w as d1, lead(trade_date, 2) over w as d2
+        lead(trade_date, 1) over w as d1, lead(trade_date, 2) over w as d2,
+        lag(trade_date, {STALE_SESSIONS - 1}) over w as run_start,
+        row_number() over w as rn,
+        {" and ".join(f"close = lag(close, {k}) over w" for k in range(1, STALE_SESSIONS))}
+            as fifth_same
     from prices
     window w as (partition by security_id order by trade_date)
+),
+flagged as materialized (
+    select *,
+        case when prev_close > 0 and close > 0
+             then abs(ln(close / prev_close)) > ln(1 + {PRICE_SPIKE}) else false end as spike
+    from p
+    where fifth_same
+       or case when prev_close > 0 and close > 0
+               then abs(ln(close / prev_close)) > ln(1 + {PRICE_SPIKE}) else false end
 ),
 spikes as (
     select *,
@@ -78,9 +97,13 @@ spikes as (
             when abs(ln(c2 / prev_close)) <= ln(1 + {PRICE_REVERT}) then d1
             when abs(ln(c3 / prev_close)) <= ln(1 + {PRICE_REVERT}) then d2
         end as last_spike_day
-    from p
-    where prev_close > 0 and close > 0
-      and abs(ln(close / prev_close)) > ln(1 + {PRICE_SPIKE})
+    from flagged
+    where spike
+),
+stale as (
+    select *, rn - row_number() over (partition by security_id order by rn) as island
+    from flagged
+    where fifth_same
 )
 select
     'prices_daily' as dataset, security_id as entity, trade_date as date_from,
@@ -90,28 +113,15 @@ select
     'recorded only: close kept as given' as action
 from spikes
 where last_spike_day is not null
-"""
-
-_STALE = f"""
-with p as (
-    select security_id, trade_date, close,
-        case when close = lag(close) over w then 0 else 1 end as starts_run
-    from prices
-    window w as (partition by security_id order by trade_date)
-),
-runs as (
-    select *, sum(starts_run) over (partition by security_id order by trade_date
-                                     rows between unbounded preceding and current row) as run_id
-    from p
-)
+union all
 select
-    'prices_daily' as dataset, security_id as entity, min(trade_date) as date_from,
+    'prices_daily' as dataset, security_id as entity, min(run_start) as date_from,
     max(trade_date) as date_to, 'stale_close' as kind,
-    printf('close %g on %d sessions in a row', any_value(close), count(*)) as detail,
+    printf('close %g on %d sessions in a row', any_value(close),
+           max(rn) - min(rn) + {STALE_SESSIONS}) as detail,
     'recorded only: a suspension or a stale feed' as action
-from runs
-group by security_id, run_id
-having count(*) >= {STALE_SESSIONS}
+from stale
+group by security_id, island
 """
 
 _FX = f"""
@@ -140,7 +150,7 @@ def findings_from(con: duckdb.DuckDBPyConnection, inputs: set[str]) -> pl.DataFr
     `con` has, named in `inputs`. The window functions run in DuckDB, where the data is:
     only the findings reach polars."""
     parts: list[pl.DataFrame] = []
-    for name, queries in (("glitches", (_SHARES,)), ("prices", (_PRICE_SPIKES, _STALE)),
+    for name, queries in (("glitches", (_SHARES,)), ("prices", (_PRICES,)),
                           ("fx", (_FX,))):
         if name in inputs:
             parts.extend(con.sql(q).pl() for q in queries)
