@@ -20,6 +20,8 @@ A real split (price and count move together by the inverse ratio) is no finding.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import polars as pl
 
@@ -173,3 +175,63 @@ def data_quality_findings(glitches: pl.DataFrame | None, prices: pl.DataFrame | 
                 con.register(name, frame)
                 present.add(name)
         return findings_from(con, present)
+
+
+def price_cuts(con: duckdb.DuckDBPyConnection, changed_from: dt.date,
+               window_start: dt.date, source: str = "prices") -> pl.DataFrame:
+    """Where each security's price findings may have changed, when the closes changed
+    only from `changed_from` on (a windowed refresh): (security_id, cut, read_from).
+
+    Findings of a security dated before its `cut` are as they were: with r_-k its k-th
+    close before `changed_from` (the same before and after the change),
+
+        cut = min(r_-4, start of the run of equal closes holding r_-1),
+
+    since a spike at t reads the closes up to three sessions after t (t < r_-4 reads
+    none from `changed_from` on) and a stale run ending before r_-1's run ends where it
+    did. Findings from `cut` on are recomputed from the closes from `read_from` on (the
+    session before `cut`, which a spike's and a run's first day compare with).
+
+    Only the closes from `window_start` (before `changed_from`) are read, from the
+    relation `source` (security_id, trade_date, close): a security with fewer than five
+    of them before `changed_from`, or whose run holding r_-1 may reach back beyond them
+    (no change of close among them), or with no close before `changed_from` in them,
+    gets a null cut: recompute from its whole history. A security with no close from
+    `window_start` on does not appear (its findings are all dated before it: none can
+    have changed unless its closes from `changed_from` on were removed; the caller
+    recomputes those whose kept findings reach that far)."""
+    return con.sql(f"""
+        with win as (
+            select security_id, trade_date,
+                lag(trade_date) over w as prev_date,
+                coalesce(close = lag(close) over w, false) as same_as_prev,
+                row_number() over w as rn
+            from {source}
+            where trade_date >= DATE '{window_start.isoformat()}'
+            window w as (partition by security_id order by trade_date)
+        ),
+        before as (
+            select *, row_number() over (partition by security_id order by trade_date desc)
+                as back
+            from win
+            where trade_date < DATE '{changed_from.isoformat()}'
+        ),
+        cuts as (
+            select security_id,
+                -- r_-4 and the close before it are read; least() skips nulls, so no
+                -- change of close among the rows must give null by itself.
+                case when count(*) >= 5
+                      and count(*) filter (where not same_as_prev and rn > 1) > 0
+                     then least(max(trade_date) filter (where back = 4),
+                                max(trade_date) filter (where not same_as_prev and rn > 1))
+                end as cut
+            from before
+            group by security_id
+        ),
+        ids as (select distinct security_id from win)
+        select ids.security_id, cuts.cut, win.prev_date as read_from
+        from ids
+        left join cuts on cuts.security_id = ids.security_id
+        left join win on win.security_id = ids.security_id and win.trade_date = cuts.cut
+        order by ids.security_id
+    """).pl()
