@@ -227,7 +227,8 @@ def _betas(
             how="inner",
         )
         .filter(finite)
-        .sort("security_id", "trade_date")
+        # No sort by security here: the running sums order each security's days
+        # themselves (order_by), and the as-of lookups need the date order below.
         .with_columns(
             pl.lit(1.0).alias("n"),
             pl.col("x").alias("sx"),
