@@ -183,35 +183,13 @@ def _lookbacks(
     )
 
 
-def _betas(
-    ends: pl.DataFrame,
-    lookbacks: pl.DataFrame,
-    market_cap: pl.DataFrame,
-    index_levels: pl.DataFrame | None,
-    min_days: int,
-) -> pl.DataFrame:
-    """(window_id, security_id, beta, beta_days) over each window's lookback.
-
-    Why sums and not one `lstsq` per (window, security): polars keeps running sums of
-    x, y, xx, xy over each security's paired days in one pass, which turns every window's
-    sums into two as-of lookups (at t0 and the day before the lookback starts), so the
-    cost does not grow with windows x lookback days (the factors asset runs every day
-    over the whole history). The regression itself is solved by numpy from those sums
-    (`_slopes`), not by a hand-written formula.
-    """
-    schema = {"window_id": pl.Utf8(), "security_id": pl.Utf8(),
-              "beta": pl.Float64(), "beta_days": pl.Int64()}
-    if index_levels is None or index_levels.height == 0:
-        return pl.DataFrame(schema=schema)
-    require_columns(market_cap, "fct_market_cap_daily", ("security_id", "trade_date", "return_1d"))
-    require_columns(index_levels, "fct_index_levels_daily", ("index_id", "trade_date", "return_1d"))
-    finite = pl.col("y").is_not_null() & pl.col("y").is_finite() \
-        & pl.col("x").is_not_null() & pl.col("x").is_finite()
-    index_of = lookbacks.select("market", "index_id").unique().drop_nulls()
-    sums = ("n", "sx", "sy", "sxx", "sxy")
-    paired = (
+def _running_sums(market_cap: pl.DataFrame, index_of: pl.DataFrame,
+                  index_levels: pl.DataFrame, finite: pl.Expr,
+                  sums: tuple[str, ...]) -> pl.DataFrame:
+    """Each security's running n, sum x, sum y, sum xx, sum xy over its days paired with
+    its market's index return (x) and its own (y), sorted by date (for as-of lookups)."""
+    return (
         market_cap.lazy()
-        .join(ends.lazy().select("security_id", "market").unique(), on="security_id", how="semi")
         .select(
             "security_id",
             market_of_expr("security_id", market_cap).alias("market"),
@@ -244,6 +222,46 @@ def _betas(
         .sort("trade_date")
         .collect()
     )
+
+
+def _betas(
+    ends: pl.DataFrame,
+    lookbacks: pl.DataFrame,
+    market_cap: pl.DataFrame,
+    index_levels: pl.DataFrame | None,
+    min_days: int,
+    sums_cache: dict | None = None,
+) -> pl.DataFrame:
+    """(window_id, security_id, beta, beta_days) over each window's lookback.
+
+    `sums_cache` (optional) keeps the running sums between calls on the same
+    `market_cap` and `index_levels` (one per episode in the factors asset): they are
+    each security's own, over all its days, whichever windows ask, so the episodes
+    sharing markets compute them once.
+
+    Why sums and not one `lstsq` per (window, security): polars keeps running sums of
+    x, y, xx, xy over each security's paired days in one pass, which turns every window's
+    sums into two as-of lookups (at t0 and the day before the lookback starts), so the
+    cost does not grow with windows x lookback days (the factors asset runs every day
+    over the whole history). The regression itself is solved by numpy from those sums
+    (`_slopes`), not by a hand-written formula.
+    """
+    schema = {"window_id": pl.Utf8(), "security_id": pl.Utf8(),
+              "beta": pl.Float64(), "beta_days": pl.Int64()}
+    if index_levels is None or index_levels.height == 0:
+        return pl.DataFrame(schema=schema)
+    require_columns(market_cap, "fct_market_cap_daily", ("security_id", "trade_date", "return_1d"))
+    require_columns(index_levels, "fct_index_levels_daily", ("index_id", "trade_date", "return_1d"))
+    finite = pl.col("y").is_not_null() & pl.col("y").is_finite() \
+        & pl.col("x").is_not_null() & pl.col("x").is_finite()
+    index_of = lookbacks.select("market", "index_id").unique().drop_nulls()
+    sums = ("n", "sx", "sy", "sxx", "sxy")
+    key = tuple(sorted(index_of.iter_rows()))
+    paired = None if sums_cache is None else sums_cache.get(key)
+    if paired is None:
+        paired = _running_sums(market_cap, index_of, index_levels, finite, sums)
+        if sums_cache is not None:
+            sums_cache[key] = paired
     requests = (
         ends.select("window_id", "market", "security_id", "t0_date")
         .join(lookbacks.select("window_id", "market", "lookback_start"),
@@ -303,12 +321,14 @@ def factor_exposures(
     min_beta_days: int = MIN_BETA_DAYS,
     return_column: str = "close",
     trading_days: pl.DataFrame | None = None,
+    sums_cache: dict | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The regression inputs of every (window, market, security), and per (window,
     market) the lookback summary (index_id, lookback_start, beta_days_used, beta_used).
 
     `log_pe_z` is z-scored over the securities that enter the regression; `exclusion`
     names the first missing input of a security left out (null when it is in).
+    `sums_cache`: see `_betas` (calls on the same `market_cap` and `index_levels` only).
     """
     market_index = dict(DEFAULT_MARKET_INDEX if market_index is None else market_index)
     require_columns(securities, "dim_security", ("security_id", "market", "is_ai"))
@@ -320,7 +340,7 @@ def factor_exposures(
     lookbacks = lookbacks.with_columns(
         (pl.col("beta_days_used") >= min_beta_days).alias("beta_used")
     )
-    betas = _betas(ends, lookbacks, market_cap, index_levels, min_beta_days)
+    betas = _betas(ends, lookbacks, market_cap, index_levels, min_beta_days, sums_cache)
 
     if valuation is not None and valuation.height:
         require_columns(valuation, "fct_valuation_multiples_daily",
