@@ -140,13 +140,19 @@ def test_windowed_price_findings_equal_a_full_recompute() -> None:
         # S6: one close for months (a run longer than the window the cuts read).
         flat = [{"security_id": f"{market}:S6", "trade_date": d, "close": 100.0 + (i < 3)}
                 for i, d in enumerate(days)]
-        old = pl.DataFrame([r for i in range(6) for r in _series(rng, f"{market}:S{i}", days)]
-                           + flat, schema={"security_id": pl.Utf8, "trade_date": pl.Date,
-                                           "close": pl.Float64})
         changed_from = rng.choice([e.last_day for e in episodes]
                                   + [rng.choice(days) for _ in range(3)])
+        # S7: no close in the two months before changed_from; in the old data its stale
+        # run goes on from changed_from, in the new data those closes are gone.
+        gap = [{"security_id": f"{market}:S7", "trade_date": d, "close": 50.0} for d in days
+               if changed_from - dt.timedelta(days=90) <= d < changed_from - dt.timedelta(days=70)
+               or changed_from <= d < changed_from + dt.timedelta(days=20)]
+        old = pl.DataFrame([r for i in range(6) for r in _series(rng, f"{market}:S{i}", days)]
+                           + flat + gap, schema={"security_id": pl.Utf8, "trade_date": pl.Date,
+                                                 "close": pl.Float64})
         # New closes from changed_from on: a continued run, new values, rows removed.
         later = old.filter(pl.col("trade_date") >= changed_from)
+        later = later.filter(pl.col("security_id") != f"{market}:S7")
         if trial % 3 == 0:
             later = later.filter(pl.col("security_id") != f"{market}:S0")
         elif trial % 3 == 1:

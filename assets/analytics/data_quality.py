@@ -87,10 +87,12 @@ def _refreshed(con: duckdb.DuckDBPyConnection, present: set[str], stored: pl.Dat
               .with_columns(pl.lit(None, pl.Date).alias("cut"), pl.lit(None, pl.Date)
                             .alias("read_from")))
     cuts = pl.concat([cuts, absent])
-    con.register("__cuts", cuts.to_arrow())
-    con.execute("CREATE OR REPLACE TEMP VIEW prices AS SELECT p.security_id, p.trade_date, "
-                "p.close FROM prices_all p JOIN __cuts c ON c.security_id = p.security_id "
-                "WHERE c.read_from IS NULL OR p.trade_date >= c.read_from")
+    if "prices" in present:
+        con.register("__cuts", cuts.to_arrow())
+        con.execute("CREATE OR REPLACE TEMP VIEW prices AS SELECT p.security_id, "
+                    "p.trade_date, p.close FROM prices_all p JOIN __cuts c "
+                    "ON c.security_id = p.security_id "
+                    "WHERE c.read_from IS NULL OR p.trade_date >= c.read_from")
     fresh = findings_from(con, present)
     by_cut = pl.col("cut").is_null() | (pl.col("date_from") >= pl.col("cut"))
     prices = fresh.filter(pl.col("dataset") == PRICES)
