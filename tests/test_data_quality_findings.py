@@ -82,3 +82,88 @@ def test_share_glitches_become_one_finding_per_episode_with_their_action() -> No
 def test_no_inputs_no_findings() -> None:
     f = data_quality_findings(None, None, None)
     assert f.height == 0 and f.schema == pl.Schema(FINDINGS_SCHEMA)
+
+
+# ------------------------------------------------------- a windowed refresh's price findings
+
+
+def _series(rng, sid: str, days: list[dt.date]) -> list[dict]:
+    """A close series with stale runs (short and long), spikes that revert or not,
+    zeros, nulls and gaps: what the findings look at."""
+    rows, close = [], 100.0
+    for day in days:
+        r = rng.random()
+        if r < 0.1:
+            continue                                  # no session that day
+        if r < 0.45:
+            pass                                      # the same close again
+        elif r < 0.55:
+            close = (close or 100.0) * rng.choice([1.4, 0.7, 2.0])
+        elif r < 0.57:
+            close = None if close is not None else 100.0
+        elif r < 0.58:
+            close = 0.0
+        else:
+            close = (close or 100.0) * (1 + rng.uniform(-0.03, 0.03))
+        rows.append({"security_id": sid, "trade_date": day, "close": close})
+    return rows
+
+
+def test_windowed_price_findings_equal_a_full_recompute() -> None:
+    """The findings of a windowed refresh (each security's from its cut on, the earlier
+    ones kept) equal those of a full recompute, whatever the closes did around the
+    first changed day: runs across it, spikes just before it, closes removed from it
+    on, securities that start after it or are sparse before it."""
+    import random
+
+    import duckdb
+
+    from assets.analytics.data_quality import _refreshed, of_episode_span
+    from assets.analytics.table_reads import per_episode
+    from selloff.episode import Episode, load_episodes
+    from selloff.quality.findings import findings_from
+
+    rng = random.Random(7)
+    episodes = load_episodes([])
+    start = min(e.first_day for e in episodes) - dt.timedelta(days=30)
+    end = max(e.last_day for e in episodes) + dt.timedelta(days=10)
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    market = episodes[0].markets[0]
+
+    def full(prices: pl.DataFrame, eps: tuple[Episode, ...]) -> pl.DataFrame:
+        with duckdb.connect() as con:
+            con.register("prices", prices)
+            found = findings_from(con, {"prices"})
+        return per_episode(eps, lambda e: of_episode_span(found, e))
+
+    for trial in range(25):
+        # S6: one close for months (a run longer than the window the cuts read).
+        flat = [{"security_id": f"{market}:S6", "trade_date": d, "close": 100.0 + (i < 3)}
+                for i, d in enumerate(days)]
+        changed_from = rng.choice([e.last_day for e in episodes]
+                                  + [rng.choice(days) for _ in range(3)])
+        # S7: no close in the two months before changed_from; in the old data its stale
+        # run goes on from changed_from, in the new data those closes are gone.
+        gap = [{"security_id": f"{market}:S7", "trade_date": d, "close": 50.0} for d in days
+               if changed_from - dt.timedelta(days=90) <= d < changed_from - dt.timedelta(days=70)
+               or changed_from <= d < changed_from + dt.timedelta(days=20)]
+        old = pl.DataFrame([r for i in range(6) for r in _series(rng, f"{market}:S{i}", days)]
+                           + flat + gap, schema={"security_id": pl.Utf8, "trade_date": pl.Date,
+                                                 "close": pl.Float64})
+        # New closes from changed_from on: a continued run, new values, rows removed.
+        later = old.filter(pl.col("trade_date") >= changed_from)
+        later = later.filter(pl.col("security_id") != f"{market}:S7")
+        if trial % 3 == 0:
+            later = later.filter(pl.col("security_id") != f"{market}:S0")
+        elif trial % 3 == 1:
+            later = later.with_columns(pl.col("close") * 1.3)
+        else:
+            later = later.with_columns(pl.lit(100.0).alias("close"))
+        new = pl.concat([old.filter(pl.col("trade_date") < changed_from), later])
+        stored = full(old, episodes)
+        with duckdb.connect() as con:
+            con.register("prices_all", new)
+            got = _refreshed(con, {"prices"}, stored, changed_from, episodes)
+        want = full(new, episodes)
+        assert got.height == want.height, (trial, changed_from)
+        assert got.sort(got.columns).equals(want.sort(want.columns)), (trial, changed_from)

@@ -14,12 +14,21 @@ from selloff.analytics.discovery import (
     discovery_config,
 )
 from selloff.markdown import markdown_table
+from selloff.markets import market_of_sql
 from selloff.resources import WarehouseResource
 
 INPUTS = Inputs(marts=("fct_index_levels_daily", "fct_market_cap_daily", "dim_basket_member"))
 CHECK_INPUTS = Inputs(analytics=("episode_candidates", "episode_candidate_events"))
 TOP_COLUMNS = ("rank", "candidate_id", "start_date", "end_date", "markets", "fall_return",
                "fall_entity", "worst_day_return", "worst_day_date", "cap_lost_usd", "severity")
+
+
+def market_caps(warehouse: WarehouseResource) -> dict[str, pl.DataFrame]:
+    """(security_id, trade_date, market_cap_usd) of fct_market_cap_daily per market of
+    the security (its id's prefix, as `caps_by_market` splits them); {} without it."""
+    return INPUTS.read_split(warehouse, Select(
+        "marts", "fct_market_cap_daily", ("security_id", "trade_date", "market_cap_usd")),
+        market_of_sql("security_id"))
 
 
 class DiscoveryRunConfig(dg.Config):
@@ -52,14 +61,13 @@ def episode_candidates_asset(config: DiscoveryRunConfig, warehouse: WarehouseRes
     frames = INPUTS.read(warehouse, {
         "fct_index_levels_daily": Select("marts", "fct_index_levels_daily",
                                          ("index_id", "trade_date", "close")),
-        "fct_market_cap_daily": Select("marts", "fct_market_cap_daily",
-                                       ("security_id", "trade_date", "market_cap_usd")),
         "dim_basket_member": Select("marts", "dim_basket_member")})
     # Whole-data, not per episode: a new day can extend a drawdown or start a candidate,
-    # so every run recomputes it.
+    # so every run recomputes it. The market caps are read split by market in DuckDB
+    # (each aggregate needs only its market's rows), so polars never scans every
+    # market's rows once per market.
     candidates, events = discover(frames.get("fct_index_levels_daily"),
-                                  frames.get("fct_market_cap_daily"),
-                                  frames.get("dim_basket_member"), cfg)
+                                  market_caps(warehouse), frames.get("dim_basket_member"), cfg)
     n = warehouse.write("analytics", "episode_candidates", candidates)
     n_events = warehouse.write("analytics", "episode_candidate_events", events)
     top = candidates.head(10).select(TOP_COLUMNS).with_columns(

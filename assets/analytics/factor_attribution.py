@@ -107,11 +107,14 @@ def factor_attribution_asset(episodes: EpisodesResource, warehouse: WarehouseRes
             "marts", "fct_valuation_multiples_daily", ("security_id", "trade_date", "pe_ttm"),
             "trade_date IN (SELECT d FROM __dates)"),
     }, dates=window_end_dates(windows, days)))
+    # The betas' running sums are each security's own over the same rows for every
+    # episode: computed once, shared.
+    sums_cache: dict = {}
     results = {e.episode_id: compute_factors(
         of_episode(windows, e), frames["fct_market_cap_daily"],
         frames.get("fct_index_levels_daily"), frames.get("fct_valuation_multiples_daily"),
         frames["dim_security"], with_episode_baskets(frames.get("dim_basket_member"), e.baskets),
-        trading_days=in_markets(days, e.markets)) for e in eps}
+        trading_days=in_markets(days, e.markets), sums_cache=sums_cache) for e in eps}
     attribution = per_episode(eps, lambda e: results[e.episode_id].attribution)
     split = per_episode(eps, lambda e: results[e.episode_id].basket_split)
     n_att = write_planned(warehouse, plan, "factor_attribution", attribution)

@@ -64,6 +64,27 @@ class Inputs:
             raise ValueError(f"reads {undeclared} without declaring them in its Inputs")
         return read_selected(warehouse, selects, dates, ids)
 
+    def read_split(self, warehouse: WarehouseResource, sel: Select,
+                   key_sql: str) -> dict[str, pl.DataFrame]:
+        """`sel`'s rows split by the value of the SQL expression `key_sql`, one query per
+        value in one connection: each part is filtered in DuckDB, so no part's rows pass
+        through polars to be split there. {} when the table is absent."""
+        if not self.declares(sel.schema, sel.table):
+            raise ValueError(f"reads {sel.schema}.{sel.table} without declaring it in its Inputs")
+        with warehouse.connect() as con:
+            source = _source(con, warehouse.settings(), sel.schema, sel.table)
+            if source is None:
+                return {}
+            present = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+            cols = present if sel.columns is None else [c for c in sel.columns if c in present]
+            where = f"({sel.where}) AND " if sel.where else ""
+            keys = [r[0] for r in con.sql(f"SELECT DISTINCT {key_sql} FROM {source} "
+                                          f"WHERE {where}{key_sql} IS NOT NULL").fetchall()]
+            query = (f"SELECT {', '.join(_quote(c) for c in cols)} FROM {source} "
+                     f"WHERE {where}{key_sql} = ?")
+            # The key is a value read from the table: a parameter, never spliced in.
+            return {k: con.sql(query, params=[k]).pl() for k in sorted(keys)}
+
     def create_views(self, con: duckdb.DuckDBPyConnection, warehouse: WarehouseResource,
                      selects: dict[str, Select]) -> set[str]:
         """Temporary views named like `selects`' keys over declared tables, for SQL that

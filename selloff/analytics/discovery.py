@@ -172,37 +172,66 @@ def aggregate_id(market: str) -> str:
     return f"{market}:{AGGREGATE_SUFFIX}"
 
 
-def market_aggregate_levels(market_cap: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Each market's cap-weighted aggregate as a level series: the basket of every
-    security of the market in the data (`basket_levels`, the one chain-linking)."""
+CapsByMarket = Mapping[str, pl.DataFrame]
+
+
+def caps_by_market(market_cap: pl.DataFrame | pl.LazyFrame | CapsByMarket) -> dict[str, pl.DataFrame]:
+    """`fct_market_cap_daily` rows split by the market of their security (the prefix of
+    its id), or the split as given (market -> that market's rows, as the discovery asset
+    reads them from DuckDB one market at a time)."""
+    if isinstance(market_cap, Mapping):
+        return {m: f for m, f in market_cap.items() if f.height}
     require_columns(market_cap, "fct_market_cap_daily",
                     ("security_id", "trade_date", "market_cap_usd"))
-    members = (market_cap.lazy().select("security_id").unique()
-               .with_columns(market_of_expr("security_id").alias("market"))
-               .select((pl.col("market") + f":{AGGREGATE_SUFFIX}").alias("basket_id"),
-                       "security_id")
-               .sort("basket_id", "security_id").collect())
-    if members.height == 0:
-        return empty(LEVEL_SCHEMA)
-    # One market at a time: each aggregate holds only its market's securities, so the
-    # result is the same as one call over all, while the join and sort inside
-    # basket_levels hold one market's rows at once, not every market's (at 18,000 x 10
-    # the whole-data call was the run's memory peak, 6.1 GB).
-    baskets = members["basket_id"].unique().sort().to_list()
-    return pl.concat([basket_levels(market_cap, members.filter(pl.col("basket_id") == b))
-                      for b in baskets])
+    frame = market_cap.lazy().collect()
+    # The market of each distinct id, then one partition: no string split per row.
+    ids = frame.select(pl.col("security_id").unique())
+    markets = ids.with_columns(market_of_expr("security_id").alias("__market"))
+    split = frame.join(markets, on="security_id", how="left").partition_by(
+        "__market", as_dict=True, include_key=False)
+    return {k[0]: v for k, v in split.items() if k[0] is not None and v.height}
 
 
-def discovery_levels(index_daily: pl.DataFrame | None, market_cap: pl.DataFrame | None,
+def market_aggregate_levels(market_cap: pl.DataFrame | pl.LazyFrame | CapsByMarket) -> pl.DataFrame:
+    """Each market's cap-weighted aggregate as a level series: the basket of every
+    security of the market in the data (`basket_levels`, the one chain-linking).
+    `market_cap` is the whole table or its rows split by market (`caps_by_market`)."""
+    by_market = caps_by_market(market_cap)
+    for frame in by_market.values():
+        require_columns(frame, "fct_market_cap_daily",
+                        ("security_id", "trade_date", "market_cap_usd"))
+    # One market at a time, on that market's rows only: each aggregate holds only its
+    # market's securities, so the result is the same as one call over all (the same
+    # rows reach the same sort and sums), while the join and sort inside basket_levels
+    # hold one market's rows at once, not every market's (at 18,000 x 10 the whole-data
+    # call was the run's memory peak, 6.1 GB), and no step scans every market's rows
+    # once per market.
+    out = []
+    for market in sorted(by_market, key=aggregate_id):
+        caps = by_market[market]
+        members = (caps.select(pl.col("security_id").unique().sort())
+                   .select(pl.lit(aggregate_id(market)).alias("basket_id"), "security_id"))
+        out.append(basket_levels(caps, members))
+    return pl.concat(out) if out else empty(LEVEL_SCHEMA)
+
+
+def discovery_levels(index_daily: pl.DataFrame | None,
+                     market_cap: pl.DataFrame | CapsByMarket | None,
                      basket_members: pl.DataFrame | None) -> dict[str, pl.DataFrame]:
-    """Level series by entity kind ('index', 'basket', 'market'), empty kinds left out."""
+    """Level series by entity kind ('index', 'basket', 'market'), empty kinds left out.
+    `market_cap` is fct_market_cap_daily, whole or split by market (`caps_by_market`)."""
     out: dict[str, pl.DataFrame] = {}
     if index_daily is not None and index_daily.height:
         out["index"] = index_levels(index_daily)
-    if market_cap is not None and market_cap.height:
+    by_market = caps_by_market(market_cap) if market_cap is not None else {}
+    if by_market:
         if basket_members is not None and basket_members.height:
-            out["basket"] = basket_levels(market_cap, basket_members)
-        out["market"] = market_aggregate_levels(market_cap)
+            # Only the members' rows: basket_levels joins them to the members anyway.
+            ids = basket_members["security_id"].unique().to_list()
+            member_caps = pl.concat([f.filter(pl.col("security_id").is_in(ids))
+                                     for _, f in sorted(by_market.items())])
+            out["basket"] = basket_levels(member_caps, basket_members)
+        out["market"] = market_aggregate_levels(by_market)
     return {k: v for k, v in out.items() if v.height}
 
 
@@ -466,10 +495,12 @@ def _headline(falls: pl.DataFrame, hit: list[str], kind_of: Mapping[str, str]) -
     return None
 
 
-def discover(index_daily: pl.DataFrame | None, market_cap: pl.DataFrame | None,
+def discover(index_daily: pl.DataFrame | None,
+             market_cap: pl.DataFrame | CapsByMarket | None,
              basket_members: pl.DataFrame | None,
              cfg: DiscoveryConfig = DiscoveryConfig()) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(episode_candidates, episode_candidate_events) of the whole data."""
+    """(episode_candidates, episode_candidate_events) of the whole data; `market_cap` is
+    fct_market_cap_daily, whole or split by market (`caps_by_market`)."""
     levels = discovery_levels(index_daily, market_cap, basket_members)
     events, moves = find_events(levels, cfg)
     if events.height == 0:

@@ -183,14 +183,61 @@ def _lookbacks(
     )
 
 
+def _running_sums(market_cap: pl.DataFrame, index_of: pl.DataFrame,
+                  index_levels: pl.DataFrame, finite: pl.Expr,
+                  sums: tuple[str, ...]) -> pl.DataFrame:
+    """Each security's running n, sum x, sum y, sum xx, sum xy over its days paired with
+    its market's index return (x) and its own (y), sorted by date (for as-of lookups)."""
+    return (
+        market_cap.lazy()
+        .select(
+            "security_id",
+            market_of_expr("security_id", market_cap).alias("market"),
+            "trade_date",
+            pl.col("return_1d").cast(pl.Float64).alias("y"),
+        )
+        .join(index_of.lazy(), on="market", how="inner")
+        .join(
+            index_levels.lazy().select(
+                "index_id", "trade_date", pl.col("return_1d").cast(pl.Float64).alias("x")
+            ),
+            on=["index_id", "trade_date"],
+            how="inner",
+        )
+        .filter(finite)
+        # No sort by security here: the running sums order each security's days
+        # themselves (order_by), and the as-of lookups need the date order below.
+        .with_columns(
+            pl.lit(1.0).alias("n"),
+            pl.col("x").alias("sx"),
+            pl.col("y").alias("sy"),
+            (pl.col("x") * pl.col("x")).alias("sxx"),
+            (pl.col("x") * pl.col("y")).alias("sxy"),
+        )
+        .select(
+            "security_id",
+            "trade_date",
+            *[pl.col(s).cum_sum().over("security_id", order_by="trade_date") for s in sums],
+        )
+        .sort("trade_date")
+        .collect()
+    )
+
+
 def _betas(
     ends: pl.DataFrame,
     lookbacks: pl.DataFrame,
     market_cap: pl.DataFrame,
     index_levels: pl.DataFrame | None,
     min_days: int,
+    sums_cache: dict | None = None,
 ) -> pl.DataFrame:
     """(window_id, security_id, beta, beta_days) over each window's lookback.
+
+    `sums_cache` (optional) keeps the running sums between calls on the same
+    `market_cap` and `index_levels` (one per episode in the factors asset): they are
+    each security's own, over all its days, whichever windows ask, so the episodes
+    sharing markets compute them once.
 
     Why sums and not one `lstsq` per (window, security): polars keeps running sums of
     x, y, xx, xy over each security's paired days in one pass, which turns every window's
@@ -209,40 +256,12 @@ def _betas(
         & pl.col("x").is_not_null() & pl.col("x").is_finite()
     index_of = lookbacks.select("market", "index_id").unique().drop_nulls()
     sums = ("n", "sx", "sy", "sxx", "sxy")
-    paired = (
-        market_cap.lazy()
-        .join(ends.lazy().select("security_id", "market").unique(), on="security_id", how="semi")
-        .select(
-            "security_id",
-            market_of_expr("security_id", market_cap).alias("market"),
-            "trade_date",
-            pl.col("return_1d").cast(pl.Float64).alias("y"),
-        )
-        .join(index_of.lazy(), on="market", how="inner")
-        .join(
-            index_levels.lazy().select(
-                "index_id", "trade_date", pl.col("return_1d").cast(pl.Float64).alias("x")
-            ),
-            on=["index_id", "trade_date"],
-            how="inner",
-        )
-        .filter(finite)
-        .sort("security_id", "trade_date")
-        .with_columns(
-            pl.lit(1.0).alias("n"),
-            pl.col("x").alias("sx"),
-            pl.col("y").alias("sy"),
-            (pl.col("x") * pl.col("x")).alias("sxx"),
-            (pl.col("x") * pl.col("y")).alias("sxy"),
-        )
-        .select(
-            "security_id",
-            "trade_date",
-            *[pl.col(s).cum_sum().over("security_id", order_by="trade_date") for s in sums],
-        )
-        .sort("trade_date")
-        .collect()
-    )
+    key = tuple(sorted(index_of.iter_rows()))
+    paired = None if sums_cache is None else sums_cache.get(key)
+    if paired is None:
+        paired = _running_sums(market_cap, index_of, index_levels, finite, sums)
+        if sums_cache is not None:
+            sums_cache[key] = paired
     requests = (
         ends.select("window_id", "market", "security_id", "t0_date")
         .join(lookbacks.select("window_id", "market", "lookback_start"),
@@ -302,12 +321,14 @@ def factor_exposures(
     min_beta_days: int = MIN_BETA_DAYS,
     return_column: str = "close",
     trading_days: pl.DataFrame | None = None,
+    sums_cache: dict | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The regression inputs of every (window, market, security), and per (window,
     market) the lookback summary (index_id, lookback_start, beta_days_used, beta_used).
 
     `log_pe_z` is z-scored over the securities that enter the regression; `exclusion`
     names the first missing input of a security left out (null when it is in).
+    `sums_cache`: see `_betas` (calls on the same `market_cap` and `index_levels` only).
     """
     market_index = dict(DEFAULT_MARKET_INDEX if market_index is None else market_index)
     require_columns(securities, "dim_security", ("security_id", "market", "is_ai"))
@@ -319,7 +340,7 @@ def factor_exposures(
     lookbacks = lookbacks.with_columns(
         (pl.col("beta_days_used") >= min_beta_days).alias("beta_used")
     )
-    betas = _betas(ends, lookbacks, market_cap, index_levels, min_beta_days)
+    betas = _betas(ends, lookbacks, market_cap, index_levels, min_beta_days, sums_cache)
 
     if valuation is not None and valuation.height:
         require_columns(valuation, "fct_valuation_multiples_daily",

@@ -362,6 +362,7 @@ def compute_factors(
     min_beta_days: int = MIN_BETA_DAYS,
     return_column: str = "close",
     trading_days: pl.DataFrame | None = None,
+    sums_cache: dict | None = None,
 ) -> FactorResult:
     """Exposures, regressions and basket split in one call.
 
@@ -374,13 +375,16 @@ def compute_factors(
     (dim_basket_member; None = empty split). `market_index` maps market -> index_id
     (default DEFAULT_MARKET_INDEX). A market whose index has no returns in
     `index_levels` gets a proxy instead, `<MARKET>:MKT_CAPW` (`market_proxy_levels`), so
-    its beta term is not lost; the regression note names the index used.
+    its beta term is not lost; the regression note names the index used. `sums_cache`
+    (a dict, empty at first) lets calls on the same `market_cap` and `index_levels`
+    (each episode of one run) share the betas' running sums.
     """
     index_levels, market_index = with_market_proxies(index_levels, market_cap, market_index)
     exposures, lookbacks = factor_exposures(
         windows, market_cap, index_levels, valuation, securities,
         market_index=market_index, beta_lookback_days=beta_lookback_days,
         min_beta_days=min_beta_days, return_column=return_column, trading_days=trading_days,
+        sums_cache=sums_cache,
     )
     attribution = factor_attribution(exposures, lookbacks, beta_lookback_days=beta_lookback_days,
                                      min_beta_days=min_beta_days)

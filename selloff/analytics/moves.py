@@ -153,7 +153,13 @@ def basket_levels(market_cap: pl.DataFrame | pl.LazyFrame,
     """
     require_columns(market_cap, "fct_market_cap_daily",
                     ("security_id", "trade_date", "market_cap_usd"))
-    members = normalize_basket_members(basket_members)
+    # Order codes of the security ids (ranks among the members, so the same order as
+    # the ids): the sort below compares integers, not millions of id strings, in the same
+    # order. It keeps basket_id, which the group-by after it names: grouping on the
+    # sort's leading keys sums each group in the sorted order whatever order the rows
+    # came in (grouped on other keys, the sums' last bits follow the input's order).
+    members = normalize_basket_members(basket_members).with_columns(
+        pl.col("security_id").rank("dense").alias("__security_order"))
     caps = (
         market_cap.lazy()
         .select("security_id", "trade_date", pl.col("market_cap_usd").cast(pl.Float64))
@@ -167,7 +173,7 @@ def basket_levels(market_cap: pl.DataFrame | pl.LazyFrame,
         members.join(caps, on="security_id", how="inner")
         .filter(valid_on("trade_date"))
         # A fixed order within each group: float sums then do not vary from run to run.
-        .sort("basket_id", "trade_date", "security_id")
+        .sort("basket_id", "trade_date", "__security_order")
         .group_by("basket_id", "trade_date", maintain_order=True)
         .agg(
             pl.len().cast(pl.Int64).alias("n_members"),

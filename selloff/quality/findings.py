@@ -20,6 +20,8 @@ A real split (price and count move together by the inverse ratio) is no finding.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import polars as pl
 
@@ -61,15 +63,34 @@ from glitches
 group by security_id, glitch_kind, episode_from
 """
 
-_PRICE_SPIKES = f"""
+# One window pass over every close (one sort by security and date) finds both price
+# kinds: a spike needs the close before and the three after; a stale run of n >= S
+# (STALE_SESSIONS) sessions shows as the n - S + 1 rows whose close equals each of the
+# S - 1 before it (`fifth_same`), consecutive in row number, so grouping those few rows
+# (an island of consecutive row numbers) gives the run: it starts S - 1 rows before its
+# first such row and ends on its last. Only the flagged rows leave the window pass.
+_PRICES = f"""
 with p as (
     select
         security_id, trade_date, close,
         lag(close) over w as prev_close,
         lead(close, 1) over w as c1, lead(close, 2) over w as c2, lead(close, 3) over w as c3,
-        lead(trade_date, 1) over w as d1, lead(trade_date, 2) over w as d2
+        lead(trade_date, 1) over w as d1, lead(trade_date, 2) over w as d2,
+        lag(trade_date, {STALE_SESSIONS - 1}) over w as run_start,
+        row_number() over w as rn,
+        {" and ".join(f"close = lag(close, {k}) over w" for k in range(1, STALE_SESSIONS))}
+            as fifth_same
     from prices
     window w as (partition by security_id order by trade_date)
+),
+flagged as materialized (
+    select *,
+        case when prev_close > 0 and close > 0
+             then abs(ln(close / prev_close)) > ln(1 + {PRICE_SPIKE}) else false end as spike
+    from p
+    where fifth_same
+       or case when prev_close > 0 and close > 0
+               then abs(ln(close / prev_close)) > ln(1 + {PRICE_SPIKE}) else false end
 ),
 spikes as (
     select *,
@@ -78,9 +99,13 @@ spikes as (
             when abs(ln(c2 / prev_close)) <= ln(1 + {PRICE_REVERT}) then d1
             when abs(ln(c3 / prev_close)) <= ln(1 + {PRICE_REVERT}) then d2
         end as last_spike_day
-    from p
-    where prev_close > 0 and close > 0
-      and abs(ln(close / prev_close)) > ln(1 + {PRICE_SPIKE})
+    from flagged
+    where spike
+),
+stale as (
+    select *, rn - row_number() over (partition by security_id order by rn) as island
+    from flagged
+    where fifth_same
 )
 select
     'prices_daily' as dataset, security_id as entity, trade_date as date_from,
@@ -90,28 +115,15 @@ select
     'recorded only: close kept as given' as action
 from spikes
 where last_spike_day is not null
-"""
-
-_STALE = f"""
-with p as (
-    select security_id, trade_date, close,
-        case when close = lag(close) over w then 0 else 1 end as starts_run
-    from prices
-    window w as (partition by security_id order by trade_date)
-),
-runs as (
-    select *, sum(starts_run) over (partition by security_id order by trade_date
-                                     rows between unbounded preceding and current row) as run_id
-    from p
-)
+union all
 select
-    'prices_daily' as dataset, security_id as entity, min(trade_date) as date_from,
+    'prices_daily' as dataset, security_id as entity, min(run_start) as date_from,
     max(trade_date) as date_to, 'stale_close' as kind,
-    printf('close %g on %d sessions in a row', any_value(close), count(*)) as detail,
+    printf('close %g on %d sessions in a row', any_value(close),
+           max(rn) - min(rn) + {STALE_SESSIONS}) as detail,
     'recorded only: a suspension or a stale feed' as action
-from runs
-group by security_id, run_id
-having count(*) >= {STALE_SESSIONS}
+from stale
+group by security_id, island
 """
 
 _FX = f"""
@@ -140,7 +152,7 @@ def findings_from(con: duckdb.DuckDBPyConnection, inputs: set[str]) -> pl.DataFr
     `con` has, named in `inputs`. The window functions run in DuckDB, where the data is:
     only the findings reach polars."""
     parts: list[pl.DataFrame] = []
-    for name, queries in (("glitches", (_SHARES,)), ("prices", (_PRICE_SPIKES, _STALE)),
+    for name, queries in (("glitches", (_SHARES,)), ("prices", (_PRICES,)),
                           ("fx", (_FX,))):
         if name in inputs:
             parts.extend(con.sql(q).pl() for q in queries)
@@ -163,3 +175,63 @@ def data_quality_findings(glitches: pl.DataFrame | None, prices: pl.DataFrame | 
                 con.register(name, frame)
                 present.add(name)
         return findings_from(con, present)
+
+
+def price_cuts(con: duckdb.DuckDBPyConnection, changed_from: dt.date,
+               window_start: dt.date, source: str = "prices") -> pl.DataFrame:
+    """Where each security's price findings may have changed, when the closes changed
+    only from `changed_from` on (a windowed refresh): (security_id, cut, read_from).
+
+    Findings of a security dated before its `cut` are as they were: with r_-k its k-th
+    close before `changed_from` (the same before and after the change),
+
+        cut = min(r_-4, start of the run of equal closes holding r_-1),
+
+    since a spike at t reads the closes up to three sessions after t (t < r_-4 reads
+    none from `changed_from` on) and a stale run ending before r_-1's run ends where it
+    did. Findings from `cut` on are recomputed from the closes from `read_from` on (the
+    session before `cut`, which a spike's and a run's first day compare with).
+
+    Only the closes from `window_start` (before `changed_from`) are read, from the
+    relation `source` (security_id, trade_date, close): a security with fewer than five
+    of them before `changed_from`, or whose run holding r_-1 may reach back beyond them
+    (no change of close among them), or with no close before `changed_from` in them,
+    gets a null cut: recompute from its whole history. A security with no close from
+    `window_start` on does not appear (its findings are all dated before it: none can
+    have changed unless its closes from `changed_from` on were removed; the caller
+    recomputes those whose kept findings reach that far)."""
+    return con.sql(f"""
+        with win as (
+            select security_id, trade_date,
+                lag(trade_date) over w as prev_date,
+                coalesce(close = lag(close) over w, false) as same_as_prev,
+                row_number() over w as rn
+            from {source}
+            where trade_date >= DATE '{window_start.isoformat()}'
+            window w as (partition by security_id order by trade_date)
+        ),
+        before as (
+            select *, row_number() over (partition by security_id order by trade_date desc)
+                as back
+            from win
+            where trade_date < DATE '{changed_from.isoformat()}'
+        ),
+        cuts as (
+            select security_id,
+                -- r_-4 and the close before it are read; least() skips nulls, so no
+                -- change of close among the rows must give null by itself.
+                case when count(*) >= 5
+                      and count(*) filter (where not same_as_prev and rn > 1) > 0
+                     then least(max(trade_date) filter (where back = 4),
+                                max(trade_date) filter (where not same_as_prev and rn > 1))
+                end as cut
+            from before
+            group by security_id
+        ),
+        ids as (select distinct security_id from win)
+        select ids.security_id, cuts.cut, win.prev_date as read_from
+        from ids
+        left join cuts on cuts.security_id = ids.security_id
+        left join win on win.security_id = ids.security_id and win.trade_date = cuts.cut
+        order by ids.security_id
+    """).pl()
