@@ -88,7 +88,7 @@ def test_good_frame_passes() -> None:
 def test_duplicate_key_fails() -> None:
     bad = _set(_prices(), 1, "trade_date", dt.date(2025, 11, 3))
     failure = _only_failure(run_suite("prices_daily", bad, TODAY))
-    assert failure["expectation_type"] == "unexpected_rows_expectation"
+    assert failure["expectation_type"] == "unexpected_rows_once_expectation"
     assert failure["unexpected_count"] == 2
     assert failure["description"].startswith(
         "prices_daily: key (security_id, trade_date) must be unique: 2 rows, "
@@ -249,7 +249,7 @@ def test_suite_is_generated_from_the_contract(dataset: str) -> None:
     assert bounded <= by_type.get("expect_column_values_to_be_between", set())
     assert set(spec.allowed) <= by_type.get("expect_column_values_to_be_in_set", set())
     queries = [e.meta or {} for e in suite.expectations
-               if e.expectation_type == "unexpected_rows_expectation"]
+               if e.expectation_type == "unexpected_rows_once_expectation"]
     assert set(spec.id_columns) == {q["column"] for q in queries if q["query"] == "id"}
     assert [q["rule"] for q in queries if q["query"] == "key"] == [
         f"key {spec.key[0] if len(spec.key) == 1 else '(' + ', '.join(spec.key) + ')'} "
@@ -270,7 +270,7 @@ def test_suite_runs_in_duckdb_and_leaves_the_file_free(tmp_path: Path) -> None:
     con.close()
     assert outcome is not None and not outcome.success
     failure = outcome.failed[0]
-    assert failure["expectation_type"] == "unexpected_rows_expectation"
+    assert failure["expectation_type"] == "unexpected_rows_once_expectation"
     assert failure["unexpected_count"] == 1
     assert failure["example_rows"] == [
         {"security_id": "us:s007", "trade_date": "2025-11-05"}]
@@ -330,3 +330,30 @@ def test_windowed_check_sees_only_the_window_rows_and_their_keys(tmp_path: Path)
                                where=window_rows_sql("prices_daily", day, day, ("JP",)))
     assert other is not None and other.success and other.rows == 0
     con.close()
+
+
+def test_query_rules_count_past_the_rows_gx_fetches(tmp_path: Path) -> None:
+    # The key and id rules run their query once and GX fetches at most 200 of its rows;
+    # the reported count is still every offending row (here 250 ids, 120 repeated keys
+    # of 240 rows).
+    from great_expectations.expectations.metrics.query_metric_provider import (
+        MAX_RESULT_RECORDS,
+    )
+
+    good = _many_prices(60, _DAYS)  # 300 rows
+    bad = good.with_columns(
+        pl.when(pl.int_range(pl.len()) < 250).then(pl.col("security_id").str.to_lowercase())
+        .otherwise(pl.col("security_id")).alias("security_id"))
+    for name, frame, rule, count in (
+            ("ids", bad, "security_id must look like", 250),
+            ("keys", pl.concat([good, good.head(240)]),
+             "key (security_id, trade_date) must be unique", 480)):
+        (tmp_path / name).mkdir()
+        con = _land(tmp_path / name, frame)
+        outcome = run_suite_on_table(con, "prices_daily", TODAY)
+        con.close()
+        assert outcome is not None and not outcome.success
+        (failure,) = outcome.failed
+        assert failure["rule"].startswith(rule)
+        assert failure["unexpected_count"] == count > MAX_RESULT_RECORDS
+        assert f": {count} rows, e.g." in failure["description"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import polars as pl
 
 from selloff.contracts import DATASETS
 from selloff.settings import SettingsError
-from selloff.sources.base import Source
+from selloff.sources.base import KeptPart, Source
 from selloff.validation import MAX_REPORTED, DataContractError, Violation
 
 _COVERAGE_DATE = {
@@ -84,6 +85,25 @@ class SnapshotSource(Source):
             raise DataContractError(
                 [Violation(dataset, None, "file format: csv",
                            f"not a readable CSV file ({_first_line(exc)})")], str(path)) from None
+
+    def fetch_kept_parts(self, dataset: str, keep: Callable[[pl.DataFrame], pl.DataFrame]
+                         ) -> Iterator[pl.DataFrame | KeptPart] | None:
+        """A Parquet file's window rows, selected inside the scan (a one-day refresh
+        reads the window's rows, not the 10 M of the whole file); a CSV, or a Parquet
+        file without rows (which the gate refuses as such), as fetch gives it."""
+        path = self.path_of(dataset)
+        if path is None or path.suffix != ".parquet" or path.stat().st_size == 0:
+            return self.fetch_parts(dataset)
+        try:
+            scan = pl.scan_parquet(path)
+            if scan.select(pl.len()).collect().item() == 0:
+                return iter([scan.collect()])
+            return iter([KeptPart(keep(scan).collect())])
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise DataContractError(
+                [Violation(dataset, None, "file format: parquet",
+                           f"not a readable Parquet file ({_first_line(exc)})")],
+                str(path)) from None
 
     def describe(self) -> dict:
         return {"name": self.name, "synthetic": self.synthetic, "folder": str(self.folder),
