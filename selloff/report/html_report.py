@@ -141,5 +141,8 @@ def write_selloff_report(frames: Mapping[str, pl.DataFrame | None], out_path: Pa
 
 
 def chart_images(report: Report, dpi: int = 100) -> dict[str, bytes]:
-    """PNG bytes of the report's charts, keyed "<episode_id>: <section id>"."""
-    return {k: charts.to_png(f, dpi=dpi) for k, f in report.figures.items()}  # type: ignore[arg-type]
+    """PNG bytes of the report's charts, keyed "<episode_id>: <section id>", in the layout
+    their SVG on the page got (`build_report` saved each one): previews, not laid out
+    again."""
+    return {k: charts.to_png(f, dpi=dpi, layout=False)  # type: ignore[arg-type]
+            for k, f in report.figures.items()}
