@@ -151,6 +151,7 @@ def with_row_counts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     if warehouse.settings().is_spark:
         yield from events
         return
+    counted_as = row_count_relations(load_manifest())
     with warehouse.connect() as con:
         if clear_window:
             dbt_runner.set_refresh_window(con, None)
@@ -163,9 +164,22 @@ def with_row_counts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             if key is None or len(key.path) != 2:
                 yield event
                 continue
-            count = row_count(con, *key.path)
+            count = row_count(con, *counted_as.get(tuple(key.path), key.path))
             yield event.with_metadata({**event.metadata, "dagster/row_count": count})
 
+
+
+def row_count_relations(manifest: Mapping[str, Any]) -> dict[tuple[str, ...], tuple[str, str]]:
+    """(schema, model) -> the relation whose row count is the model's, for the models whose
+    meta `row_count_of` names a model of the same grain (a view whose count(*) would
+    recompute an as-of join over every price row; the grain is documented in its yml)."""
+    by_name = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    out: dict[tuple[str, ...], tuple[str, str]] = {}
+    for node in by_name.values():
+        of = (node.get("config", {}).get("meta") or {}).get("row_count_of")
+        if of:
+            out[(node["schema"], node["name"])] = (by_name[of]["schema"], of)
+    return out
 
 
 PARTIAL_PARSE = "partial_parse.msgpack"

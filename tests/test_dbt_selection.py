@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from orchestration.dbt import load_manifest
@@ -91,7 +92,7 @@ def test_one_day_refresh_builds_only_what_changed(tmp_path: Path, demo_snapshot:
     their row counts; the daily facts are rebuilt and their tests run, including the
     relationships to the dimensions left as they were."""
     built = copy_run(demo_snapshot_run, tmp_path / "run")
-    with __import__("duckdb").connect(str(built.warehouse), read_only=True) as con:
+    with duckdb.connect(str(built.warehouse), read_only=True) as con:
         [(day,)] = con.execute("SELECT max(trade_date) FROM raw.prices_daily "
                                "WHERE security_id LIKE 'US:%'").fetchall()
     assert isinstance(day, dt.date)
@@ -106,6 +107,12 @@ def test_one_day_refresh_builds_only_what_changed(tmp_path: Path, demo_snapshot:
     assert dg.AssetKey(["staging", "int_fundamentals_ttm"]) in mats
     mcap = mats[dg.AssetKey(["marts", "fct_market_cap_daily"])]
     assert "rebuilt" not in mcap and mcap["dagster/row_count"].value > 0
+    # The view's row count is its grain's (meta row_count_of): the same as count(*) on it.
+    view = mats[dg.AssetKey(["staging", "int_shares_outstanding_asof_daily"])]
+    with duckdb.connect(str(run.warehouse), read_only=True) as con:
+        [(n,)] = con.execute("SELECT count(*) FROM staging.int_shares_outstanding_asof_daily"
+                             ).fetchall()
+    assert view["dagster/row_count"].value == n > 0
     checks = {(e.asset_key, e.check_name) for e in run.result.get_asset_check_evaluations()}
     assert any(k == dg.AssetKey(["marts", "fct_market_cap_daily"])
                and name.startswith("relationships_") for k, name in checks)
