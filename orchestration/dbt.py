@@ -112,7 +112,9 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     except Exception:
         yield from with_row_counts(context, warehouse, events, clear_window=window_in_file)
         raise
-    events.extend(unchanged_outputs(context, manifest, selection))
+    # First: a model left as built is upstream of none that was rebuilt, and Dagster wants
+    # a multi-asset's outputs in topological order.
+    events[:0] = unchanged_outputs(context, manifest, selection)
     yield from with_row_counts(context, warehouse, events, clear_window=window_in_file,
                                ledger=ledger)
 
@@ -131,7 +133,19 @@ def unchanged_outputs(context: dg.AssetExecutionContext, manifest: Mapping[str, 
     the analytics) must not be skipped for want of it."""
     if selection is None:
         return
+    parents = manifest["parent_map"]
+    ordered: list[str] = []
+
+    def visit(uid: str) -> None:  # parents first (depth-first topological order)
+        if uid in ordered or uid not in selection.skipped_models:
+            return
+        for parent in sorted(parents.get(uid, ())):
+            visit(parent)
+        ordered.append(uid)
+
     for uid in sorted(selection.skipped_models):
+        visit(uid)
+    for uid in ordered:
         key = translator.get_asset_spec(manifest, uid, dbt_project).key
         if key not in context.selected_asset_keys:
             continue
