@@ -70,8 +70,8 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     """One `dbt build` of the selected models and their data tests. With a refresh window,
     the daily facts (tag:daily) are rebuilt from its first day on, incrementally, and only
     the models downstream of the raw datasets that changed since the last build (the
-    refresh ledger) are built at all: the others, and the tests that read only them, are
-    left as the last build made and checked them (`dbt_runner.build_selection`).
+    refresh ledger) are built at all: the others are left as the last build made them
+    (`dbt_runner.build_selection`); every data test still runs.
     The dbt unit tests (SQL logic on fixtures, not data) are left to `make test`
     (tests/test_dbt_unit_tests.py)."""
     window_in_file = not warehouse.settings().is_spark
@@ -95,7 +95,7 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         context.log.info(
             f"raw datasets changed since the last dbt build: "
             f"{', '.join(sorted(selection.changed_datasets)) or 'none'}; left as built: "
-            f"{len(selection.skipped_models)} models/seeds, {len(selection.skipped_tests)} tests")
+            f"{len(selection.skipped_models)} models/seeds (their tests still run)")
     args = dbt_build_args(warehouse, refresh)
     if selection is not None:
         args += selection.exclude_args(manifest)

@@ -175,48 +175,41 @@ def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
 
 @dataclass(frozen=True)
 class BuildSelection:
-    """The nodes a windowed refresh leaves as they are: the models (and seeds) no changed
-    raw dataset reaches, and the data tests that read only such nodes. Every other node
-    is built or tested as in a full build (the daily facts from the window on)."""
+    """The models (and seeds) a windowed refresh leaves as built: those no changed raw
+    dataset reaches. Their data tests still run (on the tables as they are): the Dagster
+    run materializes every model, and the publication gate wants each materialization's
+    blocking checks evaluated (assets/gate.py). Every other model is built as in a full
+    build (the daily facts from the window on)."""
 
     changed_datasets: frozenset[str]
     skipped_models: frozenset[str]  # unique_ids of models and seeds
-    skipped_tests: frozenset[str]   # unique_ids of data tests
 
     def exclude_args(self, manifest: Mapping[str, Any]) -> list[str]:
         """dbt arguments that leave out exactly these nodes. `--indirect-selection empty`:
-        an excluded model does not take its tests with it (dbt's default would also drop a
-        test that reads a rebuilt fact and an unchanged dimension, such as relationships)."""
-        names = sorted({manifest["nodes"][uid]["name"]
-                        for uid in self.skipped_models | self.skipped_tests})
+        an excluded model does not take its tests with it (dbt's default would drop them,
+        and also a test that reads a rebuilt fact and an unchanged dimension)."""
+        names = sorted(manifest["nodes"][uid]["name"] for uid in self.skipped_models)
         # One value, names separated by spaces (dbt splits it): dagster-dbt takes only the
         # value right after --exclude.
         return ["--exclude", " ".join(names), "--indirect-selection", "empty"] if names else []
 
 
 def build_selection(manifest: Mapping[str, Any], changed_datasets: frozenset[str]) -> BuildSelection:
-    """What a build must redo when only `changed_datasets` (raw tables) changed.
-
-    Rebuilt: every model downstream of a changed `raw` source (manifest child_map).
-    Tested: every data test reading at least one rebuilt model. Skipped: the rest, whose
-    inputs are exactly those of the previous build, so its tables are already what this
-    build would write and its tests already passed on them.
+    """What a build must rebuild when only `changed_datasets` (raw tables) changed: every
+    model downstream of a changed `raw` source (manifest child_map). The others' inputs
+    are exactly those of the previous build, so their tables are already what this build
+    would write.
     """
     children = manifest["child_map"]
     todo = [uid for uid, src in manifest["sources"].items()
             if src["source_name"] == "raw" and src["name"] in changed_datasets]
-    reached: set[str] = set(todo)  # a source's own tests read the changed table
+    reached: set[str] = set(todo)
     while todo:
         uid = todo.pop()
         for child in children.get(uid, ()):
             if child not in reached:
                 reached.add(child)
                 todo.append(child)
-    nodes = manifest["nodes"]
-    skipped_models = frozenset(uid for uid, n in nodes.items()
-                               if n["resource_type"] in ("model", "seed") and uid not in reached)
-    skipped_tests = frozenset(
-        uid for uid, n in nodes.items()
-        if n["resource_type"] == "test"
-        and not any(dep in reached for dep in n["depends_on"]["nodes"]))
-    return BuildSelection(changed_datasets, skipped_models, skipped_tests)
+    skipped = frozenset(uid for uid, n in manifest["nodes"].items()
+                        if n["resource_type"] in ("model", "seed") and uid not in reached)
+    return BuildSelection(changed_datasets, skipped)
