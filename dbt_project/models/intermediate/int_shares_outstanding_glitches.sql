@@ -116,7 +116,7 @@ prices as (
         lag(close, 5) over (partition by security_id order by trade_date) as close_before,
         lead(close, 2) over (partition by security_id order by trade_date) as close_after
     from {{ ref('stg_prices_daily') }}
-    where security_id in (select security_id from lasting)
+    where security_id in (select l.security_id from lasting as l)
 
 ),
 
