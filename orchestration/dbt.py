@@ -22,7 +22,7 @@ from dagster_dbt import (
 from packaging import version
 
 from assets import WRITER_POOL
-from selloff import dbt_runner
+from selloff import dbt_runner, refresh_state
 from selloff.resources import RefreshWindow, WarehouseResource
 from selloff.warehouse import row_count
 
@@ -67,17 +67,41 @@ translator = SelloffDbtTranslator(settings=DagsterDbtTranslatorSettings(
 )
 def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                        warehouse: WarehouseResource, refresh: RefreshWindow) -> Iterator[Any]:
-    """One `dbt build` of the selected models and their tests. With a refresh window, the
-    daily facts (tag:daily) are rebuilt from its first day on, incrementally."""
+    """One `dbt build` of the selected models and their data tests. With a refresh window,
+    the daily facts (tag:daily) are rebuilt from its first day on, incrementally, and only
+    the models downstream of the raw datasets that changed since the last build (the
+    refresh ledger) are built at all: the others are left as the last build made them
+    (`dbt_runner.build_selection`); every data test still runs.
+    The dbt unit tests (SQL logic on fixtures, not data) are left to `make test`
+    (tests/test_dbt_unit_tests.py)."""
     window_in_file = not warehouse.settings().is_spark
+    window = refresh.dates()
+    manifest = load_manifest()
+    selection: dbt_runner.BuildSelection | None = None
+    ledger: tuple[str, int] | None = None
     if window_in_file:
         # Before dbt opens the file (it holds it until it exits); also on a full build, so
         # that no earlier window is left for dbt to find.
         with warehouse.connect() as con:
-            dbt_runner.set_refresh_window(con, refresh.dates())
+            dbt_runner.set_refresh_window(con, window)
+            if not context.is_subset:
+                consumer = f"{dbt_runner.LEDGER_CONSUMER}:{dbt_runner.project_fingerprint()}"
+                changes = refresh_state.changes_since(con, consumer)
+                ledger = (consumer, changes.seq)
+                if window is not None and not changes.everything:
+                    selection = dbt_runner.build_selection(
+                        manifest, changes.whole | frozenset(changes.datasets))
+    if selection is not None:
+        context.log.info(
+            f"raw datasets changed since the last dbt build: "
+            f"{', '.join(sorted(selection.changed_datasets)) or 'none'}; left as built: "
+            f"{len(selection.skipped_models)} models/seeds (their tests still run)")
+    args = dbt_build_args(warehouse, refresh)
+    if selection is not None:
+        args += selection.exclude_args(manifest)
     events: list[Any] = []
     try:
-        invocation = dbt.cli(dbt_build_args(warehouse, refresh), context=context)
+        invocation = dbt.cli(args, context=context)
         # dbt holds the DuckDB file until it exits, so the row counts are read after it:
         # the events are kept until then (also when the build fails, so that what was built
         # is still recorded, with its count), then passed on in dbt's order.
@@ -88,20 +112,65 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     except Exception:
         yield from with_row_counts(context, warehouse, events, clear_window=window_in_file)
         raise
-    yield from with_row_counts(context, warehouse, events, clear_window=window_in_file)
+    # First: a model left as built is upstream of none that was rebuilt, and Dagster wants
+    # a multi-asset's outputs in topological order.
+    events[:0] = unchanged_outputs(context, manifest, selection)
+    yield from with_row_counts(context, warehouse, events, clear_window=window_in_file,
+                               ledger=ledger)
+
+
+def load_manifest() -> Mapping[str, Any]:
+    """The manifest the dbt assets were defined from (dagster-dbt caches it)."""
+    from dagster_dbt.dbt_manifest import validate_manifest
+
+    return validate_manifest(dbt_project.manifest_path)
+
+
+def unchanged_outputs(context: dg.AssetExecutionContext, manifest: Mapping[str, Any],
+                      selection: dbt_runner.BuildSelection | None) -> Iterator[dg.Output]:
+    """An output for each model a windowed refresh left as built: its table is current
+    (none of its inputs changed), and the assets downstream of it in this run (the lake,
+    the analytics) must not be skipped for want of it."""
+    if selection is None:
+        return
+    parents = manifest["parent_map"]
+    ordered: list[str] = []
+
+    def visit(uid: str) -> None:  # parents first (depth-first topological order)
+        if uid in ordered or uid not in selection.skipped_models:
+            return
+        for parent in sorted(parents.get(uid, ())):
+            visit(parent)
+        ordered.append(uid)
+
+    for uid in sorted(selection.skipped_models):
+        visit(uid)
+    for uid in ordered:
+        key = translator.get_asset_spec(manifest, uid, dbt_project).key
+        if key not in context.selected_asset_keys:
+            continue
+        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
+                        metadata={"rebuilt": False,
+                                  "why": "none of its raw inputs changed since the last build"})
 
 
 def with_row_counts(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                    events: list[Any], clear_window: bool = False) -> Iterator[Any]:
+                    events: list[Any], clear_window: bool = False,
+                    ledger: tuple[str, int] | None = None) -> Iterator[Any]:
     """`events` with `dagster/row_count` on each model's materialization (DuckDB target;
     on Spark the tables are Parquet folders that the lake asset counts). With
-    `clear_window`, the refresh window table goes first (dbt has exited: the file is ours)."""
+    `clear_window`, the refresh window table goes first (dbt has exited: the file is ours).
+    With `ledger` (consumer, seq), the build is recorded as reflecting the ledger up to seq
+    (only after a whole, successful build: a failed one leaves its changes to the next)."""
     if warehouse.settings().is_spark:
         yield from events
         return
+    counted_as = row_count_relations(load_manifest())
     with warehouse.connect() as con:
         if clear_window:
             dbt_runner.set_refresh_window(con, None)
+        if ledger is not None:
+            refresh_state.mark_seq(con, *ledger)
         for event in events:
             key = (context.asset_key_for_output(event.output_name)
                    if isinstance(event, dg.Output) else
@@ -109,9 +178,22 @@ def with_row_counts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             if key is None or len(key.path) != 2:
                 yield event
                 continue
-            count = row_count(con, *key.path)
+            count = row_count(con, *counted_as.get(tuple(key.path), key.path))
             yield event.with_metadata({**event.metadata, "dagster/row_count": count})
 
+
+
+def row_count_relations(manifest: Mapping[str, Any]) -> dict[tuple[str, ...], tuple[str, str]]:
+    """(schema, model) -> the relation whose row count is the model's, for the models whose
+    meta `row_count_of` names a model of the same grain (a view whose count(*) would
+    recompute an as-of join over every price row; the grain is documented in its yml)."""
+    by_name = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    out: dict[tuple[str, ...], tuple[str, str]] = {}
+    for node in by_name.values():
+        of = (node.get("config", {}).get("meta") or {}).get("row_count_of")
+        if of:
+            out[(node["schema"], node["name"])] = (by_name[of]["schema"], of)
+    return out
 
 
 PARTIAL_PARSE = "partial_parse.msgpack"
@@ -151,7 +233,10 @@ def dbt_build_args(warehouse: WarehouseResource, refresh: RefreshWindow) -> list
     # The refresh window is in the build file on DuckDB (set_refresh_window): vars that
     # stay the same from run to run keep dbt's parse state valid.
     dbt_vars = {**dbt_runner.dbt_vars(settings), **(refresh.dbt_vars() if settings.is_spark else {})}
-    return ["build", "--target", settings.dbt_target, "--vars", json.dumps(dbt_vars)]
+    # The unit tests check SQL logic on fixtures, whatever the data: `make test` runs them
+    # all (tests/test_dbt_unit_tests.py), a run need not (2.4 s of a full build).
+    return ["build", "--target", settings.dbt_target, "--vars", json.dumps(dbt_vars),
+            "--exclude-resource-type", "unit_test"]
 
 
 class SelloffDbtCliResource(DbtCliResource):

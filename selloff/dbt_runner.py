@@ -14,8 +14,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -143,3 +145,71 @@ def dbt_build(settings: StoreSettings, target: str, work_dir: Path,
                           check=False)
     return DbtRun(target, time.perf_counter() - started, proc.returncode,
                   proc.stdout + proc.stderr)
+
+
+# ------------------------------------------------------------------ what a refresh rebuilds
+
+# The refresh ledger's consumer for the dbt build (selloff.refresh_state), suffixed with
+# the project's fingerprint: after a change to the project the suffixed consumer has never
+# recorded a seq, so the ledger reports everything as changed and the build is whole.
+LEDGER_CONSUMER = "dbt_models"
+# What the fingerprint covers: the project's own files (as the Makefile's DBT_FILES).
+_PROJECT_SUFFIXES = (".sql", ".yml", ".csv")
+
+
+def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """A hash of the dbt project's files (models, macros, tests, seeds, configs) and of the
+    dbt version: equal only when dbt would build the same SQL from the same raw tables."""
+    import hashlib
+    import importlib.metadata
+
+    digest = hashlib.sha256(importlib.metadata.version("dbt-core").encode())
+    for path in sorted(project_dir.rglob("*")):
+        rel = path.relative_to(project_dir)
+        if (not path.is_file() or path.suffix not in _PROJECT_SUFFIXES
+                or rel.parts[0] in ("target", "logs", "dbt_packages")):
+            continue
+        digest.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class BuildSelection:
+    """The models (and seeds) a windowed refresh leaves as built: those no changed raw
+    dataset reaches. Their data tests still run (on the tables as they are): the Dagster
+    run materializes every model, and the publication gate wants each materialization's
+    blocking checks evaluated (assets/gate.py). Every other model is built as in a full
+    build (the daily facts from the window on)."""
+
+    changed_datasets: frozenset[str]
+    skipped_models: frozenset[str]  # unique_ids of models and seeds
+
+    def exclude_args(self, manifest: Mapping[str, Any]) -> list[str]:
+        """dbt arguments that leave out exactly these nodes. `--indirect-selection empty`:
+        an excluded model does not take its tests with it (dbt's default would drop them,
+        and also a test that reads a rebuilt fact and an unchanged dimension)."""
+        names = sorted(manifest["nodes"][uid]["name"] for uid in self.skipped_models)
+        # One value, names separated by spaces (dbt splits it): dagster-dbt takes only the
+        # value right after --exclude.
+        return ["--exclude", " ".join(names), "--indirect-selection", "empty"] if names else []
+
+
+def build_selection(manifest: Mapping[str, Any], changed_datasets: frozenset[str]) -> BuildSelection:
+    """What a build must rebuild when only `changed_datasets` (raw tables) changed: every
+    model downstream of a changed `raw` source (manifest child_map). The others' inputs
+    are exactly those of the previous build, so their tables are already what this build
+    would write.
+    """
+    children = manifest["child_map"]
+    todo = [uid for uid, src in manifest["sources"].items()
+            if src["source_name"] == "raw" and src["name"] in changed_datasets]
+    reached: set[str] = set(todo)
+    while todo:
+        uid = todo.pop()
+        for child in children.get(uid, ()):
+            if child not in reached:
+                reached.add(child)
+                todo.append(child)
+    skipped = frozenset(uid for uid, n in manifest["nodes"].items()
+                        if n["resource_type"] in ("model", "seed") and uid not in reached)
+    return BuildSelection(changed_datasets, skipped)

@@ -108,12 +108,15 @@ lasting as (
 
 prices as (
 
+    -- only the securities with a lasting step (the two joins below read no other), each
+    -- with all its rows, so lag/lead see the same neighbours as over every price row
     select
         security_id,
         trade_date,
         lag(close, 5) over (partition by security_id order by trade_date) as close_before,
         lead(close, 2) over (partition by security_id order by trade_date) as close_after
     from {{ ref('stg_prices_daily') }}
+    where security_id in (select l.security_id from lasting as l)
 
 ),
 
