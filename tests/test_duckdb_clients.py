@@ -192,6 +192,22 @@ def test_commands_end_without_leak_lines_or_tracebacks(cli_run: dict, command: s
         assert bad not in done.stdout, f"selloff {command} stdout:\n{done.stdout[-3000:]}"
 
 
+def test_a_gx_suite_then_an_ephemeral_instance_end_without_leak_lines() -> None:
+    """The smallest known trigger of issue 25 in a fresh interpreter: a GX suite (which
+    imports duckdb_engine and its SQLAlchemy compile hook), then a Dagster ephemeral
+    instance left undisposed. Each alone printed the 39 "leaked" lines before the hook
+    was dropped at exit (selloff.quality.gx_suites._duckdb_engine)."""
+    code = ("from selloff.contracts import empty_frame; "
+            "from selloff.quality.gx_suites import run_suite; "
+            "assert run_suite('securities', empty_frame('securities')).success; "
+            "import dagster as dg; instance = dg.DagsterInstance.ephemeral(); print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+    for bad in ("leaked", "nanobind", "Traceback"):
+        assert bad not in done.stderr, done.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_the_benchmark_ends_without_leak_lines(tmp_path: Path) -> None:
     """`make bench`'s full-build script runs the job on an ephemeral Dagster instance; left

@@ -33,8 +33,10 @@ loads the Dagster definitions would pay it at start-up.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import enum
+import functools
 import logging
 import math
 import sys
@@ -350,7 +352,7 @@ def _validate(con: duckdb.DuckDBPyConnection, cursors: list[duckdb.DuckDBPyConne
               dataset: str, rows: int, columns: list[str], today: dt.date,
               required: bool, view: str | None = None) -> SuiteOutcome:
     _guard_pyspark_connect()
-    import duckdb_engine
+    duckdb_engine = _duckdb_engine()
     import great_expectations as gx
 
     started = time.perf_counter()
@@ -472,6 +474,34 @@ def _release_dialect(dialect: Any) -> None:
             for member in vars(cls).values():
                 if hasattr(member, "cache_clear"):
                     member.cache_clear()
+
+
+@functools.cache
+def _duckdb_engine() -> Any:
+    """duckdb_engine, imported once, with its SQLAlchemy compile hook dropped at exit.
+
+    Importing duckdb_engine registers `@compiles(TryCast, "duckdb")`: SQLAlchemy's
+    `TryCast` class then holds a duckdb_engine function, whose globals hold DuckDB's
+    connection type and, through it, the functions and type constants of DuckDB's Python
+    modules. `TryCast` outlives the interpreter's last collection, so nanobind finds those
+    DuckDB objects alive when DuckDB's module is freed and prints "nanobind: leaked ..."
+    at exit (issue 25; `import duckdb_engine, dagster` and an undisposed
+    `DagsterInstance.ephemeral()` are enough to show it). Once the interpreter exits no
+    SQL is compiled any more, so the hook's entry is removed then, which releases the
+    chain at its first link.
+    """
+    import duckdb_engine
+
+    atexit.register(_drop_duckdb_compile_hook)
+    return duckdb_engine
+
+
+def _drop_duckdb_compile_hook() -> None:
+    from sqlalchemy.sql.elements import TryCast
+
+    dispatcher = TryCast.__dict__.get("_compiler_dispatcher")
+    if dispatcher is not None:
+        dispatcher.specs.pop("duckdb", None)
 
 
 def _keep_duckdb_connection() -> None:
