@@ -51,11 +51,12 @@ def build_sessions(calendars: list[str], start: dt.date) -> dict[str, list[str]]
 def _sessions_from_child(markets: list[str]) -> dict[str, frozenset[dt.date]]:
     """The markets' sessions, built by exchange_calendars in a child Python process.
 
-    Why a child (issue #25): with exchange_calendars' holiday objects loaded in the same
-    interpreter as duckdb_engine and Great Expectations, part of the module graph stays
-    reachable past CPython's last garbage collection at exit, and with it DuckDB's type
-    constants and `DuckDBPyConnection`; nanobind then reports them as leaked (about 40
-    lines on stderr after every run). The calendars are pure data (a list of dates per
+    Why a child (issue #25): exchange_calendars' holiday objects, loaded in the same
+    interpreter as duckdb_engine and Great Expectations, were one of the things that kept
+    DuckDB's objects reachable past CPython's last collection at exit (nanobind's
+    "leaked" lines); the first link of that chain is now released at exit
+    (`selloff.quality.gx_suites._duckdb_engine`), and the child also keeps the library's
+    import (2-3 CPU s) out of every run. The calendars are pure data (a list of dates per
     exchange), so building them elsewhere loses nothing; the sessions are cached on disk
     for the day, so this costs one child process a day.
     """
