@@ -164,43 +164,13 @@ def _unexpected_query(spec: Dataset, rule: str, column: str | None = None, *,
             f"AND NOT regexp_full_match(\"{column}\", '{pattern}')")
 
 
-_ROWS_ONCE: type | None = None
-
-
 def _unexpected_rows_once() -> type:
-    """GX's `UnexpectedRowsExpectation` with its query run once.
+    """`UnexpectedRowsOnceExpectation` (selloff.quality.gx_expectations), imported on first
+    use: GX is imported lazily, and the class lives in a module without DuckDB in its
+    globals (issue 25)."""
+    from selloff.quality.gx_expectations import UnexpectedRowsOnceExpectation
 
-    GX's own asks two metrics of the query: its first rows (`unexpected_rows_query.table`,
-    at most `MAX_RESULT_RECORDS`) and their count (`unexpected_rows_query.row_count`, the
-    query wrapped in COUNT(*)), so DuckDB computes the key's GROUP BY over 10 M
-    fund-flow rows twice. GX documents `_validate` as the method to override. This one
-    asks for the rows alone: fewer than the limit came back exactly when they are all
-    of them, and the count is then theirs; at the limit (a failure either way) the
-    count is left to the failure's description (`_describe_failure` counts the rows
-    itself). Success is the same: the query returns no row.
-
-    Defined on first use (GX is imported lazily) and once per process, since GX
-    registers every expectation class by name when it is created.
-    """
-    global _ROWS_ONCE
-    if _ROWS_ONCE is None:
-        import great_expectations.expectations as gxe
-        from great_expectations.expectations.metrics.query_metric_provider import (
-            MAX_RESULT_RECORDS,
-        )
-
-        class UnexpectedRowsOnceExpectation(gxe.UnexpectedRowsExpectation):
-            metric_dependencies = ("unexpected_rows_query.table",)
-
-            def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
-                          execution_engine: Any = None) -> dict:
-                rows = metrics["unexpected_rows_query.table"]
-                complete = len(rows) < MAX_RESULT_RECORDS
-                return {"success": not rows,
-                        "result": {"observed_value": len(rows) if complete else None}}
-
-        _ROWS_ONCE = UnexpectedRowsOnceExpectation
-    return _ROWS_ONCE
+    return UnexpectedRowsOnceExpectation
 
 
 def build_suite(dataset: str, today: dt.date, *, required: bool = False,
