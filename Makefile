@@ -21,8 +21,10 @@ export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 run: $(RUN_STAMP) $(MANIFEST)
 	$(BIN)/selloff run
 
+# Two workers, one test module at a time each (tests/conftest.py: the longest first).
+TEST_WORKERS ?= 2
 test: $(STAMP) $(MANIFEST)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ui: $(RUN_STAMP) $(MANIFEST)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}

@@ -28,7 +28,12 @@ app = typer.Typer(help="selloff warehouse: measure a cross-market sell-off, chec
                   no_args_is_help=True, add_completion=False)
 snapshot_app = typer.Typer(help="Snapshot folders (the offline format of DESIGN §3).")
 app.add_typer(snapshot_app, name="snapshot")
-console = Console()
+
+
+def _out() -> Console:
+    # Built when printing, not at import: Rich reads COLUMNS (and the terminal) when a
+    # Console is made, and the width must be the one the command runs in.
+    return Console()
 
 
 def _settings(source: str | None = None, snapshot_dir: Path | None = None,
@@ -40,7 +45,7 @@ def _settings(source: str | None = None, snapshot_dir: Path | None = None,
         return settings_from_env().with_options(source=source, snapshot_dir=snapshot_dir,
                                                 warehouse=warehouse, episodes=episodes)
     except SettingsError as exc:
-        console.print(f"[red]invalid setting:[/] {escape(str(exc))}", highlight=False)
+        _out().print(f"[red]invalid setting:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
 
 
@@ -79,13 +84,13 @@ def _report_failures(result) -> None:
                 error = error.cause
             text = user.description if user and user.description else (
                 error.message.strip() if error else "")
-            console.print(f"[red]step {escape(ev.step_key)} failed:[/] {escape(text)}",
+            _out().print(f"[red]step {escape(ev.step_key)} failed:[/] {escape(text)}",
                           highlight=False)
     for ev in result.get_asset_check_evaluations():
         if not ev.passed:
             key = "/".join(ev.asset_key.path)
             desc = ev.description or ""
-            console.print(f"[red]check {escape(key)}:{escape(ev.check_name)} failed[/] "
+            _out().print(f"[red]check {escape(key)}:{escape(ev.check_name)} failed[/] "
                           f"{escape(desc)}", highlight=False)
 
 
@@ -113,7 +118,7 @@ def run(
             settings = replace(settings, store=replace(
                 settings.store, writer_timeout=parse_writer_timeout(wait, "--wait")))
     except ValueError as exc:
-        console.print(f"[red]invalid setting:[/] {escape(str(exc))}", highlight=False)
+        _out().print(f"[red]invalid setting:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     _check_episodes(settings)
     _check_storage_version(settings)
@@ -128,7 +133,7 @@ def run(
         try:
             make_source(settings.source)
         except SourceError as exc:
-            console.print(f"[red]live sources not reachable:[/] {escape(str(exc))}\n"
+            _out().print(f"[red]live sources not reachable:[/] {escape(str(exc))}\n"
                           f"The published warehouse {settings.warehouse} was not changed.")
             raise typer.Exit(1) from exc
 
@@ -138,7 +143,7 @@ def run(
     src = settings.source
     label = src.kind.value + (f" ({src.snapshot_dir})" if src.snapshot_dir else "")
     with _stop_on_signals() as stopped, _writer_lock(settings):
-        console.print(f"Refreshing from source [bold]{escape(label)}[/] into "
+        _out().print(f"Refreshing from source [bold]{escape(label)}[/] into "
                       f"{escape(str(settings.build_warehouse))} ...", highlight=False)
         result, elapsed = _execute(job, settings, stopped, run_config={
             "loggers": {"console": {"config": {"log_level": log_level.upper()}},
@@ -146,20 +151,20 @@ def run(
             **_window_config(start, end, market)})
     if not result.success:
         _report_failures(result)
-        console.print(f"[red]refresh failed after {elapsed:.1f}s; the published warehouse "
+        _out().print(f"[red]refresh failed after {elapsed:.1f}s; the published warehouse "
                       f"{settings.warehouse} was not changed[/] (dbt output: "
                       f"{settings.build_warehouse.parent / 'last_run.log'})")
         raise typer.Exit(1)
-    console.print(f"[green]refresh succeeded in {elapsed:.1f}s[/] (run {result.run_id})")
+    _out().print(f"[green]refresh succeeded in {elapsed:.1f}s[/] (run {result.run_id})")
     from selloff.episode import load_episodes
     from selloff.summary import render, summarize
 
     render(summarize(settings.warehouse, _synthetic(result),
-                     load_episodes(settings.episodes)), console)
+                     load_episodes(settings.episodes)), _out())
     for name in ("fact_check.md", "fact_check.html", "selloff_report.html"):
         path = settings.warehouse.parent.parent / "reports" / name
         if path.exists():
-            console.print(f"Report: {path}")
+            _out().print(f"Report: {path}")
 
 
 def _synthetic(result) -> bool:
@@ -218,7 +223,7 @@ def _stop_on_signals():
         if done.wait(STOP_GRACE_SECONDS):
             return
         name = signal.Signals(stopped["signal"]).name
-        console.print(f"[yellow]stopped by {name}[/]: the run did not stop within "
+        _out().print(f"[yellow]stopped by {name}[/]: the run did not stop within "
                       f"{STOP_GRACE_SECONDS:g}s, ending it; the published warehouse was not "
                       f"changed")
         with contextlib.suppress(Exception):
@@ -237,7 +242,7 @@ def _stop_on_signals():
         yield stopped
     except KeyboardInterrupt as exc:
         signum = stopped.get("signal", signal.SIGINT)
-        console.print(f"[yellow]stopped by {signal.Signals(signum).name}[/]: the published "
+        _out().print(f"[yellow]stopped by {signal.Signals(signum).name}[/]: the published "
                       f"warehouse was not changed")
         raise typer.Exit(128 + signum) from exc
     finally:
@@ -274,10 +279,10 @@ def _writer_lock(settings: Settings):
 
     try:
         with hold(settings.build_warehouse, timeout=settings.store.writer_timeout,
-                  report=lambda m: console.print(m, highlight=False)):
+                  report=lambda m: _out().print(m, highlight=False)):
             yield
     except WriterLockTimeout as exc:
-        console.print(f"[red]{escape(str(exc))}[/]\nThe published warehouse {settings.warehouse} was not "
+        _out().print(f"[red]{escape(str(exc))}[/]\nThe published warehouse {settings.warehouse} was not "
                       f"changed. Wait for that run, or stop it, or raise --wait.",
                       highlight=False)
         raise typer.Exit(3) from exc
@@ -342,7 +347,7 @@ def _check_snapshot(settings: Settings) -> None:
     try:
         make_source(settings.source)
     except (SettingsError, DataContractError) as exc:
-        console.print(f"[red]invalid snapshot:[/] {escape(str(exc))}", highlight=False)
+        _out().print(f"[red]invalid snapshot:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
 
 
@@ -361,7 +366,7 @@ def _check_storage_version(settings: Settings) -> None:
     try:
         storage_tag(settings.store.storage_version)
     except ValueError as exc:
-        console.print(f"[red]invalid setting SELLOFF_STORAGE_VERSION:[/] {escape(str(exc))}", highlight=False)
+        _out().print(f"[red]invalid setting SELLOFF_STORAGE_VERSION:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
 
 
@@ -372,7 +377,7 @@ def _check_episodes(settings: Settings) -> None:
     try:
         load_episodes(settings.episodes)
     except EpisodeError as exc:
-        console.print(f"[red]invalid episode:[/] {escape(str(exc))}", highlight=False)
+        _out().print(f"[red]invalid episode:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
 
 
@@ -389,20 +394,20 @@ def episodes(
     try:
         found = load_episodes(path or [])
     except EpisodeError as exc:
-        console.print(f"[red]invalid episode:[/] {escape(str(exc))}", highlight=False)
+        _out().print(f"[red]invalid episode:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     table = Table("id", "title", "markets", "main window", "claims", "folder")
     for e in found:
         table.add_row(*_cells((e.episode_id, e.title, " ".join(e.markets),
                                f"{e.main.window_id} {e.main.start}..{e.main.end}",
                                len(e.claims), e.path)))
-    console.print(table)
+    _out().print(table)
 
 
 def _published(warehouse: Path | None) -> Path:
     path = _settings(warehouse=warehouse).warehouse
     if not path.exists():
-        console.print(f"[red]no published warehouse at {escape(str(path))}: run `selloff run` "
+        _out().print(f"[red]no published warehouse at {escape(str(path))}: run `selloff run` "
                       "first[/]", highlight=False)
         raise typer.Exit(1)
     return path
@@ -427,7 +432,7 @@ def claims(
         table.add_column(Text(c), overflow="fold")
     for row in df.iter_rows():
         table.add_row(*_cells(row))
-    console.print(table)
+    _out().print(table)
 
 
 @app.command()
@@ -442,7 +447,7 @@ def report(
     settings = _settings(warehouse=warehouse)
     for path in write_reports(_published(warehouse), settings.reports_dir, out=out,
                               episodes=load_episodes(settings.episodes)):
-        console.print(f"wrote {path}")
+        _out().print(f"wrote {path}")
 
 
 @app.command()
@@ -474,9 +479,9 @@ def query(
         table.add_column(Text(c))
     for row in df.head(limit).iter_rows():
         table.add_row(*_cells(row))
-    console.print(table)
+    _out().print(table)
     if df.height > limit:
-        console.print(f"... {df.height - limit} more rows")
+        _out().print(f"... {df.height - limit} more rows")
 
 
 def _date_option(value: str | None, option: str):
@@ -487,7 +492,7 @@ def _date_option(value: str | None, option: str):
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        console.print(f"[red]{option}: expected a date YYYY-MM-DD, got {value!r}[/]")
+        _out().print(f"[red]{option}: expected a date YYYY-MM-DD, got {value!r}[/]")
         raise typer.Exit(2) from None
 
 
@@ -507,11 +512,11 @@ def discover(
     first, last = _date_option(since, "--since"), _date_option(until, "--until")
     bad = [m for m in market or [] if m not in MARKETS]
     if bad:
-        console.print(f"[red]--market: {', '.join(bad)} not in the market registry "
+        _out().print(f"[red]--market: {', '.join(bad)} not in the market registry "
                       f"(selloff/markets.py: {', '.join(MARKETS)})[/]")
         raise typer.Exit(2)
     if first and last and first > last:
-        console.print(f"[red]--since {first} is after --until {last}[/]")
+        _out().print(f"[red]--since {first} is after --until {last}[/]")
         raise typer.Exit(2)
     from rich.table import Table
 
@@ -521,7 +526,7 @@ def discover(
     with connect(_published(warehouse), read_only=True) as con:
         found = read_table(con, "analytics", "episode_candidates")
         if found is None:
-            console.print("[red]the warehouse has no analytics.episode_candidates: run "
+            _out().print("[red]the warehouse has no analytics.episode_candidates: run "
                           "`selloff run` with this version first[/]")
             raise typer.Exit(1)
         ranked = select_candidates(found, since=first, until=last, markets=market or [], top=top)
@@ -543,7 +548,7 @@ def discover(
             f"{pct(r['worst_day_return'])} {r['worst_day_entity'] or ''} {r['worst_day_date'] or ''}",
             f"{pct(r['worst_week_return'])} {r['worst_week_entity'] or ''} {r['worst_week_end'] or ''}",
             f"{r['cap_lost_usd'] / 1e9:,.1f}", f"{r['severity']:.1f}")
-    console.print(table)
+    _out().print(table)
     if out is None or ranked.height == 0:
         return
     from selloff.episode import EpisodeError
@@ -558,9 +563,9 @@ def discover(
         try:
             write_draft(folder, draft_episode(r, moves, members, index_ids), draft_header(r))
         except EpisodeError as exc:
-            console.print(f"[red]draft {folder} does not validate:[/] {exc}", highlight=False)
+            _out().print(f"[red]draft {folder} does not validate:[/] {exc}", highlight=False)
             raise typer.Exit(1) from exc
-        console.print(f"drafted {folder}")
+        _out().print(f"drafted {folder}")
 
 
 @app.command("sql")
@@ -591,7 +596,7 @@ def snapshot_export(
     from selloff.sources.demo import export_demo_snapshot
 
     out = export_demo_snapshot(folder, n_securities=securities, years=years, fmt=fmt)
-    console.print(f"wrote {out}")
+    _out().print(f"wrote {out}")
 
 
 @snapshot_app.command("capture")
@@ -610,7 +615,7 @@ def snapshot_capture(
     config = LiveConfig.from_settings(_settings().source.live)
     out = capture_snapshot(folder, dt.date.fromisoformat(start), dt.date.fromisoformat(end),
                            universe, config=config)
-    console.print(f"wrote {out}")
+    _out().print(f"wrote {out}")
 
 
 def main() -> None:  # pragma: no cover - console entry

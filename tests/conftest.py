@@ -17,6 +17,22 @@ requires_real_snapshot = pytest.mark.skipif(
 )
 
 
+# The modules that take longest (minutes: a Dagster UI journey, a Spark cluster, killed and
+# waiting runs), first: `make test` runs the modules on two workers (pytest-xdist,
+# `--dist loadfile --no-loadscope-reorder`), which take modules in this order, so the long
+# ones start at once instead of ending the session alone. Without xdist only the order
+# changes; no test depends on it.
+LONGEST_FIRST = ("test_ui_browser", "test_spark_parity", "test_writer_lock",
+                 "test_orchestration", "test_dbt_selection", "test_duckdb_clients",
+                 "test_landing_fuzz", "test_catalog", "test_gate", "test_discovery",
+                 "test_refresh_window_dbt")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: keeps the rest
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # Issue 25: exchange_calendars in this process (beside duckdb_engine and GX) ends the
     # test run with nanobind's "leaked" lines. Tests ask it in a child (tests/xcals_child.py).
