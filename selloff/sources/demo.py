@@ -204,8 +204,10 @@ def _anchor_index(days: np.ndarray) -> int:
 
 
 def _round_tick(x: np.ndarray, tick: float) -> np.ndarray:
+    """Round to the tick's decimals, at least one tick, in place (x is returned)."""
     decimals = 2 if tick < 1 else 0
-    return np.maximum(np.round(x, decimals), tick)
+    np.round(x, decimals, out=x)
+    return np.maximum(x, tick, out=x)
 
 
 def _fiscal_quarter_ends(fye: int, lo: np.datetime64, hi: np.datetime64) -> np.ndarray:
@@ -253,7 +255,13 @@ class _Share:
 
 def _simulate(market: str, days: np.ndarray, specs: list[SecuritySpec],
               shares: list[_Share], seed: int) -> dict[str, np.ndarray]:
-    """Daily prices (econ and as traded), volumes and econ share counts, T x N."""
+    """Daily prices (econ and as traded), volumes and econ share counts, T x N.
+
+    The T x N work is done in place, through one scratch matrix: the same draws in the
+    same order and the same floating-point operations on each element as the plain
+    expressions in the comments (only products' operands swap, which IEEE multiplication
+    leaves exact), so the figures do not change, without a temporary per operation.
+    """
     T, N = len(days), len(specs)
     rng = _rng(seed, _MARKET_NO[market], 1)
     us_days = days if market == "US" else _prev_weekday(days)
@@ -270,52 +278,91 @@ def _simulate(market: str, days: np.ndarray, specs: list[SecuritySpec],
     gamma = np.array([s.gamma if s.gamma is not None else _GAMMA[s.sector] for s in specs])
     idio = np.array([_IDIO_VOL[s.sector] for s in specs]) * np.exp(rng.normal(0, 0.2, N))
 
+    tmp = np.empty((T, N))
+    # ret = z * idio + outer(f_mkt, beta) + outer(f_ai, gamma) + f_sec[sector_idx].T
     ret = rng.standard_normal((T, N))
     ret *= idio
-    ret += np.outer(f_mkt, beta)
-    ret += np.outer(f_ai, gamma)
-    ret += f_sec[sector_idx].T
+    ret += np.multiply(f_mkt[:, None], beta, out=tmp)
+    ret += np.multiply(f_ai[:, None], gamma, out=tmp)
+    ret += np.take(f_sec.T, sector_idx, axis=1, out=tmp, mode="clip")
     for (sid, day), jump in JUMPS.items():
         hit = np.flatnonzero(us_days == _epoch(day))
         col = [i for i, s in enumerate(specs) if s.security_id == sid]
         if hit.size and col:
             ret[hit[0], col[0]] += jump
     ret[0] = 0.0
-    cum = np.cumsum(ret, axis=0)
+    # close = price0 * exp(cum - cum[a]), cum the running sum of ret down each column
+    close = np.cumsum(ret, axis=0)
     a = _anchor_index(days)
-    price0 = np.array([s.price for s in specs])
-    close = price0 * np.exp(cum - cum[a])
-    del cum
+    close -= close[a].copy()
+    np.exp(close, out=close)
+    close *= np.array([s.price for s in specs])
 
     vol_day = np.sqrt(idio**2 + (beta * _MKT_VOL[market]) ** 2)
-    gap = 0.3 * ret + rng.standard_normal((T, N)) * (0.25 * vol_day)
-    prev = np.vstack([close[:1], close[:-1]])
-    open_ = prev * np.exp(gap)
-    del prev, gap
-    hi_ = np.maximum(open_, close) * np.exp(np.abs(rng.standard_normal((T, N))) * (0.4 * vol_day))
-    lo_ = np.minimum(open_, close) * np.exp(-np.abs(rng.standard_normal((T, N))) * (0.4 * vol_day))
+    # open = prev_close * exp(0.3 * ret + z * (0.25 * vol_day)), prev_close = close the day before
+    open_ = rng.standard_normal((T, N))
+    open_ *= 0.25 * vol_day
+    open_ += np.multiply(ret, 0.3, out=tmp)
+    np.exp(open_, out=open_)
+    open_[1:] *= close[:-1]
+    open_[0] *= close[0]
+    # high = max(open, close) * exp(|z| * (0.4 * vol_day)); low = min(...) * exp(-|z| * ...)
+    high = rng.standard_normal((T, N))
+    np.abs(high, out=high)
+    high *= 0.4 * vol_day
+    np.exp(high, out=high)
+    high *= np.maximum(open_, close, out=tmp)
+    low = rng.standard_normal((T, N))
+    np.abs(low, out=low)
+    np.negative(low, out=low)
+    low *= 0.4 * vol_day
+    np.exp(low, out=low)
+    low *= np.minimum(open_, close, out=tmp)
 
-    factor = np.ones((T, N))
+    # Econ share counts: each security's base count, stepped where it has share events;
+    # as-traded prices are econ prices times the split factor (1 but for a split's column).
     econ_shares = np.empty((T, N))
+    econ_shares[:] = np.array([sh.base for sh in shares])
+    splits: list[tuple[int, np.ndarray]] = []
     for i, sh in enumerate(shares):
-        econ_shares[:, i] = sh.econ(days) if sh.steps else sh.base
+        if sh.steps:
+            econ_shares[:, i] = sh.econ(days)
         if sh.split is not None:
-            factor[:, i] = sh.traded_factor(days)
+            splits.append((i, sh.traded_factor(days)))
     tick = _TICK[market]
-    out = {
-        "open": _round_tick(open_ * factor, tick),
-        "high": _round_tick(hi_ * factor, tick),
-        "low": _round_tick(lo_ * factor, tick),
-        "close": _round_tick(close * factor, tick),
-    }
-    del open_, hi_, lo_
-    out["adj_close"] = out["close"] / factor
+    out = {}
+    for name, mat in (("open", open_), ("high", high), ("low", low), ("close", close.copy())):
+        for i, factor in splits:
+            mat[:, i] *= factor
+        out[name] = _round_tick(mat, tick)
+    del open_, high, low
+    # adj_close = close / factor: the rounded close itself where no split (x / 1 is x).
+    out["adj_close"] = out["close"]
+    if splits:
+        out["adj_close"] = out["close"].copy()
+        for i, factor in splits:
+            out["adj_close"][:, i] /= factor
     turn_ai, turn_other = _TURNOVER[market]
     turnover = np.where([s.sector in AI_SECTORS for s in specs], turn_ai, turn_other)
     lot = _LOT[market]
-    volume = (econ_shares / factor) * turnover * np.exp(0.35 * rng.standard_normal((T, N)))
-    volume *= 1.0 + 15.0 * np.abs(ret)
-    out["volume"] = np.maximum(np.round(volume / lot) * lot, lot)
+    # volume = (econ_shares / factor) * turnover * exp(0.35 * z) * (1 + 15 |ret|),
+    # rounded to whole lots (at least one)
+    volume = rng.standard_normal((T, N))
+    volume *= 0.35
+    np.exp(volume, out=volume)
+    np.multiply(econ_shares, turnover, out=tmp)
+    for i, factor in splits:
+        tmp[:, i] = (econ_shares[:, i] / factor) * turnover[i]
+    volume *= tmp
+    np.abs(ret, out=tmp)
+    tmp *= 15.0
+    tmp += 1.0
+    volume *= tmp
+    del tmp
+    volume /= lot
+    np.round(volume, out=volume)
+    volume *= lot
+    out["volume"] = np.maximum(volume, lot, out=volume)
     out["ret"] = ret
     out["close_econ"] = close
     out["shares_econ"] = econ_shares
