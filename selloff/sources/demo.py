@@ -20,8 +20,8 @@ path. Built-in cases for the warehouse to get right:
 
 Memory stays bounded at any size: the universe (specs, share events) is cached per
 parameter set, but the daily datasets are generated one market at a time, in slices of
-ids, into a Parquet spool on disk the first time an extract asset asks for one, and read
-back in slices (`DemoSource.fetch_parts`), so no process holds a market's frames whole.
+ids, into a spool on disk (raw values) the first time an extract asset asks for one, and
+read back in slices (`DemoSource.fetch_parts`), so no process holds a market's frames whole.
 
 Over 400 lines on purpose: the scripted path, the share events and the ten datasets are
 generated from one random stream per market, in one order; split across modules, a change
@@ -42,8 +42,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from selloff.calendars import trading_days
 from selloff.contracts import DATASETS
@@ -370,28 +368,94 @@ def _simulate(market: str, days: np.ndarray, specs: list[SecuritySpec],
     return out
 
 
-def _long(ids: list[str], days: np.ndarray, cols: dict[str, np.ndarray],
-          id_name: str = "security_id", date_name: str = "trade_date") -> pl.DataFrame:
-    """T x N matrices to a long frame ordered by id then date."""
-    T, N = len(days), len(ids)
-    data: dict[str, pl.Series | np.ndarray] = {
-        id_name: pl.Series(id_name, ids, dtype=pl.Utf8).gather(np.repeat(np.arange(N), T)),
-        date_name: pl.Series(date_name, days).gather(np.tile(np.arange(T), N)),
-    }
-    for name, mat in cols.items():
-        data[name] = np.ascontiguousarray(mat.T).ravel()
-    return pl.DataFrame(data)
+@dataclass(frozen=True)
+class _Block:
+    """One market's rows of a daily dataset, ids x sessions, held as T x N matrices (one
+    per value column) in memory, or written to `path` (`spool`). The long frame, ordered
+    by id then date, with its constant columns (currency, investor type, ...), is cut from
+    them only when asked, a range of rows at a time (`rows`): no frame of the whole block
+    is ever made, and its ids, dates and labels are never written out as text."""
+
+    dataset: str
+    ids: list[str]
+    days: np.ndarray
+    columns: tuple[str, ...]
+    mats: tuple[np.ndarray, ...] = ()  # T x N each, in `columns` order (empty once spooled)
+    id_name: str = "security_id"
+    consts: tuple[tuple[str, str], ...] = ()
+    path: Path | None = None
+
+    @property
+    def height(self) -> int:
+        return len(self.ids) * len(self.days)
+
+    def rows(self, lo: int, hi: int) -> pl.DataFrame:
+        """Rows lo..hi of the long frame (row r is id r // T on session r % T), in
+        contract form."""
+        T = len(self.days)
+        if self.path is not None:
+            # Spooled id-major, one column after another: a column's rows lie together.
+            n = self.height
+            values = {c: np.fromfile(self.path, dtype=np.float64, count=hi - lo,
+                                     offset=(k * n + lo) * 8)
+                      for k, c in enumerate(self.columns)}
+        else:
+            i0, i1 = lo // T, -(-hi // T)
+            cut = slice(lo - i0 * T, hi - i0 * T)
+            values = {c: np.ascontiguousarray(m[:, i0:i1].T).ravel()[cut]
+                      for c, m in zip(self.columns, self.mats, strict=True)}
+        r = np.arange(lo, hi)
+        df = pl.DataFrame({
+            self.id_name: pl.Series(self.id_name, self.ids, dtype=pl.Utf8).gather(r // T),
+            "trade_date": pl.Series("trade_date", self.days).gather(r % T),
+            **values,
+        })
+        return _finish_one(self.dataset, df.with_columns(
+            **{c: pl.lit(v) for c, v in self.consts}))
+
+    def _id_step(self) -> int:
+        return max(1, (PART_ROWS // 4) // max(len(self.days), 1))
+
+    def pieces(self) -> Iterator[pl.DataFrame]:
+        """The rows in slices of whole ids, at most PART_ROWS // 4 rows each (one id at
+        least): concatenated they are the block's frame, but no slice holds all of it."""
+        T, step = len(self.days), self._id_step()
+        for a in range(0, len(self.ids), step):
+            yield self.rows(a * T, min(a + step, len(self.ids)) * T)
+
+    def spool(self, path: Path) -> _Block:
+        """This block with its values written to `path` as raw float64, id-major (the long
+        frame's row order), one column after another; the matrices are then let go."""
+        step = self._id_step()
+        with open(path, "wb") as f:
+            for m in self.mats:
+                for a in range(0, len(self.ids), step):
+                    f.write(np.ascontiguousarray(m[:, a:a + step].T).data)
+        return _Block(self.dataset, self.ids, self.days, self.columns, (), self.id_name,
+                      self.consts, path)
 
 
-def _long_chunks(ids: list[str], days: np.ndarray, cols: dict[str, np.ndarray],
-                 id_name: str = "security_id") -> Iterator[pl.DataFrame]:
-    """`_long` in slices of whole ids, at most PART_ROWS // 4 rows each (one id at
-    least): concatenated they are `_long`'s frame, but no slice holds a whole market."""
-    T = len(days)
-    step = max(1, (PART_ROWS // 4) // max(T, 1))
-    for a in range(0, len(ids), step):
-        yield _long(ids[a:a + step], days, {k: m[:, a:a + step] for k, m in cols.items()},
-                    id_name=id_name)
+def _block(dataset: str, ids: list[str], days: np.ndarray, cols: dict[str, np.ndarray],
+           id_name: str = "security_id", **consts: str) -> _Block:
+    return _Block(dataset, ids, days, tuple(cols), tuple(cols.values()), id_name,
+                  tuple(consts.items()))
+
+
+def _piece_rows(piece: _Block | pl.DataFrame, lo: int, hi: int) -> pl.DataFrame:
+    return piece.slice(lo, hi - lo) if isinstance(piece, pl.DataFrame) else piece.rows(lo, hi)
+
+
+def _cut(pieces: list[_Block | pl.DataFrame], lo: int, hi: int) -> pl.DataFrame:
+    """Rows lo..hi of the pieces one after another (a market's dataset)."""
+    out, start = [], 0
+    for piece in pieces:
+        a, b = max(lo, start), min(hi, start + piece.height)
+        if a < b:
+            out.append(_piece_rows(piece, a - start, b - start))
+        start += piece.height
+    if not out:  # no rows at all: an empty frame of the dataset's columns
+        return _piece_rows(pieces[0], 0, 0)
+    return out[0] if len(out) == 1 else pl.concat(out)
 
 
 def _ohlc_from_close(close: np.ndarray, rng: np.random.Generator, vol: float) -> dict:
@@ -851,16 +915,18 @@ def _plan(n_securities: int, years: int, seed: int, end: dt.date) -> _Plan:
     return _Plan(seed, start, end, specs, securities, cik, baskets, shares)
 
 
-def _market_pieces(plan: _Plan, market: str) -> Iterator[tuple[str, pl.DataFrame]]:
-    """The daily datasets of one market as (dataset, frame in contract form), each
-    dataset's frames in its row order, produced only when asked.
+def _market_blocks(plan: _Plan, market: str
+                   ) -> Iterator[tuple[str, _Block | pl.DataFrame]]:
+    """The daily datasets of one market as (dataset, piece), each dataset's pieces in its
+    row order, produced only when asked: a `_Block` of matrices for the per-security
+    datasets, a small frame in contract form for the index and market-wide series.
 
     One market's simulation is the only T x N state held: the long frames are cut from
-    its matrices a slice of ids at a time (China's five flow classes at 18,000 x 10 are
-    60 M rows, about 4 GB as one frame with its copies), and matrices no later dataset
-    needs are dropped as soon as their rows are out. Every market's random draws come
-    from its own seeded generators, one per component, so a market comes out the same
-    alone or with the others, and in slices or whole.
+    its matrices later, a range of rows at a time (China's five flow classes at 18,000 x
+    10 are 60 M rows, about 4 GB as one frame with its copies), and matrices no later
+    dataset needs are dropped as soon as their block is out. Every market's random draws
+    come from its own seeded generators, one per component, so a market comes out the
+    same alone or with the others, and in slices or whole.
     """
     specs, seed, start, end = plan.specs, plan.seed, plan.start, plan.end
     idx = [i for i, s in enumerate(specs) if s.market == market]
@@ -871,10 +937,9 @@ def _market_pieces(plan: _Plan, market: str) -> Iterator[tuple[str, pl.DataFrame
     m_shares = [plan.shares[i] for i in idx]
     sim = _simulate(market, days, m_specs, m_shares, seed)
     ids = [s.security_id for s in m_specs]
-    currency = pl.lit(CURRENCY[market])
-    for chunk in _long_chunks(ids, days, {k: sim[k] for k in
-                                          ("open", "high", "low", "close", "adj_close", "volume")}):
-        yield "prices_daily", _finish_one("prices_daily", chunk.with_columns(currency=currency))
+    yield "prices_daily", _block("prices_daily", ids, days, {
+        k: sim[k] for k in ("open", "high", "low", "close", "adj_close", "volume")},
+        currency=CURRENCY[market])
     for k in ("open", "high", "low", "adj_close"):
         del sim[k]
     levels, valuations, closes = _index_frames(market, days, m_specs, sim, seed)
@@ -889,9 +954,9 @@ def _market_pieces(plan: _Plan, market: str) -> Iterator[tuple[str, pl.DataFrame
         del sim
         cn = dict(period=pl.lit("day"), currency=pl.lit("CNY"))
         for typ in _FLOW_TYPES_CN:
-            for chunk in _long_chunks(ids, days, {"net_buy_value": mats[typ]}, id_name="entity_id"):
-                yield "fund_flows_daily", _finish_one("fund_flows_daily", chunk.with_columns(
-                    investor_type=pl.lit(typ), flow_scope=pl.lit("security"), **cn))
+            yield "fund_flows_daily", _block(
+                "fund_flows_daily", ids, days, {"net_buy_value": mats[typ]}, id_name="entity_id",
+                investor_type=typ, flow_scope="security", period="day", currency="CNY")
         board = _board_flows(days, m_specs, mats,
                              plan.baskets.filter(pl.col("basket_id") == "CN_AI"))
         if board is not None:
@@ -909,6 +974,17 @@ def _market_pieces(plan: _Plan, market: str) -> Iterator[tuple[str, pl.DataFrame
     for f in flows:
         yield "fund_flows_daily", _finish_one("fund_flows_daily", f.with_columns(
             currency=pl.lit(CURRENCY[market_of(f["entity_id"][0])])))
+
+
+def _market_pieces(plan: _Plan, market: str) -> Iterator[tuple[str, pl.DataFrame]]:
+    """`_market_blocks` as frames in contract form: each block in slices of whole ids
+    (`_Block.pieces`), so no market's frame is made whole."""
+    for name, piece in _market_blocks(plan, market):
+        if isinstance(piece, _Block):
+            for df in piece.pieces():
+                yield name, df
+        else:
+            yield name, piece
 
 
 def _market_part(plan: _Plan, market: str) -> dict[str, pl.DataFrame]:
@@ -982,47 +1058,34 @@ def _generate(n_securities: int, years: int, seed: int, end: dt.date) -> dict[st
 
 
 class _Spool:
-    """The daily datasets of one parameter set as Parquet files, one per (dataset, market).
+    """The daily datasets of one parameter set, market by market, on disk.
 
-    Generated on first use, one market at a time and each market piece by piece (slices
-    of ids, `_market_pieces`), into a temporary folder that goes away with this object
-    (or the process). Each extract asset then reads its dataset in slices, so the process
-    holds one market's simulation and one piece, never a market's frames whole.
+    Generated on first use, one market at a time (`_market_blocks`), into a temporary
+    folder that goes away with this object (or the process): each block's values go to a
+    file of raw float64 in the long frame's row order, a slice of ids at a time; the
+    small index and market-wide frames are kept as they are. Each extract asset then cuts
+    its dataset's rows from them in slices (`DemoSource.fetch_parts`), so the process
+    holds one market's simulation and one slice, never a market's frames whole. Raw
+    values, not Parquet: the ids, dates and labels are rebuilt on the read from the
+    block's own, so nothing is encoded, compressed, hashed into dictionaries or decoded
+    again (that was most of the spool's CPU, for a file read once).
     """
 
     def __init__(self, plan: _Plan):
         self._dir = tempfile.TemporaryDirectory(prefix="selloff-demo-")
-        self.files: dict[str, list[Path]] = {name: [] for name in MARKET_DATASETS}
+        # Per dataset, the pieces of each market that has it, in market order.
+        self.parts: dict[str, list[list[_Block | pl.DataFrame]]] = {
+            name: [] for name in MARKET_DATASETS}
         for market in MARKET_ORDER:
-            writers: dict[str, pq.ParquetWriter] = {}
-            try:
-                # Each piece goes to its file as it comes: the market's frames never
-                # exist whole in memory.
-                for name, df in _market_pieces(plan, market):
-                    # String views as polars holds them: no copy of every string.
-                    table = df.to_arrow(compat_level=pl.CompatLevel.newest())
-                    if name not in writers:
-                        path = Path(self._dir.name) / f"{name}.{market}.parquet"
-                        # Dictionary pages for the text columns only (a few distinct
-                        # ids and labels each); the float and date columns, nearly all
-                        # distinct, are written plain and uncompressed: encoding and
-                        # compressing them, then undoing it on the read, cost a third
-                        # of the spool's CPU for a temporary file twice as small.
-                        text = [f.name for f in table.schema
-                                if pa.types.is_string_view(f.type) or pa.types.is_string(f.type)
-                                or pa.types.is_large_string(f.type)]
-                        writers[name] = pq.ParquetWriter(path, table.schema,
-                                                         compression="none",
-                                                         use_dictionary=text,
-                                                         write_statistics=False)
-                        self.files[name].append(path)
-                    # Row groups no larger than a part, so a slice reads only its own groups.
-                    writers[name].write_table(table, row_group_size=PART_ROWS // 4)
-            finally:
-                for writer in writers.values():
-                    writer.close()
-            # The market's matrices and Arrow buffers are freed but stay in the
-            # allocators' caches; hand them back before the next market (and the landing).
+            pieces: dict[str, list[_Block | pl.DataFrame]] = {}
+            for k, (name, piece) in enumerate(_market_blocks(plan, market)):
+                if isinstance(piece, _Block):
+                    piece = piece.spool(Path(self._dir.name) / f"{name}.{market}.{k}.f64")
+                pieces.setdefault(name, []).append(piece)
+            for name, market_pieces in pieces.items():
+                self.parts[name].append(market_pieces)
+            # The market's matrices are freed but stay in the allocators' caches; hand
+            # them back before the next market (and the landing).
             release_memory()
 
 
@@ -1065,12 +1128,11 @@ class DemoSource(Source):
         if dataset not in MARKET_DATASETS:
             yield _static(_plan(*self._params()), dataset)
             return
-        for path in _spool(*self._params()).files[dataset]:
-            # Slices of one market, in file order: concatenated they are the market's frame.
-            scan = pl.scan_parquet(path)
-            rows = scan.select(pl.len()).collect().item()
+        for pieces in _spool(*self._params()).parts[dataset]:
+            # Slices of one market, in row order: concatenated they are the market's frame.
+            rows = sum(piece.height for piece in pieces)
             for offset in range(0, max(rows, 1), PART_ROWS):
-                yield scan.slice(offset, PART_ROWS).collect()
+                yield _cut(pieces, offset, offset + PART_ROWS)
 
     def describe(self) -> dict:
         return {"name": self.name, "synthetic": True, "n_securities": self.n_securities,
