@@ -631,12 +631,13 @@ def _fx(start: dt.date, end: dt.date, seed: int) -> pl.DataFrame:
 
 def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.date,
                   end: dt.date, seed: int, cik: dict[str, str], stream: tuple[int, ...] = (),
-                  sort: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
+                  sort: bool = True, with_rows: bool = True) -> tuple[pl.DataFrame | None, pl.DataFrame]:
     """Filings as reported plus the share counts they carry.
 
     US: 10-Q income lines are the discrete quarter, cash-flow lines year-to-date, the 10-K
     the fiscal year. CN, KR, JP: every quarterly report is cumulative (year-to-date), the
     annual report the fiscal year. fiscal_year is the calendar year the fiscal year ends in.
+    `with_rows=False` skips the fundamentals' rows (None then): the share counts alone.
     """
     rng = _rng(seed, 7, *stream)
     first = _years_before(start, 1) - dt.timedelta(days=92)
@@ -751,7 +752,12 @@ def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.dat
         )
         q = pl.concat([q, amend.filter(pl.col("filed_date") <= end)], how="vertical_relaxed")
 
-    rows = []
+    # Share counts as carried by each original filing (as of the period end).
+    counts = (q.filter(~pl.col("form").is_in(["10-Q/A"]))
+              .select("security_id", pl.col("period_end").alias("as_of_date"), "shares", "filed_date"))
+    if not with_rows:
+        return None, counts
+    blocks = []
     common = [pl.col("security_id"), pl.col("period_end"), pl.col("fiscal_year"),
               pl.col("fiscal_period"), pl.col("filed_date"), pl.col("form"), pl.col("accession")]
     us_q = (pl.col("market") == "US") & (pl.col("fq") < 4)
@@ -771,18 +777,14 @@ def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.dat
                 pl.lit(basis).alias("value_basis"), pl.col(value).alias("value"), unit.alias("unit"))
 
         if income:
-            rows.append(block(us_q, disc, "discrete", "q_start"))
+            blocks.append(block(us_q, disc, "discrete", "q_start"))
         else:
-            rows.append(block(us_q, ytd, "ytd", "fy_start"))
-        rows.append(block(other_q, ytd, "ytd", "fy_start"))
-        rows.append(block(annual, ytd, "discrete", "fy_start"))
-    fundamentals = pl.concat(rows).with_columns(source=pl.lit(SOURCE))
+            blocks.append(block(us_q, ytd, "ytd", "fy_start"))
+        blocks.append(block(other_q, ytd, "ytd", "fy_start"))
+        blocks.append(block(annual, ytd, "discrete", "fy_start"))
+    fundamentals = pl.concat(blocks).with_columns(source=pl.lit(SOURCE))
     if sort:
         fundamentals = fundamentals.sort(*_FILING_ORDER)
-
-    # Share counts as carried by each original filing (as of the period end).
-    counts = (q.filter(~pl.col("form").is_in(["10-Q/A"]))
-              .select("security_id", pl.col("period_end").alias("as_of_date"), "shares", "filed_date"))
     return fundamentals, counts
 
 
@@ -995,9 +997,11 @@ def _market_part(plan: _Plan, market: str) -> dict[str, pl.DataFrame]:
     return {name: pl.concat(frames) for name, frames in pieces.items()}
 
 
-def _filings(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _filings(plan: _Plan, with_rows: bool = True) -> tuple[pl.DataFrame | None, pl.DataFrame]:
     """Fundamentals and the share counts they imply. Filings draw from a stream per market
-    (the first four share one), so adding a market leaves the others' filings as they were."""
+    (the first four share one), so adding a market leaves the others' filings as they were.
+    `with_rows=False`: the share counts alone (fundamentals None), without building the
+    fundamentals' rows, which draw nothing, so the counts are the same."""
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, s in enumerate(plan.specs):
         d = DEMO_MARKETS[s.market]
@@ -1007,10 +1011,12 @@ def _filings(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
     # sorting each group too cost a second copy of the 4.2 M rows at 18,000 x 10.
     parts = [_fundamentals([plan.specs[i] for i in idx], [plan.shares[i] for i in idx],
                            plan.start, plan.end, plan.seed, plan.cik, stream=key,
-                           sort=len(groups) == 1)
+                           sort=len(groups) == 1, with_rows=with_rows)
              for key, idx in groups.items()]
-    fundamentals = pl.concat([p[0] for p in parts])
     counts = pl.concat([p[1] for p in parts])
+    if not with_rows:
+        return None, counts
+    fundamentals = pl.concat([p[0] for p in parts if p[0] is not None])
     del parts
     if len(groups) > 1:
         fundamentals = fundamentals.sort(*_FILING_ORDER)
@@ -1020,11 +1026,12 @@ def _filings(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _static(plan: _Plan, dataset: str) -> pl.DataFrame:
     """A dataset made from the universe alone, in contract form."""
     if dataset in ("fundamentals", "shares_outstanding"):
-        fundamentals, counts = _filings(plan)
+        # Share counts need the filings but not the fundamentals' rows.
+        fundamentals, counts = _filings(plan, with_rows=dataset == "fundamentals")
         # The filings' intermediate frames (GBs at 18,000 x 10) stay in the allocators'
         # caches otherwise, under the landing gate's own memory.
         release_memory()
-        if dataset == "fundamentals":
+        if fundamentals is not None:
             df = fundamentals
         else:
             df = _share_rows(plan.specs, plan.shares, counts, plan.start, plan.end)
