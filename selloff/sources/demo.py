@@ -393,6 +393,9 @@ class _Block:
         """Rows lo..hi of the long frame (row r is id r // T on session r % T), in
         contract form."""
         T = len(self.days)
+        # The ids i0..i1 cover the rows; `cut` is the rows within their T * (i1 - i0).
+        i0, i1 = lo // T, -(-hi // T)
+        cut = slice(lo - i0 * T, hi - i0 * T)
         if self.path is not None:
             # Spooled id-major, one column after another: a column's rows lie together.
             n = self.height
@@ -400,14 +403,14 @@ class _Block:
                                      offset=(k * n + lo) * 8)
                       for k, c in enumerate(self.columns)}
         else:
-            i0, i1 = lo // T, -(-hi // T)
-            cut = slice(lo - i0 * T, hi - i0 * T)
             values = {c: np.ascontiguousarray(m[:, i0:i1].T).ravel()[cut]
                       for c, m in zip(self.columns, self.mats, strict=True)}
-        r = np.arange(lo, hi)
+        # Row positions as polars' own index type (UInt32): no conversion in the gathers.
+        id_pos = np.repeat(np.arange(i1 - i0, dtype=np.uint32), T)[cut]
+        day_pos = np.tile(np.arange(T, dtype=np.uint32), i1 - i0)[cut]
         df = pl.DataFrame({
-            self.id_name: pl.Series(self.id_name, self.ids, dtype=pl.Utf8).gather(r // T),
-            "trade_date": pl.Series("trade_date", self.days).gather(r % T),
+            self.id_name: pl.Series(self.id_name, self.ids[i0:i1], dtype=pl.Utf8).gather(id_pos),
+            "trade_date": pl.Series("trade_date", self.days).gather(day_pos),
             **values,
         })
         return _finish_one(self.dataset, df.with_columns(
@@ -474,8 +477,16 @@ def _index_frames(market: str, days: np.ndarray, specs: list[SecuritySpec],
     """Index levels (cap-weighted, sector-tilted member returns) and valuations."""
     rng = _rng(seed, _MARKET_NO[market], 2)
     close, shares = sim["close_econ"], sim["shares_econ"]
-    mcap_prev = np.vstack([close[:1] * shares[:1], (close * shares)[:-1]])
-    simple = close / np.vstack([close[:1], close[:-1]]) - 1.0
+    # mcap_prev = the day before's close * shares (the first day's own); simple = close /
+    # the day before's close - 1 (0 the first day): written in place, the same figures.
+    mcap_prev = np.empty_like(close)
+    np.multiply(close[:-1], shares[:-1], out=mcap_prev[1:])
+    mcap_prev[:1] = close[:1] * shares[:1]
+    simple = np.empty_like(close)
+    np.divide(close[1:], close[:-1], out=simple[1:])
+    simple[:1] = close[:1] / close[:1]
+    simple -= 1.0
+    weights = np.empty_like(close)
     a = _anchor_index(days)
     years_from_anchor = (days - days[a]).astype(np.int64) / 365.25
     levels, valuations, closes = [], [], {}
@@ -485,8 +496,11 @@ def _index_frames(market: str, days: np.ndarray, specs: list[SecuritySpec],
         w = np.array([tilt.get(s.sector, 0.0) for s in specs])
         if not w.any():
             w = np.ones(len(specs))
-        weights = mcap_prev * w
-        idx_ret = (weights * simple).sum(axis=1) / weights.sum(axis=1)
+        # idx_ret = sum(weights * simple) / sum(weights) by day, weights = mcap_prev * w
+        np.multiply(mcap_prev, w, out=weights)
+        total = weights.sum(axis=1)
+        weights *= simple
+        idx_ret = weights.sum(axis=1) / total
         cum = np.cumsum(np.log1p(idx_ret))
         close_idx = level0 * np.exp(cum - cum[a])
         ohlc = _ohlc_from_close(close_idx, rng, _MKT_VOL[market])
@@ -512,20 +526,42 @@ def _cn_flows(days: np.ndarray, specs: list[SecuritySpec], sim: dict[str, np.nda
     rng = _rng(seed, _MARKET_NO["CN"], 3)
     T, N = len(days), len(specs)
     value = sim["volume"] * sim["close"]
-    z = np.clip(sim["ret"] / sim["vol_day"], -3.0, 3.0)
     inside = (days >= _epoch(EPISODE[0])) & (days <= _epoch(EPISODE[1]))
     bias_by_sector = np.array([
         -0.03 if s.sector in AI_SECTORS else {"Banks": 0.02, "Coal": 0.02}.get(s.sector, 0.01)
         for s in specs
     ])
-    ratio = 0.02 * z - 0.008 + np.outer(inside, bias_by_sector) + 0.02 * rng.standard_normal((T, N))
-    main = ratio * value
-    super_large = np.round(main * rng.uniform(0.45, 0.75, (T, N))
-                           + 0.005 * value * rng.standard_normal((T, N)))
-    large = np.round(main) - super_large
+    # In place, the same draws in the same order and the same operations per element as
+    # ratio = 0.02 * clip(ret / vol_day, -3, 3) - 0.008 + outer(inside, bias) + 0.02 * z1,
+    # main = ratio * value, super_large = round(main * u1 + 0.005 * value * z2),
+    # small = round(-main * u2 + 0.005 * value * z3) (main re-summed from the classes).
+    tmp = np.empty((T, N))
+    main = np.divide(sim["ret"], sim["vol_day"])
+    np.clip(main, -3.0, 3.0, out=main)
+    main *= 0.02
+    main -= 0.008
+    main += np.multiply(inside[:, None], bias_by_sector, out=tmp)
+    noise = rng.standard_normal((T, N))
+    noise *= 0.02
+    main += noise
+    main *= value
+    super_large = rng.uniform(0.45, 0.75, (T, N))
+    super_large *= main
+    np.multiply(value, 0.005, out=tmp)
+    tmp *= rng.standard_normal((T, N), out=noise)
+    super_large += tmp
+    np.round(super_large, out=super_large)
+    large = np.round(main)
+    large -= super_large
     main = super_large + large
-    small = np.round(-main * rng.uniform(0.4, 0.7, (T, N))
-                     + 0.005 * value * rng.standard_normal((T, N)))
+    small = rng.uniform(0.4, 0.7, (T, N))
+    small *= main
+    np.negative(small, out=small)
+    np.multiply(value, 0.005, out=tmp)
+    tmp *= rng.standard_normal((T, N), out=noise)
+    small += tmp
+    np.round(small, out=small)
+    del tmp, noise
     medium = -main - small
     return {"main_force": main, "super_large": super_large, "large": large, "medium": medium,
             "small": small}
