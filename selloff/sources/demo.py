@@ -796,9 +796,10 @@ def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.dat
     blocks = []
     common = [pl.col("security_id"), pl.col("period_end"), pl.col("fiscal_year"),
               pl.col("fiscal_period"), pl.col("filed_date"), pl.col("form"), pl.col("accession")]
-    us_q = (pl.col("market") == "US") & (pl.col("fq") < 4)
-    annual = pl.col("fq") == 4
-    other_q = (pl.col("market") != "US") & (pl.col("fq") < 4)
+    # The three kinds of filing, each filtered once (not once per metric).
+    us_q = q.filter((pl.col("market") == "US") & (pl.col("fq") < 4))
+    annual = q.filter(pl.col("fq") == 4)
+    other_q = q.filter((pl.col("market") != "US") & (pl.col("fq") < 4))
     metrics = {"revenue": ("revenue", "revenue_ytd"), "net_income": ("net_income", "net_income_ytd"),
                "eps_diluted": ("eps_q", "eps_ytd"), "capex": ("capex", "capex_ytd"),
                "operating_cash_flow": ("operating_cash_flow", "operating_cash_flow_ytd")}
@@ -806,9 +807,9 @@ def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.dat
         unit = pl.col("currency") + pl.lit("/share") if metric == "eps_diluted" else pl.col("currency")
         income = metric in ("revenue", "net_income", "eps_diluted")
 
-        def block(mask: pl.Expr, value: str, basis: str, period_start: str,
+        def block(kind: pl.DataFrame, value: str, basis: str, period_start: str,
                   metric: str = metric, unit: pl.Expr = unit) -> pl.DataFrame:
-            return q.filter(mask).select(
+            return kind.select(
                 *common, pl.lit(metric).alias("metric"), pl.col(period_start).alias("period_start"),
                 pl.lit(basis).alias("value_basis"), pl.col(value).alias("value"), unit.alias("unit"))
 
