@@ -328,7 +328,7 @@ def _simulate(market: str, days: np.ndarray, specs: list[SecuritySpec],
         if sh.split is not None:
             splits.append((i, sh.traded_factor(days)))
     tick = _TICK[market]
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for name, mat in (("open", open_), ("high", high), ("low", low), ("close", close.copy())):
         for i, factor in splits:
             mat[:, i] *= factor
@@ -368,7 +368,7 @@ def _simulate(market: str, days: np.ndarray, specs: list[SecuritySpec],
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Block:
     """One market's rows of a daily dataset, ids x sessions, held as T x N matrices (one
     per value column) in memory, or written to `path` (`spool`). The long frame, ordered
