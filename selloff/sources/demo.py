@@ -20,8 +20,8 @@ path. Built-in cases for the warehouse to get right:
 
 Memory stays bounded at any size: the universe (specs, share events) is cached per
 parameter set, but the daily datasets are generated one market at a time, in slices of
-ids, into a Parquet spool on disk the first time an extract asset asks for one, and read
-back in slices (`DemoSource.fetch_parts`), so no process holds a market's frames whole.
+ids, into a spool on disk (raw values) the first time an extract asset asks for one, and
+read back in slices (`DemoSource.fetch_parts`), so no process holds a market's frames whole.
 
 Over 400 lines on purpose: the scripted path, the share events and the ten datasets are
 generated from one random stream per market, in one order; split across modules, a change
@@ -42,8 +42,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from selloff.calendars import trading_days
 from selloff.contracts import DATASETS
@@ -204,8 +202,10 @@ def _anchor_index(days: np.ndarray) -> int:
 
 
 def _round_tick(x: np.ndarray, tick: float) -> np.ndarray:
+    """Round to the tick's decimals, at least one tick, in place (x is returned)."""
     decimals = 2 if tick < 1 else 0
-    return np.maximum(np.round(x, decimals), tick)
+    np.round(x, decimals, out=x)
+    return np.maximum(x, tick, out=x)
 
 
 def _fiscal_quarter_ends(fye: int, lo: np.datetime64, hi: np.datetime64) -> np.ndarray:
@@ -253,7 +253,13 @@ class _Share:
 
 def _simulate(market: str, days: np.ndarray, specs: list[SecuritySpec],
               shares: list[_Share], seed: int) -> dict[str, np.ndarray]:
-    """Daily prices (econ and as traded), volumes and econ share counts, T x N."""
+    """Daily prices (econ and as traded), volumes and econ share counts, T x N.
+
+    The T x N work is done in place, through one scratch matrix: the same draws in the
+    same order and the same floating-point operations on each element as the plain
+    expressions in the comments (only products' operands swap, which IEEE multiplication
+    leaves exact), so the figures do not change, without a temporary per operation.
+    """
     T, N = len(days), len(specs)
     rng = _rng(seed, _MARKET_NO[market], 1)
     us_days = days if market == "US" else _prev_weekday(days)
@@ -270,52 +276,91 @@ def _simulate(market: str, days: np.ndarray, specs: list[SecuritySpec],
     gamma = np.array([s.gamma if s.gamma is not None else _GAMMA[s.sector] for s in specs])
     idio = np.array([_IDIO_VOL[s.sector] for s in specs]) * np.exp(rng.normal(0, 0.2, N))
 
+    tmp = np.empty((T, N))
+    # ret = z * idio + outer(f_mkt, beta) + outer(f_ai, gamma) + f_sec[sector_idx].T
     ret = rng.standard_normal((T, N))
     ret *= idio
-    ret += np.outer(f_mkt, beta)
-    ret += np.outer(f_ai, gamma)
-    ret += f_sec[sector_idx].T
+    ret += np.multiply(f_mkt[:, None], beta, out=tmp)
+    ret += np.multiply(f_ai[:, None], gamma, out=tmp)
+    ret += np.take(f_sec.T, sector_idx, axis=1, out=tmp, mode="clip")
     for (sid, day), jump in JUMPS.items():
         hit = np.flatnonzero(us_days == _epoch(day))
         col = [i for i, s in enumerate(specs) if s.security_id == sid]
         if hit.size and col:
             ret[hit[0], col[0]] += jump
     ret[0] = 0.0
-    cum = np.cumsum(ret, axis=0)
+    # close = price0 * exp(cum - cum[a]), cum the running sum of ret down each column
+    close = np.cumsum(ret, axis=0)
     a = _anchor_index(days)
-    price0 = np.array([s.price for s in specs])
-    close = price0 * np.exp(cum - cum[a])
-    del cum
+    close -= close[a].copy()
+    np.exp(close, out=close)
+    close *= np.array([s.price for s in specs])
 
     vol_day = np.sqrt(idio**2 + (beta * _MKT_VOL[market]) ** 2)
-    gap = 0.3 * ret + rng.standard_normal((T, N)) * (0.25 * vol_day)
-    prev = np.vstack([close[:1], close[:-1]])
-    open_ = prev * np.exp(gap)
-    del prev, gap
-    hi_ = np.maximum(open_, close) * np.exp(np.abs(rng.standard_normal((T, N))) * (0.4 * vol_day))
-    lo_ = np.minimum(open_, close) * np.exp(-np.abs(rng.standard_normal((T, N))) * (0.4 * vol_day))
+    # open = prev_close * exp(0.3 * ret + z * (0.25 * vol_day)), prev_close = close the day before
+    open_ = rng.standard_normal((T, N))
+    open_ *= 0.25 * vol_day
+    open_ += np.multiply(ret, 0.3, out=tmp)
+    np.exp(open_, out=open_)
+    open_[1:] *= close[:-1]
+    open_[0] *= close[0]
+    # high = max(open, close) * exp(|z| * (0.4 * vol_day)); low = min(...) * exp(-|z| * ...)
+    high = rng.standard_normal((T, N))
+    np.abs(high, out=high)
+    high *= 0.4 * vol_day
+    np.exp(high, out=high)
+    high *= np.maximum(open_, close, out=tmp)
+    low = rng.standard_normal((T, N))
+    np.abs(low, out=low)
+    np.negative(low, out=low)
+    low *= 0.4 * vol_day
+    np.exp(low, out=low)
+    low *= np.minimum(open_, close, out=tmp)
 
-    factor = np.ones((T, N))
+    # Econ share counts: each security's base count, stepped where it has share events;
+    # as-traded prices are econ prices times the split factor (1 but for a split's column).
     econ_shares = np.empty((T, N))
+    econ_shares[:] = np.array([sh.base for sh in shares])
+    splits: list[tuple[int, np.ndarray]] = []
     for i, sh in enumerate(shares):
-        econ_shares[:, i] = sh.econ(days) if sh.steps else sh.base
+        if sh.steps:
+            econ_shares[:, i] = sh.econ(days)
         if sh.split is not None:
-            factor[:, i] = sh.traded_factor(days)
+            splits.append((i, sh.traded_factor(days)))
     tick = _TICK[market]
-    out = {
-        "open": _round_tick(open_ * factor, tick),
-        "high": _round_tick(hi_ * factor, tick),
-        "low": _round_tick(lo_ * factor, tick),
-        "close": _round_tick(close * factor, tick),
-    }
-    del open_, hi_, lo_
-    out["adj_close"] = out["close"] / factor
+    out: dict[str, np.ndarray] = {}
+    for name, mat in (("open", open_), ("high", high), ("low", low), ("close", close.copy())):
+        for i, factor in splits:
+            mat[:, i] *= factor
+        out[name] = _round_tick(mat, tick)
+    del open_, high, low
+    # adj_close = close / factor: the rounded close itself where no split (x / 1 is x).
+    out["adj_close"] = out["close"]
+    if splits:
+        out["adj_close"] = out["close"].copy()
+        for i, factor in splits:
+            out["adj_close"][:, i] /= factor
     turn_ai, turn_other = _TURNOVER[market]
     turnover = np.where([s.sector in AI_SECTORS for s in specs], turn_ai, turn_other)
     lot = _LOT[market]
-    volume = (econ_shares / factor) * turnover * np.exp(0.35 * rng.standard_normal((T, N)))
-    volume *= 1.0 + 15.0 * np.abs(ret)
-    out["volume"] = np.maximum(np.round(volume / lot) * lot, lot)
+    # volume = (econ_shares / factor) * turnover * exp(0.35 * z) * (1 + 15 |ret|),
+    # rounded to whole lots (at least one)
+    volume = rng.standard_normal((T, N))
+    volume *= 0.35
+    np.exp(volume, out=volume)
+    np.multiply(econ_shares, turnover, out=tmp)
+    for i, factor in splits:
+        tmp[:, i] = (econ_shares[:, i] / factor) * turnover[i]
+    volume *= tmp
+    np.abs(ret, out=tmp)
+    tmp *= 15.0
+    tmp += 1.0
+    volume *= tmp
+    del tmp
+    volume /= lot
+    np.round(volume, out=volume)
+    volume *= lot
+    out["volume"] = np.maximum(volume, lot, out=volume)
     out["ret"] = ret
     out["close_econ"] = close
     out["shares_econ"] = econ_shares
@@ -323,28 +368,97 @@ def _simulate(market: str, days: np.ndarray, specs: list[SecuritySpec],
     return out
 
 
-def _long(ids: list[str], days: np.ndarray, cols: dict[str, np.ndarray],
-          id_name: str = "security_id", date_name: str = "trade_date") -> pl.DataFrame:
-    """T x N matrices to a long frame ordered by id then date."""
-    T, N = len(days), len(ids)
-    data: dict[str, pl.Series | np.ndarray] = {
-        id_name: pl.Series(id_name, ids, dtype=pl.Utf8).gather(np.repeat(np.arange(N), T)),
-        date_name: pl.Series(date_name, days).gather(np.tile(np.arange(T), N)),
-    }
-    for name, mat in cols.items():
-        data[name] = np.ascontiguousarray(mat.T).ravel()
-    return pl.DataFrame(data)
+@dataclass(frozen=True, eq=False)
+class _Block:
+    """One market's rows of a daily dataset, ids x sessions, held as T x N matrices (one
+    per value column) in memory, or written to `path` (`spool`). The long frame, ordered
+    by id then date, with its constant columns (currency, investor type, ...), is cut from
+    them only when asked, a range of rows at a time (`rows`): no frame of the whole block
+    is ever made, and its ids, dates and labels are never written out as text."""
+
+    dataset: str
+    ids: list[str]
+    days: np.ndarray
+    columns: tuple[str, ...]
+    mats: tuple[np.ndarray, ...] = ()  # T x N each, in `columns` order (empty once spooled)
+    id_name: str = "security_id"
+    consts: tuple[tuple[str, str], ...] = ()
+    path: Path | None = None
+
+    @property
+    def height(self) -> int:
+        return len(self.ids) * len(self.days)
+
+    def rows(self, lo: int, hi: int) -> pl.DataFrame:
+        """Rows lo..hi of the long frame (row r is id r // T on session r % T), in
+        contract form."""
+        T = len(self.days)
+        # The ids i0..i1 cover the rows; `cut` is the rows within their T * (i1 - i0).
+        i0, i1 = lo // T, -(-hi // T)
+        cut = slice(lo - i0 * T, hi - i0 * T)
+        if self.path is not None:
+            # Spooled id-major, one column after another: a column's rows lie together.
+            n = self.height
+            values = {c: np.fromfile(self.path, dtype=np.float64, count=hi - lo,
+                                     offset=(k * n + lo) * 8)
+                      for k, c in enumerate(self.columns)}
+        else:
+            values = {c: np.ascontiguousarray(m[:, i0:i1].T).ravel()[cut]
+                      for c, m in zip(self.columns, self.mats, strict=True)}
+        # Row positions as polars' own index type (UInt32): no conversion in the gathers.
+        id_pos = np.repeat(np.arange(i1 - i0, dtype=np.uint32), T)[cut]
+        day_pos = np.tile(np.arange(T, dtype=np.uint32), i1 - i0)[cut]
+        df = pl.DataFrame({
+            self.id_name: pl.Series(self.id_name, self.ids[i0:i1], dtype=pl.Utf8).gather(id_pos),
+            "trade_date": pl.Series("trade_date", self.days).gather(day_pos),
+            **values,
+        })
+        return _finish_one(self.dataset, df.with_columns(
+            **{c: pl.lit(v) for c, v in self.consts}))
+
+    def _id_step(self) -> int:
+        return max(1, (PART_ROWS // 4) // max(len(self.days), 1))
+
+    def pieces(self) -> Iterator[pl.DataFrame]:
+        """The rows in slices of whole ids, at most PART_ROWS // 4 rows each (one id at
+        least): concatenated they are the block's frame, but no slice holds all of it."""
+        T, step = len(self.days), self._id_step()
+        for a in range(0, len(self.ids), step):
+            yield self.rows(a * T, min(a + step, len(self.ids)) * T)
+
+    def spool(self, path: Path) -> _Block:
+        """This block with its values written to `path` as raw float64, id-major (the long
+        frame's row order), one column after another; the matrices are then let go."""
+        step = self._id_step()
+        with open(path, "wb") as f:
+            for m in self.mats:
+                for a in range(0, len(self.ids), step):
+                    f.write(np.ascontiguousarray(m[:, a:a + step].T).data)
+        return _Block(self.dataset, self.ids, self.days, self.columns, (), self.id_name,
+                      self.consts, path)
 
 
-def _long_chunks(ids: list[str], days: np.ndarray, cols: dict[str, np.ndarray],
-                 id_name: str = "security_id") -> Iterator[pl.DataFrame]:
-    """`_long` in slices of whole ids, at most PART_ROWS // 4 rows each (one id at
-    least): concatenated they are `_long`'s frame, but no slice holds a whole market."""
-    T = len(days)
-    step = max(1, (PART_ROWS // 4) // max(T, 1))
-    for a in range(0, len(ids), step):
-        yield _long(ids[a:a + step], days, {k: m[:, a:a + step] for k, m in cols.items()},
-                    id_name=id_name)
+def _block(dataset: str, ids: list[str], days: np.ndarray, cols: dict[str, np.ndarray],
+           id_name: str = "security_id", **consts: str) -> _Block:
+    return _Block(dataset, ids, days, tuple(cols), tuple(cols.values()), id_name,
+                  tuple(consts.items()))
+
+
+def _piece_rows(piece: _Block | pl.DataFrame, lo: int, hi: int) -> pl.DataFrame:
+    return piece.slice(lo, hi - lo) if isinstance(piece, pl.DataFrame) else piece.rows(lo, hi)
+
+
+def _cut(pieces: list[_Block | pl.DataFrame], lo: int, hi: int) -> pl.DataFrame:
+    """Rows lo..hi of the pieces one after another (a market's dataset)."""
+    out, start = [], 0
+    for piece in pieces:
+        a, b = max(lo, start), min(hi, start + piece.height)
+        if a < b:
+            out.append(_piece_rows(piece, a - start, b - start))
+        start += piece.height
+    if not out:  # no rows at all: an empty frame of the dataset's columns
+        return _piece_rows(pieces[0], 0, 0)
+    return out[0] if len(out) == 1 else pl.concat(out)
 
 
 def _ohlc_from_close(close: np.ndarray, rng: np.random.Generator, vol: float) -> dict:
@@ -363,8 +477,16 @@ def _index_frames(market: str, days: np.ndarray, specs: list[SecuritySpec],
     """Index levels (cap-weighted, sector-tilted member returns) and valuations."""
     rng = _rng(seed, _MARKET_NO[market], 2)
     close, shares = sim["close_econ"], sim["shares_econ"]
-    mcap_prev = np.vstack([close[:1] * shares[:1], (close * shares)[:-1]])
-    simple = close / np.vstack([close[:1], close[:-1]]) - 1.0
+    # mcap_prev = the day before's close * shares (the first day's own); simple = close /
+    # the day before's close - 1 (0 the first day): written in place, the same figures.
+    mcap_prev = np.empty_like(close)
+    np.multiply(close[:-1], shares[:-1], out=mcap_prev[1:])
+    mcap_prev[:1] = close[:1] * shares[:1]
+    simple = np.empty_like(close)
+    np.divide(close[1:], close[:-1], out=simple[1:])
+    simple[:1] = close[:1] / close[:1]
+    simple -= 1.0
+    weights = np.empty_like(close)
     a = _anchor_index(days)
     years_from_anchor = (days - days[a]).astype(np.int64) / 365.25
     levels, valuations, closes = [], [], {}
@@ -374,8 +496,11 @@ def _index_frames(market: str, days: np.ndarray, specs: list[SecuritySpec],
         w = np.array([tilt.get(s.sector, 0.0) for s in specs])
         if not w.any():
             w = np.ones(len(specs))
-        weights = mcap_prev * w
-        idx_ret = (weights * simple).sum(axis=1) / weights.sum(axis=1)
+        # idx_ret = sum(weights * simple) / sum(weights) by day, weights = mcap_prev * w
+        np.multiply(mcap_prev, w, out=weights)
+        total = weights.sum(axis=1)
+        weights *= simple
+        idx_ret = weights.sum(axis=1) / total
         cum = np.cumsum(np.log1p(idx_ret))
         close_idx = level0 * np.exp(cum - cum[a])
         ohlc = _ohlc_from_close(close_idx, rng, _MKT_VOL[market])
@@ -401,20 +526,42 @@ def _cn_flows(days: np.ndarray, specs: list[SecuritySpec], sim: dict[str, np.nda
     rng = _rng(seed, _MARKET_NO["CN"], 3)
     T, N = len(days), len(specs)
     value = sim["volume"] * sim["close"]
-    z = np.clip(sim["ret"] / sim["vol_day"], -3.0, 3.0)
     inside = (days >= _epoch(EPISODE[0])) & (days <= _epoch(EPISODE[1]))
     bias_by_sector = np.array([
         -0.03 if s.sector in AI_SECTORS else {"Banks": 0.02, "Coal": 0.02}.get(s.sector, 0.01)
         for s in specs
     ])
-    ratio = 0.02 * z - 0.008 + np.outer(inside, bias_by_sector) + 0.02 * rng.standard_normal((T, N))
-    main = ratio * value
-    super_large = np.round(main * rng.uniform(0.45, 0.75, (T, N))
-                           + 0.005 * value * rng.standard_normal((T, N)))
-    large = np.round(main) - super_large
+    # In place, the same draws in the same order and the same operations per element as
+    # ratio = 0.02 * clip(ret / vol_day, -3, 3) - 0.008 + outer(inside, bias) + 0.02 * z1,
+    # main = ratio * value, super_large = round(main * u1 + 0.005 * value * z2),
+    # small = round(-main * u2 + 0.005 * value * z3) (main re-summed from the classes).
+    tmp = np.empty((T, N))
+    main = np.divide(sim["ret"], sim["vol_day"])
+    np.clip(main, -3.0, 3.0, out=main)
+    main *= 0.02
+    main -= 0.008
+    main += np.multiply(inside[:, None], bias_by_sector, out=tmp)
+    noise = rng.standard_normal((T, N))
+    noise *= 0.02
+    main += noise
+    main *= value
+    super_large = rng.uniform(0.45, 0.75, (T, N))
+    super_large *= main
+    np.multiply(value, 0.005, out=tmp)
+    tmp *= rng.standard_normal((T, N), out=noise)
+    super_large += tmp
+    np.round(super_large, out=super_large)
+    large = np.round(main)
+    large -= super_large
     main = super_large + large
-    small = np.round(-main * rng.uniform(0.4, 0.7, (T, N))
-                     + 0.005 * value * rng.standard_normal((T, N)))
+    small = rng.uniform(0.4, 0.7, (T, N))
+    small *= main
+    np.negative(small, out=small)
+    np.multiply(value, 0.005, out=tmp)
+    tmp *= rng.standard_normal((T, N), out=noise)
+    small += tmp
+    np.round(small, out=small)
+    del tmp, noise
     medium = -main - small
     return {"main_force": main, "super_large": super_large, "large": large, "medium": medium,
             "small": small}
@@ -520,12 +667,13 @@ def _fx(start: dt.date, end: dt.date, seed: int) -> pl.DataFrame:
 
 def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.date,
                   end: dt.date, seed: int, cik: dict[str, str], stream: tuple[int, ...] = (),
-                  sort: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
+                  sort: bool = True, with_rows: bool = True) -> tuple[pl.DataFrame | None, pl.DataFrame]:
     """Filings as reported plus the share counts they carry.
 
     US: 10-Q income lines are the discrete quarter, cash-flow lines year-to-date, the 10-K
     the fiscal year. CN, KR, JP: every quarterly report is cumulative (year-to-date), the
     annual report the fiscal year. fiscal_year is the calendar year the fiscal year ends in.
+    `with_rows=False` skips the fundamentals' rows (None then): the share counts alone.
     """
     rng = _rng(seed, 7, *stream)
     first = _years_before(start, 1) - dt.timedelta(days=92)
@@ -640,12 +788,18 @@ def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.dat
         )
         q = pl.concat([q, amend.filter(pl.col("filed_date") <= end)], how="vertical_relaxed")
 
-    rows = []
+    # Share counts as carried by each original filing (as of the period end).
+    counts = (q.filter(~pl.col("form").is_in(["10-Q/A"]))
+              .select("security_id", pl.col("period_end").alias("as_of_date"), "shares", "filed_date"))
+    if not with_rows:
+        return None, counts
+    blocks = []
     common = [pl.col("security_id"), pl.col("period_end"), pl.col("fiscal_year"),
               pl.col("fiscal_period"), pl.col("filed_date"), pl.col("form"), pl.col("accession")]
-    us_q = (pl.col("market") == "US") & (pl.col("fq") < 4)
-    annual = pl.col("fq") == 4
-    other_q = (pl.col("market") != "US") & (pl.col("fq") < 4)
+    # The three kinds of filing, each filtered once (not once per metric).
+    us_q = q.filter((pl.col("market") == "US") & (pl.col("fq") < 4))
+    annual = q.filter(pl.col("fq") == 4)
+    other_q = q.filter((pl.col("market") != "US") & (pl.col("fq") < 4))
     metrics = {"revenue": ("revenue", "revenue_ytd"), "net_income": ("net_income", "net_income_ytd"),
                "eps_diluted": ("eps_q", "eps_ytd"), "capex": ("capex", "capex_ytd"),
                "operating_cash_flow": ("operating_cash_flow", "operating_cash_flow_ytd")}
@@ -653,25 +807,21 @@ def _fundamentals(specs: list[SecuritySpec], shares: list[_Share], start: dt.dat
         unit = pl.col("currency") + pl.lit("/share") if metric == "eps_diluted" else pl.col("currency")
         income = metric in ("revenue", "net_income", "eps_diluted")
 
-        def block(mask: pl.Expr, value: str, basis: str, period_start: str,
+        def block(kind: pl.DataFrame, value: str, basis: str, period_start: str,
                   metric: str = metric, unit: pl.Expr = unit) -> pl.DataFrame:
-            return q.filter(mask).select(
+            return kind.select(
                 *common, pl.lit(metric).alias("metric"), pl.col(period_start).alias("period_start"),
                 pl.lit(basis).alias("value_basis"), pl.col(value).alias("value"), unit.alias("unit"))
 
         if income:
-            rows.append(block(us_q, disc, "discrete", "q_start"))
+            blocks.append(block(us_q, disc, "discrete", "q_start"))
         else:
-            rows.append(block(us_q, ytd, "ytd", "fy_start"))
-        rows.append(block(other_q, ytd, "ytd", "fy_start"))
-        rows.append(block(annual, ytd, "discrete", "fy_start"))
-    fundamentals = pl.concat(rows).with_columns(source=pl.lit(SOURCE))
+            blocks.append(block(us_q, ytd, "ytd", "fy_start"))
+        blocks.append(block(other_q, ytd, "ytd", "fy_start"))
+        blocks.append(block(annual, ytd, "discrete", "fy_start"))
+    fundamentals = pl.concat(blocks).with_columns(source=pl.lit(SOURCE))
     if sort:
         fundamentals = fundamentals.sort(*_FILING_ORDER)
-
-    # Share counts as carried by each original filing (as of the period end).
-    counts = (q.filter(~pl.col("form").is_in(["10-Q/A"]))
-              .select("security_id", pl.col("period_end").alias("as_of_date"), "shares", "filed_date"))
     return fundamentals, counts
 
 
@@ -804,16 +954,18 @@ def _plan(n_securities: int, years: int, seed: int, end: dt.date) -> _Plan:
     return _Plan(seed, start, end, specs, securities, cik, baskets, shares)
 
 
-def _market_pieces(plan: _Plan, market: str) -> Iterator[tuple[str, pl.DataFrame]]:
-    """The daily datasets of one market as (dataset, frame in contract form), each
-    dataset's frames in its row order, produced only when asked.
+def _market_blocks(plan: _Plan, market: str
+                   ) -> Iterator[tuple[str, _Block | pl.DataFrame]]:
+    """The daily datasets of one market as (dataset, piece), each dataset's pieces in its
+    row order, produced only when asked: a `_Block` of matrices for the per-security
+    datasets, a small frame in contract form for the index and market-wide series.
 
     One market's simulation is the only T x N state held: the long frames are cut from
-    its matrices a slice of ids at a time (China's five flow classes at 18,000 x 10 are
-    60 M rows, about 4 GB as one frame with its copies), and matrices no later dataset
-    needs are dropped as soon as their rows are out. Every market's random draws come
-    from its own seeded generators, one per component, so a market comes out the same
-    alone or with the others, and in slices or whole.
+    its matrices later, a range of rows at a time (China's five flow classes at 18,000 x
+    10 are 60 M rows, about 4 GB as one frame with its copies), and matrices no later
+    dataset needs are dropped as soon as their block is out. Every market's random draws
+    come from its own seeded generators, one per component, so a market comes out the
+    same alone or with the others, and in slices or whole.
     """
     specs, seed, start, end = plan.specs, plan.seed, plan.start, plan.end
     idx = [i for i, s in enumerate(specs) if s.market == market]
@@ -824,10 +976,9 @@ def _market_pieces(plan: _Plan, market: str) -> Iterator[tuple[str, pl.DataFrame
     m_shares = [plan.shares[i] for i in idx]
     sim = _simulate(market, days, m_specs, m_shares, seed)
     ids = [s.security_id for s in m_specs]
-    currency = pl.lit(CURRENCY[market])
-    for chunk in _long_chunks(ids, days, {k: sim[k] for k in
-                                          ("open", "high", "low", "close", "adj_close", "volume")}):
-        yield "prices_daily", _finish_one("prices_daily", chunk.with_columns(currency=currency))
+    yield "prices_daily", _block("prices_daily", ids, days, {
+        k: sim[k] for k in ("open", "high", "low", "close", "adj_close", "volume")},
+        currency=CURRENCY[market])
     for k in ("open", "high", "low", "adj_close"):
         del sim[k]
     levels, valuations, closes = _index_frames(market, days, m_specs, sim, seed)
@@ -842,9 +993,9 @@ def _market_pieces(plan: _Plan, market: str) -> Iterator[tuple[str, pl.DataFrame
         del sim
         cn = dict(period=pl.lit("day"), currency=pl.lit("CNY"))
         for typ in _FLOW_TYPES_CN:
-            for chunk in _long_chunks(ids, days, {"net_buy_value": mats[typ]}, id_name="entity_id"):
-                yield "fund_flows_daily", _finish_one("fund_flows_daily", chunk.with_columns(
-                    investor_type=pl.lit(typ), flow_scope=pl.lit("security"), **cn))
+            yield "fund_flows_daily", _block(
+                "fund_flows_daily", ids, days, {"net_buy_value": mats[typ]}, id_name="entity_id",
+                investor_type=typ, flow_scope="security", period="day", currency="CNY")
         board = _board_flows(days, m_specs, mats,
                              plan.baskets.filter(pl.col("basket_id") == "CN_AI"))
         if board is not None:
@@ -864,6 +1015,17 @@ def _market_pieces(plan: _Plan, market: str) -> Iterator[tuple[str, pl.DataFrame
             currency=pl.lit(CURRENCY[market_of(f["entity_id"][0])])))
 
 
+def _market_pieces(plan: _Plan, market: str) -> Iterator[tuple[str, pl.DataFrame]]:
+    """`_market_blocks` as frames in contract form: each block in slices of whole ids
+    (`_Block.pieces`), so no market's frame is made whole."""
+    for name, piece in _market_blocks(plan, market):
+        if isinstance(piece, _Block):
+            for df in piece.pieces():
+                yield name, df
+        else:
+            yield name, piece
+
+
 def _market_part(plan: _Plan, market: str) -> dict[str, pl.DataFrame]:
     """One market's daily datasets in contract form (a dataset the market lacks is absent)."""
     pieces: dict[str, list[pl.DataFrame]] = {}
@@ -872,9 +1034,11 @@ def _market_part(plan: _Plan, market: str) -> dict[str, pl.DataFrame]:
     return {name: pl.concat(frames) for name, frames in pieces.items()}
 
 
-def _filings(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _filings(plan: _Plan, with_rows: bool = True) -> tuple[pl.DataFrame | None, pl.DataFrame]:
     """Fundamentals and the share counts they imply. Filings draw from a stream per market
-    (the first four share one), so adding a market leaves the others' filings as they were."""
+    (the first four share one), so adding a market leaves the others' filings as they were.
+    `with_rows=False`: the share counts alone (fundamentals None), without building the
+    fundamentals' rows, which draw nothing, so the counts are the same."""
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, s in enumerate(plan.specs):
         d = DEMO_MARKETS[s.market]
@@ -884,10 +1048,12 @@ def _filings(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
     # sorting each group too cost a second copy of the 4.2 M rows at 18,000 x 10.
     parts = [_fundamentals([plan.specs[i] for i in idx], [plan.shares[i] for i in idx],
                            plan.start, plan.end, plan.seed, plan.cik, stream=key,
-                           sort=len(groups) == 1)
+                           sort=len(groups) == 1, with_rows=with_rows)
              for key, idx in groups.items()]
-    fundamentals = pl.concat([p[0] for p in parts])
     counts = pl.concat([p[1] for p in parts])
+    if not with_rows:
+        return None, counts
+    fundamentals = pl.concat([p[0] for p in parts if p[0] is not None])
     del parts
     if len(groups) > 1:
         fundamentals = fundamentals.sort(*_FILING_ORDER)
@@ -897,11 +1063,12 @@ def _filings(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _static(plan: _Plan, dataset: str) -> pl.DataFrame:
     """A dataset made from the universe alone, in contract form."""
     if dataset in ("fundamentals", "shares_outstanding"):
-        fundamentals, counts = _filings(plan)
+        # Share counts need the filings but not the fundamentals' rows.
+        fundamentals, counts = _filings(plan, with_rows=dataset == "fundamentals")
         # The filings' intermediate frames (GBs at 18,000 x 10) stay in the allocators'
         # caches otherwise, under the landing gate's own memory.
         release_memory()
-        if dataset == "fundamentals":
+        if fundamentals is not None:
             df = fundamentals
         else:
             df = _share_rows(plan.specs, plan.shares, counts, plan.start, plan.end)
@@ -935,47 +1102,34 @@ def _generate(n_securities: int, years: int, seed: int, end: dt.date) -> dict[st
 
 
 class _Spool:
-    """The daily datasets of one parameter set as Parquet files, one per (dataset, market).
+    """The daily datasets of one parameter set, market by market, on disk.
 
-    Generated on first use, one market at a time and each market piece by piece (slices
-    of ids, `_market_pieces`), into a temporary folder that goes away with this object
-    (or the process). Each extract asset then reads its dataset in slices, so the process
-    holds one market's simulation and one piece, never a market's frames whole.
+    Generated on first use, one market at a time (`_market_blocks`), into a temporary
+    folder that goes away with this object (or the process): each block's values go to a
+    file of raw float64 in the long frame's row order, a slice of ids at a time; the
+    small index and market-wide frames are kept as they are. Each extract asset then cuts
+    its dataset's rows from them in slices (`DemoSource.fetch_parts`), so the process
+    holds one market's simulation and one slice, never a market's frames whole. Raw
+    values, not Parquet: the ids, dates and labels are rebuilt on the read from the
+    block's own, so nothing is encoded, compressed, hashed into dictionaries or decoded
+    again (that was most of the spool's CPU, for a file read once).
     """
 
     def __init__(self, plan: _Plan):
         self._dir = tempfile.TemporaryDirectory(prefix="selloff-demo-")
-        self.files: dict[str, list[Path]] = {name: [] for name in MARKET_DATASETS}
+        # Per dataset, the pieces of each market that has it, in market order.
+        self.parts: dict[str, list[list[_Block | pl.DataFrame]]] = {
+            name: [] for name in MARKET_DATASETS}
         for market in MARKET_ORDER:
-            writers: dict[str, pq.ParquetWriter] = {}
-            try:
-                # Each piece goes to its file as it comes: the market's frames never
-                # exist whole in memory.
-                for name, df in _market_pieces(plan, market):
-                    # String views as polars holds them: no copy of every string.
-                    table = df.to_arrow(compat_level=pl.CompatLevel.newest())
-                    if name not in writers:
-                        path = Path(self._dir.name) / f"{name}.{market}.parquet"
-                        # Dictionary pages for the text columns only (a few distinct
-                        # ids and labels each); the float and date columns, nearly all
-                        # distinct, are written plain and uncompressed: encoding and
-                        # compressing them, then undoing it on the read, cost a third
-                        # of the spool's CPU for a temporary file twice as small.
-                        text = [f.name for f in table.schema
-                                if pa.types.is_string_view(f.type) or pa.types.is_string(f.type)
-                                or pa.types.is_large_string(f.type)]
-                        writers[name] = pq.ParquetWriter(path, table.schema,
-                                                         compression="none",
-                                                         use_dictionary=text,
-                                                         write_statistics=False)
-                        self.files[name].append(path)
-                    # Row groups no larger than a part, so a slice reads only its own groups.
-                    writers[name].write_table(table, row_group_size=PART_ROWS // 4)
-            finally:
-                for writer in writers.values():
-                    writer.close()
-            # The market's matrices and Arrow buffers are freed but stay in the
-            # allocators' caches; hand them back before the next market (and the landing).
+            pieces: dict[str, list[_Block | pl.DataFrame]] = {}
+            for k, (name, piece) in enumerate(_market_blocks(plan, market)):
+                if isinstance(piece, _Block):
+                    piece = piece.spool(Path(self._dir.name) / f"{name}.{market}.{k}.f64")
+                pieces.setdefault(name, []).append(piece)
+            for name, market_pieces in pieces.items():
+                self.parts[name].append(market_pieces)
+            # The market's matrices are freed but stay in the allocators' caches; hand
+            # them back before the next market (and the landing).
             release_memory()
 
 
@@ -1018,12 +1172,11 @@ class DemoSource(Source):
         if dataset not in MARKET_DATASETS:
             yield _static(_plan(*self._params()), dataset)
             return
-        for path in _spool(*self._params()).files[dataset]:
-            # Slices of one market, in file order: concatenated they are the market's frame.
-            scan = pl.scan_parquet(path)
-            rows = scan.select(pl.len()).collect().item()
+        for pieces in _spool(*self._params()).parts[dataset]:
+            # Slices of one market, in row order: concatenated they are the market's frame.
+            rows = sum(piece.height for piece in pieces)
             for offset in range(0, max(rows, 1), PART_ROWS):
-                yield scan.slice(offset, PART_ROWS).collect()
+                yield _cut(pieces, offset, offset + PART_ROWS)
 
     def describe(self) -> dict:
         return {"name": self.name, "synthetic": True, "n_securities": self.n_securities,
