@@ -8,6 +8,13 @@ from pathlib import Path
 
 import pytest
 
+# An xdist worker's __main__ (execnet) has neither __spec__ nor __file__, which pyspark's
+# Spark Connect module takes for a doctest run: importing it (GX does) then calls
+# sys.exit(0) (pyspark/sql/connect/utils.py, check_dependencies). Real entry points have one.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_SNAPSHOT = (REPO_ROOT.parent / "shared" / "data" / "real_2025").resolve()
 
