@@ -171,6 +171,27 @@ def test_streaming_write_matches_duckdb_partition_by(tmp_path: Path, monkeypatch
         df.sort("security_id", "trade_date"))
 
 
+def test_partition_numbers_past_16_bits_split_the_same(tmp_path: Path) -> None:
+    # 3 markets x ~1,000 years of months: the partition numbers pass 2^15 (no radix sort),
+    # and most numbers between the first and the last month are unused.
+    days = [dt.date(1100, 3, 4), dt.date(2099, 12, 31), dt.date(1600, 7, 1), dt.date(1100, 3, 5)]
+    df = pl.DataFrame({
+        "security_id": [f"{m}:{i}" for m in ("US", "KR", "JP") for i in range(len(days))],
+        "trade_date": days * 3,
+        "close": [float(i) for i in range(3 * len(days))],
+    })
+    dest = Path(lake.table_path(tmp_path, "raw", "prices_daily"))
+    lake.write_frame(df, str(dest), "prices_daily")
+    ref = tmp_path / "ref"
+    _duckdb_partition_by(df, ref)
+    assert (sorted(str(p.relative_to(dest)) for p in dest.rglob("*.parquet"))
+            == sorted(str(p.relative_to(ref)) for p in ref.rglob("*.parquet")))
+    one = pl.read_parquet(dest / "market=US" / "month=1100-03" / "part-0.parquet",
+                          hive_partitioning=False)
+    assert one["trade_date"].to_list() == [dt.date(1100, 3, 4), dt.date(1100, 3, 5)]
+    assert lake.read_table(dest).sort("close").equals(df)
+
+
 def test_partition_values_that_are_not_plain_names_are_escaped_by_duckdb(tmp_path: Path) -> None:
     df = pl.DataFrame({
         "security_id": ["US:A", "US:A", "a/b", "x y=z:C", None, "US:B"],
