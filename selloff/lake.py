@@ -223,12 +223,25 @@ def _split(batches: list[pa.RecordBatch], part: str) -> Iterator[tuple[int, pa.R
     codes = table.column(part).to_numpy()
     order = np.argsort(codes, kind="stable")
     codes = codes[order]
-    rows = table.drop_columns([part]).take(pa.array(order)).combine_chunks()
+    rows = table.drop_columns([part]).take(_arrow_indices(order)).combine_chunks()
     starts = np.flatnonzero(np.diff(codes)) + 1
     bounds = [0, *starts.tolist(), len(codes)]
     for lo, hi in itertools.pairwise(bounds):
         if hi > lo:
             yield int(codes[lo]), rows.slice(lo, hi - lo).to_batches()[0]
+
+
+def _arrow_indices(order: np.ndarray) -> pa.Array:
+    """numpy's int64 indices as an Arrow array over the same buffer (zero-copy).
+
+    Not `pa.array(order)`: given an ndarray, pyarrow first asks its pandas shim whether
+    it is a pandas object, and that imports pyarrow.pandas_compat and pins pandas' classes
+    and modules in pyarrow's C globals until the process ends. In `selloff run` that was
+    enough for DuckDB's Python module to outlive the interpreter's last collection, and
+    nanobind printed its 39 "leaked" lines at exit (issue 25). Nothing else in the lake
+    path wakes that shim (`tests/test_lake.py` checks it in a fresh interpreter)."""
+    order = np.ascontiguousarray(order, dtype=np.int64)  # argsort's intp: no copy here
+    return pa.Array.from_buffers(pa.int64(), len(order), [None, pa.py_buffer(order)])
 
 
 def _batches_of(reader: pa.RecordBatchReader, rows: int) -> Iterator[list[pa.RecordBatch]]:

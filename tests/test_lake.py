@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -291,3 +293,29 @@ def test_write_months_declines_what_needs_a_whole_write(tmp_path: Path) -> None:
         lake.write_relation(con, "t", str(dest), "prices_daily")
         con.register("wider", _prices().with_columns(pl.lit(1).alias("extra")).to_arrow())
         assert lake.write_months(con, "wider", str(dest), "prices_daily", day, day) is None
+
+
+def test_streaming_write_leaves_pyarrows_pandas_shim_asleep(tmp_path: Path) -> None:
+    """The streaming writer never wakes pyarrow's pandas shim (`pa.array` of an ndarray
+    does: it imports pyarrow.pandas_compat and pins pandas in pyarrow's C globals until
+    exit). With it awake, `selloff run` ended with nanobind's 39 "leaked" lines from
+    DuckDB's module (issue 25), so the split hands numpy's order to Arrow zero-copy.
+    A fresh interpreter: another test may have woken the shim in this one."""
+    code = (
+        "import sys, duckdb\n"
+        "from selloff import lake\n"
+        "con = duckdb.connect()\n"
+        "con.execute(\"CREATE TABLE t AS SELECT ['US', 'KR'][1 + i % 2] || ':' || (i % 7) "
+        "AS security_id, DATE '2024-01-01' + (i % 400)::INT AS trade_date, i * 0.5 AS close "
+        "FROM range(20000) r(i)\")\n"
+        f"out = lake.write_relation(con, 't', {str(tmp_path / 't')!r}, 't')\n"
+        "assert out.files > 20, out\n"
+        "print('pyarrow.pandas_compat' in sys.modules)\n"
+        # The probe itself: what wakes the shim shows here.
+        "import numpy, pyarrow\n"
+        "pyarrow.array(numpy.arange(2))\n"
+        "print('pyarrow.pandas_compat' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False", "True"], done.stdout + done.stderr[-3000:]
