@@ -25,6 +25,7 @@ written in place by DuckDB's httpfs (no rename there; see docs/CLUSTER.md).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
 import shutil
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -152,18 +154,18 @@ class _PartWriters:
 
     def __init__(self, budget: int, threads: int) -> None:
         self.budget = budget
-        self.held: dict[Path, list[pl.DataFrame]] = {}
+        self.held: dict[Path, list[pa.RecordBatch]] = {}
         self.held_bytes = 0
         self.writers: dict[Path, pq.ParquetWriter] = {}
         self.pool = ThreadPoolExecutor(max_workers=max(1, threads))
         self.pending: list[Future[None]] = []
 
-    def add(self, path: Path, df: pl.DataFrame) -> None:
-        self.held.setdefault(path, []).append(df)
+    def add(self, path: Path, piece: pa.RecordBatch) -> None:
+        self.held.setdefault(path, []).append(piece)
 
     def read(self, nbytes: int) -> None:
         """Count what was read from DuckDB: the pieces share (and keep alive) the buffers
-        they were split from, so that, not their own size, is what they hold."""
+        they were cut from, so that, not their own size, is what they hold."""
         self.held_bytes += nbytes
         if self.held_bytes >= self.budget:
             self.flush()
@@ -180,10 +182,10 @@ class _PartWriters:
             job.result()
         self.pending = []
 
-    def _write(self, path: Path, pieces: list[pl.DataFrame]) -> None:
-        # The last column is the partition number, in the folder name.
-        table = pl.concat(pieces, rechunk=False).to_arrow()
-        table = table.select(range(table.num_columns - 1))
+    def _write(self, path: Path, pieces: list[pa.RecordBatch]) -> None:
+        # The pieces as chunks of one table, not copied into one: the writer cuts row
+        # groups of LAKE_ROW_GROUP_ROWS across chunk boundaries.
+        table = pa.Table.from_batches(pieces)
         writer = self.writers.get(path)
         if writer is None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,6 +211,39 @@ class _PartWriters:
             writer.close()
 
 
+def _split(batches: list[pa.RecordBatch], part: str) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """(partition number, its rows) of some batches whose column `part` (the last) holds
+    each row's partition number, small and never null: one stable sort of the numbers
+    (numpy's radix sort for 16-bit ones), one Arrow gather of the other columns in that
+    order, then zero-copy slices. Rows keep their table order within a partition.
+
+    Arrow all the way: the strings are copied once (the gather), where a polars split
+    converted them to its own layout, gathered, concatenated and converted them back."""
+    table = pa.Table.from_batches(batches)
+    codes = table.column(part).to_numpy()
+    order = np.argsort(codes, kind="stable")
+    codes = codes[order]
+    rows = table.drop_columns([part]).take(_arrow_indices(order)).combine_chunks()
+    starts = np.flatnonzero(np.diff(codes)) + 1
+    bounds = [0, *starts.tolist(), len(codes)]
+    for lo, hi in itertools.pairwise(bounds):
+        if hi > lo:
+            yield int(codes[lo]), rows.slice(lo, hi - lo).to_batches()[0]
+
+
+def _arrow_indices(order: np.ndarray) -> pa.Array:
+    """numpy's int64 indices as an Arrow array over the same buffer (zero-copy).
+
+    Not `pa.array(order)`: given an ndarray, pyarrow first asks its pandas shim whether
+    it is a pandas object, and that imports pyarrow.pandas_compat and pins pandas' classes
+    and modules in pyarrow's C globals until the process ends. In `selloff run` that was
+    enough for DuckDB's Python module to outlive the interpreter's last collection, and
+    nanobind printed its 39 "leaked" lines at exit (issue 25). Nothing else in the lake
+    path wakes that shim (`tests/test_lake.py` checks it in a fresh interpreter)."""
+    order = np.ascontiguousarray(order, dtype=np.int64)  # argsort's intp: no copy here
+    return pa.Array.from_buffers(pa.int64(), len(order), [None, pa.py_buffer(order)])
+
+
 def _batches_of(reader: pa.RecordBatchReader, rows: int) -> Iterator[list[pa.RecordBatch]]:
     # DuckDB hands out ~100k-row batches whatever is asked; splitting fewer, larger frames
     # makes fewer, larger pieces per partition.
@@ -227,7 +262,7 @@ def _batches_of(reader: pa.RecordBatchReader, rows: int) -> Iterator[list[pa.Rec
 def _write_by_months(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str],
                      dest: Path, parts: Partitioning, day: str) -> None:
     """A (market,) month-partitioned table in one streaming scan: Arrow batches from
-    DuckDB, split by partition in polars, appended to one Parquet file per partition (see
+    DuckDB, split by partition (`_split`), appended to one Parquet file per partition (see
     `_PartWriters`). Same folders, files and columns as DuckDB's `PARTITION_BY`, with less
     CPU and on both cores: that COPY cuts every input vector into ~300 partition buffers
     (rows are in security order, months interleaved), spills past its memory limit and,
@@ -244,14 +279,24 @@ def _write_by_months(con: duckdb.DuckDBPyConnection, relation: str, columns: lis
     plain = [r for r in found if r[2] is not None and _PLAIN_VALUE.fullmatch(r[2])
              and (market is None or (r[0] is not None and _PLAIN_VALUE.fullmatch(r[0])))]
     markets = sorted({r[0] for r in plain}) if market else []
-    # One integer per partition (market number, then yyyymm): splitting on it costs a
-    # third of splitting on the (text, text) pair.
+    # One small integer per partition: the market's number times the span of months,
+    # plus the month's offset from the first. Below 2^15 it sorts by radix (`_split`).
+    months = sorted({r[1] for r in plain})
+    first = (months[0] // 100) * 12 + months[0] % 100 - 1 if months else 0
+    span = ((months[-1] // 100) * 12 + months[-1] % 100 - first) if months else 1
+    month_number = f"year({day}) * 12 + month({day}) - 1"
+    offset = f"({month_number} - {first})"
     if market:
         number = " ".join(f"WHEN {_sql_string(m)} THEN {i}" for i, m in enumerate(markets))
-        key = f"(CASE {market} {number} END) * 1000000 + {yyyymm}"
+        key = f"(CASE {market} {number} END) * {span} + {offset}"
     else:
-        key = yyyymm
-    folders = {(markets.index(r[0]) * 1_000_000 if market else 0) + r[1]:
+        key = offset
+    small = "SMALLINT" if max(1, len(markets)) * span < 2**15 else "INTEGER"
+
+    def code(m: str | None, k: int) -> int:
+        return (markets.index(m) * span if market else 0) + (k // 100) * 12 + k % 100 - 1 - first
+
+    folders = {code(r[0], r[1]):
                dest / (f"market={r[0]}/month={r[2]}" if market else f"month={r[2]}")
                for r in plain}
     only_plain = ""
@@ -259,9 +304,9 @@ def _write_by_months(con: duckdb.DuckDBPyConnection, relation: str, columns: lis
         # Rows whose partition value is not a plain folder name (a NULL date or market, an
         # id without `:`...): DuckDB's writer escapes them the way hive readers expect.
         # A healthy warehouse has none.
-        months = ", ".join(sorted({str(r[1]) for r in plain})) or "NULL"
+        keys = ", ".join(str(k) for k in months) or "NULL"
         in_markets = f" AND {market} IN ({', '.join(map(_sql_string, markets)) or 'NULL'})"
-        is_plain = f"coalesce({yyyymm} IN ({months}){in_markets if market else ''}, false)"
+        is_plain = f"coalesce({yyyymm} IN ({keys}){in_markets if market else ''}, false)"
         _copy(con, f"(SELECT * FROM {relation} WHERE NOT {is_plain})", columns, str(dest), parts)
         only_plain = f" WHERE {is_plain}"
     # Partition values live in the folder names only, as DuckDB writes them.
@@ -270,18 +315,13 @@ def _write_by_months(con: duckdb.DuckDBPyConnection, relation: str, columns: lis
     threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
     writers = _PartWriters(LAKE_BUFFER_BYTES, threads)
     try:
-        reader = con.sql(f"SELECT {', '.join(kept)}, {key} AS __part FROM {relation}"
-                         f"{only_plain}").to_arrow_reader(LAKE_BATCH_ROWS)
+        reader = con.sql(f"SELECT {', '.join(kept)}, CAST({key} AS {small}) AS __part "
+                         f"FROM {relation}{only_plain}").to_arrow_reader(LAKE_BATCH_ROWS)
         for batches in _batches_of(reader, LAKE_BATCH_ROWS):
-            df = pl.from_arrow(batches)
-            assert isinstance(df, pl.DataFrame)
-            # Rows keep their table order within each part (maintain_order is the order
-            # of the parts only).
-            for (part,), piece in df.partition_by("__part", as_dict=True,
-                                                  maintain_order=False).items():
+            for part, piece in _split(batches, "__part"):
                 writers.add(folders[part] / f"{PART_PATTERN.format(i=0)}.parquet", piece)
-            del df
             writers.read(sum(b.nbytes for b in batches))
+            del batches
         writers.finish()
     finally:
         writers.close()

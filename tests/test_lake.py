@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -171,6 +173,27 @@ def test_streaming_write_matches_duckdb_partition_by(tmp_path: Path, monkeypatch
         df.sort("security_id", "trade_date"))
 
 
+def test_partition_numbers_past_16_bits_split_the_same(tmp_path: Path) -> None:
+    # 3 markets x ~1,000 years of months: the partition numbers pass 2^15 (no radix sort),
+    # and most numbers between the first and the last month are unused.
+    days = [dt.date(1100, 3, 4), dt.date(2099, 12, 31), dt.date(1600, 7, 1), dt.date(1100, 3, 5)]
+    df = pl.DataFrame({
+        "security_id": [f"{m}:{i}" for m in ("US", "KR", "JP") for i in range(len(days))],
+        "trade_date": days * 3,
+        "close": [float(i) for i in range(3 * len(days))],
+    })
+    dest = Path(lake.table_path(tmp_path, "raw", "prices_daily"))
+    lake.write_frame(df, str(dest), "prices_daily")
+    ref = tmp_path / "ref"
+    _duckdb_partition_by(df, ref)
+    assert (sorted(str(p.relative_to(dest)) for p in dest.rglob("*.parquet"))
+            == sorted(str(p.relative_to(ref)) for p in ref.rglob("*.parquet")))
+    one = pl.read_parquet(dest / "market=US" / "month=1100-03" / "part-0.parquet",
+                          hive_partitioning=False)
+    assert one["trade_date"].to_list() == [dt.date(1100, 3, 4), dt.date(1100, 3, 5)]
+    assert lake.read_table(dest).sort("close").equals(df)
+
+
 def test_partition_values_that_are_not_plain_names_are_escaped_by_duckdb(tmp_path: Path) -> None:
     df = pl.DataFrame({
         "security_id": ["US:A", "US:A", "a/b", "x y=z:C", None, "US:B"],
@@ -270,3 +293,29 @@ def test_write_months_declines_what_needs_a_whole_write(tmp_path: Path) -> None:
         lake.write_relation(con, "t", str(dest), "prices_daily")
         con.register("wider", _prices().with_columns(pl.lit(1).alias("extra")).to_arrow())
         assert lake.write_months(con, "wider", str(dest), "prices_daily", day, day) is None
+
+
+def test_streaming_write_leaves_pyarrows_pandas_shim_asleep(tmp_path: Path) -> None:
+    """The streaming writer never wakes pyarrow's pandas shim (`pa.array` of an ndarray
+    does: it imports pyarrow.pandas_compat and pins pandas in pyarrow's C globals until
+    exit). With it awake, `selloff run` ended with nanobind's 39 "leaked" lines from
+    DuckDB's module (issue 25), so the split hands numpy's order to Arrow zero-copy.
+    A fresh interpreter: another test may have woken the shim in this one."""
+    code = (
+        "import sys, duckdb\n"
+        "from selloff import lake\n"
+        "con = duckdb.connect()\n"
+        "con.execute(\"CREATE TABLE t AS SELECT ['US', 'KR'][1 + i % 2] || ':' || (i % 7) "
+        "AS security_id, DATE '2024-01-01' + (i % 400)::INT AS trade_date, i * 0.5 AS close "
+        "FROM range(20000) r(i)\")\n"
+        f"out = lake.write_relation(con, 't', {str(tmp_path / 't')!r}, 't')\n"
+        "assert out.files > 20, out\n"
+        "print('pyarrow.pandas_compat' in sys.modules)\n"
+        # The probe itself: what wakes the shim shows here.
+        "import numpy, pyarrow\n"
+        "pyarrow.array(numpy.arange(2))\n"
+        "print('pyarrow.pandas_compat' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False", "True"], done.stdout + done.stderr[-3000:]
