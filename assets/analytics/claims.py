@@ -73,7 +73,11 @@ def claim_verdicts(source: SourceResource, episodes: EpisodesResource,
     plan = episode_plan(warehouse, "claim_verdicts", all_eps, "claim_verdicts")
     eps = plan.of(all_eps)
     whole = INPUTS.read_whole(warehouse, *_WHOLE) if eps else {}
-    analytics = INPUTS.read_whole(warehouse, *INPUTS.analytics) if eps else {}
+    # The analytics tables' rows of the recomputed episodes only (entity_moves holds
+    # every episode's moves).
+    analytics = INPUTS.read(warehouse, {
+        t: Select("analytics", t, None, f"{EPISODE_COLUMN} IN (SELECT id FROM __ids)")
+        for t in INPUTS.analytics}, ids=[e.episode_id for e in eps]) if eps else {}
     verdicts = per_episode(eps, lambda e: compute_claim_verdicts(
         _claim_frames(e, warehouse, whole, analytics), synthetic=source.is_synthetic,
         registry=e.registry))

@@ -12,6 +12,7 @@ from assets.analytics.table_reads import (
     analytics_key,
     analytics_spec,
     episode_plan,
+    facts_last_day,
     finish_plan,
     of_episode,
     per_episode,
@@ -59,7 +60,7 @@ def selloff_decomposition_asset(context: dg.AssetExecutionContext, episodes: Epi
     # and columns are selected in DuckDB, once for every episode.
     all_eps = episodes.load()
     plan = episode_plan(warehouse, "selloff_decomposition", all_eps, "selloff_decomposition",
-                        "selloff_exclusions")
+                        "selloff_exclusions", last_read=facts_last_day)
     eps = plan.of(all_eps)
     windows = DECOMPOSITION_INPUTS.read_whole(warehouse, "selloff_windows")["selloff_windows"]
     windows = windows.filter(pl.col(EPISODE_COLUMN).is_in([e.episode_id for e in eps]))
@@ -107,10 +108,12 @@ def selloff_decomposition_asset(context: dg.AssetExecutionContext, episodes: Epi
 def selloff_rollup_asset(episodes: EpisodesResource,
                          warehouse: WarehouseResource) -> dg.MaterializeResult:
     all_eps = episodes.load()
-    plan = episode_plan(warehouse, "selloff_rollup", all_eps, "selloff_rollup")
+    plan = episode_plan(warehouse, "selloff_rollup", all_eps, "selloff_rollup",
+                        last_read=facts_last_day)
     eps = plan.of(all_eps)
+    # The decomposition is read only when an episode is recomputed.
     frames = ROLLUP_INPUTS.read_whole(warehouse, "dim_security", "dim_basket_member",
-                                      "selloff_decomposition")
+                                      "selloff_decomposition") if eps else {}
     out = per_episode(eps, lambda e: rollup(
         of_episode(frames["selloff_decomposition"], e), frames["dim_security"],
         with_episode_baskets(frames.get("dim_basket_member"), e.baskets)))

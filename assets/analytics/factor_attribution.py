@@ -14,6 +14,7 @@ from assets.analytics.table_reads import (
     analytics_key,
     analytics_spec,
     episode_plan,
+    facts_last_day,
     finish_plan,
     of_episode,
     per_episode,
@@ -25,6 +26,7 @@ from selloff.analytics.baskets import with_episode_baskets
 from selloff.analytics.factor_exposures import BETA_LOOKBACK_DAYS, DEFAULT_MARKET_INDEX
 from selloff.analytics.factors import compute_factors
 from selloff.analytics.windows import window_bounds
+from selloff.episode import Episode
 from selloff.markdown import markdown_table
 from selloff.resources import EpisodesResource, WarehouseResource
 
@@ -67,28 +69,8 @@ def first_lookback_day(windows: pl.DataFrame, days: pl.DataFrame,
     return first
 
 
-@dg.multi_asset(
-    specs=[
-        analytics_spec("factor_attribution", INPUTS,
-                       "Per episode, window and market: OLS of local log return on "
-                       "pre-window beta, z-scored log P/E and is_ai; coefficients, standard "
-                       "errors, R², n."),
-        analytics_spec("basket_factor_split", INPUTS,
-                       "Each basket's cap-weighted return split into market, valuation, AI "
-                       "theme and idiosyncratic parts that add up to it."),
-    ],
-    group_name="analytics",
-    pool=WRITER_POOL,
-)
-def factor_attribution_asset(episodes: EpisodesResource, warehouse: WarehouseResource):
-    # Only the columns the regression uses, and only the days from the earliest beta
-    # lookback on (when every market's index has returns; a market regressed on the
-    # cap-weighted proxy needs the whole history to find its lookback). The P/E is read
-    # at the window ends only (it is taken at t0).
-    all_eps = episodes.load()
-    plan = episode_plan(warehouse, "factor_attribution", all_eps, "factor_attribution",
-                        "basket_factor_split")
-    eps = plan.of(all_eps)
+def _factors_of(eps: tuple[Episode, ...], warehouse: WarehouseResource) -> dict:
+    """`compute_factors` of each of `eps` (episode_id -> result)."""
     windows = INPUTS.read_whole(warehouse, "selloff_windows")["selloff_windows"]
     windows = windows.filter(pl.col("episode_id").is_in([e.episode_id for e in eps]))
     days = session_days(INPUTS, warehouse)
@@ -110,11 +92,37 @@ def factor_attribution_asset(episodes: EpisodesResource, warehouse: WarehouseRes
     # The betas' running sums are each security's own over the same rows for every
     # episode: computed once, shared.
     sums_cache: dict = {}
-    results = {e.episode_id: compute_factors(
+    return {e.episode_id: compute_factors(
         of_episode(windows, e), frames["fct_market_cap_daily"],
         frames.get("fct_index_levels_daily"), frames.get("fct_valuation_multiples_daily"),
         frames["dim_security"], with_episode_baskets(frames.get("dim_basket_member"), e.baskets),
         trading_days=in_markets(days, e.markets), sums_cache=sums_cache) for e in eps}
+
+
+@dg.multi_asset(
+    specs=[
+        analytics_spec("factor_attribution", INPUTS,
+                       "Per episode, window and market: OLS of local log return on "
+                       "pre-window beta, z-scored log P/E and is_ai; coefficients, standard "
+                       "errors, R², n."),
+        analytics_spec("basket_factor_split", INPUTS,
+                       "Each basket's cap-weighted return split into market, valuation, AI "
+                       "theme and idiosyncratic parts that add up to it."),
+    ],
+    group_name="analytics",
+    pool=WRITER_POOL,
+)
+def factor_attribution_asset(episodes: EpisodesResource, warehouse: WarehouseResource):
+    # Only the columns the regression uses, and only the days from the earliest beta
+    # lookback on (when every market's index has returns; a market regressed on the
+    # cap-weighted proxy needs the whole history to find its lookback). The P/E is read
+    # at the window ends only (it is taken at t0).
+    all_eps = episodes.load()
+    plan = episode_plan(warehouse, "factor_attribution", all_eps, "factor_attribution",
+                        "basket_factor_split", last_read=facts_last_day)
+    eps = plan.of(all_eps)
+    # Nothing is read when every episode is kept (a day past their spans).
+    results = _factors_of(eps, warehouse) if eps else {}
     attribution = per_episode(eps, lambda e: results[e.episode_id].attribution)
     split = per_episode(eps, lambda e: results[e.episode_id].basket_split)
     n_att = write_planned(warehouse, plan, "factor_attribution", attribution)

@@ -9,6 +9,7 @@ from assets.analytics.table_reads import (
     Select,
     analytics_asset,
     episode_plan,
+    facts_last_day,
     finish_plan,
     of_episode,
     per_episode,
@@ -41,7 +42,7 @@ def rotation_asset(episodes: EpisodesResource, warehouse: WarehouseResource) -> 
     # one episode's flows are in memory at a time (7.3 GB peak at 18,000 x 10 when every
     # episode's span was read at once).
     all_eps = episodes.load()
-    plan = episode_plan(warehouse, "rotation", all_eps, "rotation")
+    plan = episode_plan(warehouse, "rotation", all_eps, "rotation", last_read=facts_last_day)
     eps = plan.of(all_eps)
     windows = INPUTS.read_whole(warehouse, "selloff_windows")["selloff_windows"]
     windows = windows.filter(pl.col("episode_id").is_in([e.episode_id for e in eps]))

@@ -21,7 +21,7 @@ from selloff import dbt_runner, lake, refresh_state
 from selloff import warehouse as wh
 from selloff.analytics.tables import EPISODE_COLUMN, tag_episode
 from selloff.analytics.windows import window_bounds
-from selloff.episode import Episode
+from selloff.episode import Episode, EpisodeSpan, definition_hash, episode_span
 from selloff.markets import market_of_sql
 from selloff.refresh_state import EpisodePlan
 from selloff.resources import WarehouseResource
@@ -265,13 +265,61 @@ def session_days(inputs: Inputs, warehouse: WarehouseResource) -> pl.DataFrame:
         ).pl()
 
 
+def facts_last_day(episode: Episode) -> dt.date:
+    """The last day the episode's analytics other than the claim verdicts read from the
+    daily facts: `Episode.last_day` (the detection search's end, the named windows' ends,
+    the claims' search periods). The claims' month, year and date parameters, which
+    stretch `episode_span` further, are read by claim_verdicts alone."""
+    return episode.last_day
+
+
 def episode_plan(warehouse: WarehouseResource, asset: str, episodes: Sequence[Episode],
-                 *tables: str) -> EpisodePlan:
+                 *tables: str,
+                 last_read: Callable[[Episode], dt.date] | None = None) -> EpisodePlan:
     """Which episodes `asset` recomputes for its analytics `tables` (selloff.refresh_state):
-    all on a full build, only those a refreshed day reaches on a windowed one."""
+    all on a full build, only those a refreshed day reaches on a windowed one.
+
+    `last_read`: the last day of the daily facts `asset` reads for an episode, when that
+    is before the end of the episode's span (`facts_last_day`): an episode recomputed
+    only for ledger rows that reach its span but not that day is kept (its rows are a
+    function of data that did not change). None: the whole span counts."""
     with warehouse.connect() as con:
-        return refresh_state.plan_episodes(con, asset, episodes,
+        plan = refresh_state.plan_episodes(con, asset, episodes,
                                            [("analytics", t) for t in tables])
+        if last_read is None or not plan.recompute:
+            return plan
+        return _narrowed(con, plan, episodes, tables, last_read)
+
+
+def _narrowed(con: duckdb.DuckDBPyConnection, plan: EpisodePlan, episodes: Sequence[Episode],
+              tables: Sequence[str], last_read: Callable[[Episode], dt.date]) -> EpisodePlan:
+    """`plan` with the episodes whose ledger changes since their last computation all
+    start after `last_read` (less FACTS_LOOKAHEAD, `EpisodeSpan.touched_by`) moved to
+    kept. Missing tables, a never computed or redefined episode still recompute."""
+    if not all(wh.table_exists(con, "analytics", t) for t in tables):
+        return plan
+    state = {r[0]: (r[1], r[2]) for r in con.execute(
+        f"SELECT episode_id, definition, seq FROM {refresh_state.STATE} WHERE asset = ?",
+        [plan.asset]).fetchall()}
+    recompute, kept, reasons = [], [], dict(plan.reasons)
+    for e in episodes:
+        if e.episode_id not in plan.recompute:
+            kept.append(e.episode_id)
+            continue
+        seen = state.get(e.episode_id)
+        if seen is None or seen[0] != definition_hash(e):
+            recompute.append(e.episode_id)
+            continue
+        since = con.execute(f"SELECT dataset, changed_from FROM {refresh_state.LEDGER} "
+                            "WHERE seq > ? ORDER BY seq", [seen[1]]).fetchall()
+        reads = EpisodeSpan(episode_span(e).first, last_read(e))
+        if any(reads.touched_by(c) for _, c in since):
+            recompute.append(e.episode_id)
+        else:
+            kept.append(e.episode_id)
+            reasons[e.episode_id] = (f"kept: {reasons.get(e.episode_id, 'changed')}, after "
+                                     f"{reads.last}, the last day this asset reads")
+    return EpisodePlan(plan.asset, tuple(recompute), tuple(kept), reasons, plan.seq)
 
 
 def write_planned(warehouse: WarehouseResource, plan: EpisodePlan, table: str,

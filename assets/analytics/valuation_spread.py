@@ -7,6 +7,7 @@ from assets.analytics.table_reads import (
     Inputs,
     analytics_asset,
     episode_plan,
+    facts_last_day,
     finish_plan,
     per_episode,
     write_planned,
@@ -41,7 +42,8 @@ def _spread(episode: Episode, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
 def valuation_spread_asset(episodes: EpisodesResource,
                            warehouse: WarehouseResource) -> dg.MaterializeResult:
     all_eps = episodes.load()
-    plan = episode_plan(warehouse, "valuation_spread", all_eps, "valuation_spread")
+    plan = episode_plan(warehouse, "valuation_spread", all_eps, "valuation_spread",
+                        last_read=facts_last_day)
     eps = plan.of(all_eps)
     frames = (INPUTS.read_whole(warehouse, "fct_basket_valuation_daily",
                                 "fct_index_valuation_daily") if eps else {})

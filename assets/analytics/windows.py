@@ -12,6 +12,7 @@ from assets.analytics.table_reads import (
     analytics_key,
     analytics_spec,
     episode_plan,
+    facts_last_day,
     finish_plan,
     write_planned,
 )
@@ -65,7 +66,8 @@ def selloff_windows_asset(episodes: EpisodesResource, warehouse: WarehouseResour
     eps = episodes.load()
     # A windowed refresh recomputes only the episodes its days reach; the others' rows
     # stay as they are (selloff.refresh_state).
-    plan = episode_plan(warehouse, "selloff_windows", eps, "entity_moves", "selloff_windows")
+    plan = episode_plan(warehouse, "selloff_windows", eps, "entity_moves", "selloff_windows",
+                        last_read=facts_last_day)
     frames = INPUTS.read(warehouse, {
         "fct_index_levels_daily": Select("marts", "fct_index_levels_daily",
                                          ("index_id", "trade_date", "close")),

@@ -11,9 +11,12 @@ from selloff import refresh_state
 from selloff.episode import definition_hash
 from selloff.report import REPORT_TABLES, build_report, chart_images, page_html
 from selloff.report.html import write_atomic
+from selloff.report.section_cache import SectionCache
 from selloff.resources import EpisodesResource, SourceResource, WarehouseResource
 
 INPUTS = Inputs(analytics=(*REPORT_TABLES, "episode_candidates"))
+# The charts' PNG previews in the materialization metadata.
+PREVIEW_DPI = 70
 
 
 @dg.asset(
@@ -46,19 +49,26 @@ def selloff_report(source: SourceResource, episodes: EpisodesResource,
             "path": dg.MetadataValue.path(str(target)), "bytes": target.stat().st_size,
             "re_rendered": False,
             "why": "its inputs (analytics tables, episodes, report code) are unchanged"})
-    report = build_report(INPUTS.read_whole(warehouse, *REPORT_TABLES, "episode_candidates"), eps)
+    # A section whose rows did not change is taken as rendered last time (its charts are
+    # most of the page's cost): selloff.report.section_cache. The cache sits beside the
+    # build file, outside the reports folder.
+    cache = SectionCache(warehouse.settings().build_warehouse.parent / "report_sections",
+                         render_context((), source.is_synthetic), dpi=PREVIEW_DPI)
+    report = build_report(INPUTS.read_whole(warehouse, *REPORT_TABLES, "episode_candidates"),
+                          eps, cache=cache)
     path = write_atomic(warehouse.reports_dir / "selloff_report.html",
                         page_html(report, eps, synthetic=source.is_synthetic))
     charts = {
         f"chart: {name}": dg.MetadataValue.md(
             f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})")
-        for name, png in chart_images(report, dpi=70).items()
+        for name, png in chart_images(report, dpi=PREVIEW_DPI).items()
     }
     with warehouse.connect() as con:
         refresh_state.record_render(con, "selloff_report", fingerprint)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)),
                                           "bytes": path.stat().st_size, "re_rendered": True,
-                                          **charts})
+                                          "sections_kept": len(cache.hits),
+                                          "sections_drawn": len(cache.misses), **charts})
 
 
 def render_context(episodes, synthetic: bool) -> str:

@@ -192,45 +192,57 @@ def caps_by_market(market_cap: pl.DataFrame | pl.LazyFrame | CapsByMarket) -> di
     return {k[0]: v for k, v in split.items() if k[0] is not None and v.height}
 
 
+def market_aggregate(market: str, caps: pl.DataFrame) -> pl.DataFrame:
+    """The aggregate `<market>:MKT_CAPW` of one market's rows of fct_market_cap_daily:
+    the basket of every security in them (`basket_levels`). A function of the set of
+    those rows alone (basket_levels sorts before it sums), so it can be kept while the
+    market's rows are unchanged."""
+    require_columns(caps, "fct_market_cap_daily", ("security_id", "trade_date", "market_cap_usd"))
+    members = (caps.select(pl.col("security_id").unique().sort())
+               .select(pl.lit(aggregate_id(market)).alias("basket_id"), "security_id"))
+    return basket_levels(caps, members)
+
+
 def market_aggregate_levels(market_cap: pl.DataFrame | pl.LazyFrame | CapsByMarket) -> pl.DataFrame:
     """Each market's cap-weighted aggregate as a level series: the basket of every
     security of the market in the data (`basket_levels`, the one chain-linking).
     `market_cap` is the whole table or its rows split by market (`caps_by_market`)."""
     by_market = caps_by_market(market_cap)
-    for frame in by_market.values():
-        require_columns(frame, "fct_market_cap_daily",
-                        ("security_id", "trade_date", "market_cap_usd"))
     # One market at a time, on that market's rows only: each aggregate holds only its
     # market's securities, so the result is the same as one call over all (the same
     # rows reach the same sort and sums), while the join and sort inside basket_levels
     # hold one market's rows at once, not every market's (at 18,000 x 10 the whole-data
     # call was the run's memory peak, 6.1 GB), and no step scans every market's rows
     # once per market.
-    out = []
-    for market in sorted(by_market, key=aggregate_id):
-        caps = by_market[market]
-        members = (caps.select(pl.col("security_id").unique().sort())
-                   .select(pl.lit(aggregate_id(market)).alias("basket_id"), "security_id"))
-        out.append(basket_levels(caps, members))
+    out = [market_aggregate(m, by_market[m]) for m in sorted(by_market, key=aggregate_id)]
     return pl.concat(out) if out else empty(LEVEL_SCHEMA)
 
 
 def discovery_levels(index_daily: pl.DataFrame | None,
                      market_cap: pl.DataFrame | CapsByMarket | None,
-                     basket_members: pl.DataFrame | None) -> dict[str, pl.DataFrame]:
+                     basket_members: pl.DataFrame | None,
+                     aggregates: Mapping[str, pl.DataFrame] | None = None) -> dict[str, pl.DataFrame]:
     """Level series by entity kind ('index', 'basket', 'market'), empty kinds left out.
-    `market_cap` is fct_market_cap_daily, whole or split by market (`caps_by_market`)."""
+    `market_cap` is fct_market_cap_daily, whole or split by market (`caps_by_market`).
+
+    `aggregates`: when given, every market's `market_aggregate` (market -> its levels),
+    computed before (or kept from an earlier run while the market's rows are unchanged);
+    `market_cap` then needs to hold only the basket members' rows."""
     out: dict[str, pl.DataFrame] = {}
     if index_daily is not None and index_daily.height:
         out["index"] = index_levels(index_daily)
     by_market = caps_by_market(market_cap) if market_cap is not None else {}
-    if by_market:
-        if basket_members is not None and basket_members.height:
-            # Only the members' rows: basket_levels joins them to the members anyway.
-            ids = basket_members["security_id"].unique().to_list()
-            member_caps = pl.concat([f.filter(pl.col("security_id").is_in(ids))
-                                     for _, f in sorted(by_market.items())])
-            out["basket"] = basket_levels(member_caps, basket_members)
+    if by_market and basket_members is not None and basket_members.height:
+        # Only the members' rows: basket_levels joins them to the members anyway.
+        ids = basket_members["security_id"].unique().to_list()
+        member_caps = pl.concat([f.filter(pl.col("security_id").is_in(ids))
+                                 for _, f in sorted(by_market.items())])
+        out["basket"] = basket_levels(member_caps, basket_members)
+    if aggregates is not None:
+        parts = [aggregates[m] for m in sorted(aggregates, key=aggregate_id)
+                 if aggregates[m].height]
+        out["market"] = pl.concat(parts) if parts else empty(LEVEL_SCHEMA)
+    elif by_market:
         out["market"] = market_aggregate_levels(by_market)
     return {k: v for k, v in out.items() if v.height}
 
@@ -498,10 +510,13 @@ def _headline(falls: pl.DataFrame, hit: list[str], kind_of: Mapping[str, str]) -
 def discover(index_daily: pl.DataFrame | None,
              market_cap: pl.DataFrame | CapsByMarket | None,
              basket_members: pl.DataFrame | None,
-             cfg: DiscoveryConfig = DiscoveryConfig()) -> tuple[pl.DataFrame, pl.DataFrame]:
+             cfg: DiscoveryConfig = DiscoveryConfig(),
+             aggregates: Mapping[str, pl.DataFrame] | None = None,
+             ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(episode_candidates, episode_candidate_events) of the whole data; `market_cap` is
-    fct_market_cap_daily, whole or split by market (`caps_by_market`)."""
-    levels = discovery_levels(index_daily, market_cap, basket_members)
+    fct_market_cap_daily, whole or split by market (`caps_by_market`), or only the basket
+    members' rows when `aggregates` holds every market's aggregate (`discovery_levels`)."""
+    levels = discovery_levels(index_daily, market_cap, basket_members, aggregates)
     events, moves = find_events(levels, cfg)
     if events.height == 0:
         return empty(CANDIDATES_SCHEMA), empty(CANDIDATE_EVENTS_SCHEMA)
@@ -564,4 +579,4 @@ def candidate_problems(candidates: pl.DataFrame, events: pl.DataFrame) -> list[s
 
 
 __all__ = ["candidate_problems", "DiscoveryConfig", "DiscoveryConfigError", "discover", "discovery_config",
-           "select_candidates", "zigzag_drawdowns"]
+           "market_aggregate", "select_candidates", "zigzag_drawdowns"]

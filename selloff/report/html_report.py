@@ -11,13 +11,13 @@ section whose episode or window has no rows says so on the page.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 from markupsafe import Markup
 
-from selloff.episode import Episode, load_episodes
+from selloff.episode import Episode, definition_hash, load_episodes
 from selloff.report import charts
 from selloff.report.discovered import discovered_block
 from selloff.report.html import (
@@ -29,6 +29,7 @@ from selloff.report.html import (
     write_atomic,
 )
 from selloff.report.lead import comparison, lead, top_line
+from selloff.report.section_cache import RecordingFrames, SectionCache
 from selloff.report.sections import SECTIONS, EpisodeData
 
 REPORT_TABLES: tuple[str, ...] = (
@@ -71,6 +72,8 @@ class Report:
     blocks: list[Block]
     figures: dict[str, object]  # "<episode_id>: <section id>" -> matplotlib Figure
     leads: list[Markup]  # one line an episode: its headline fall
+    # "<episode_id>: <section id>" -> PNG of a chart drawn or kept by a SectionCache
+    previews: dict[str, bytes] = field(default_factory=dict)
 
 
 def report_title(episodes: Sequence[Episode]) -> str:
@@ -80,11 +83,17 @@ def report_title(episodes: Sequence[Episode]) -> str:
 
 
 def build_report(frames: Mapping[str, pl.DataFrame | None],
-                 episodes: Sequence[Episode]) -> Report:
-    """The page's blocks and its charts (figures), from the report tables."""
+                 episodes: Sequence[Episode], cache: SectionCache | None = None) -> Report:
+    """The page's blocks and its charts (figures), from the report tables.
+
+    With `cache` (selloff.report.section_cache) a section whose episode, code and read
+    rows are unchanged since it was stored is taken from it, and every chart's preview
+    is a PNG in `Report.previews` (stored, or drawn once at the cache's dpi) instead of a
+    figure in `Report.figures`; the page is the same either way."""
     data = episode_data(frames, episodes)
     blocks: list[Block] = []
     figures: dict[str, object] = {}
+    previews: dict[str, bytes] = {}
     if data:
         title = "The episodes side by side" if len(data) > 1 else "At a glance"
         blocks.append(Block(COMPARISON_ID, title, sections=[Section(
@@ -92,27 +101,60 @@ def build_report(frames: Mapping[str, pl.DataFrame | None],
             comparison(data))]))
     for d in data:
         eid = d.episode.episode_id
+        context = definition_hash(d.episode) if cache is not None else ""
         sections = []
         for sid, title, builder in SECTIONS:
-            try:
-                built = builder(d)
-            except NoData as e:
-                sections.append(Section(f"{eid}-{sid}", title, missing=str(e)))
+            name = f"{eid}: {sid}"
+            entry = cache.lookup(name, context, d.frames) if cache is not None else None
+            if entry is not None:
+                sections.append(entry.section)
+                if entry.preview is not None:
+                    previews[name] = entry.preview
                 continue
-            chart = None
-            if built.figure is not None:
-                figures[f"{eid}: {sid}"] = built.figure
-                chart = Markup(charts.to_svg(built.figure, id_prefix=f"{eid}-{sid}-"))
-            sections.append(Section(f"{eid}-{sid}", title, built.parts, chart))
+            read = RecordingFrames(d.frames)
+            preview = None
+            try:
+                built = builder(EpisodeData(d.episode, read))  # type: ignore[arg-type]
+            except NoData as e:
+                section = Section(f"{eid}-{sid}", title, missing=str(e))
+            else:
+                chart = None
+                if built.figure is not None:
+                    chart = Markup(charts.to_svg(built.figure, id_prefix=f"{eid}-{sid}-"))
+                    if cache is None:
+                        figures[name] = built.figure
+                    else:
+                        preview = previews[name] = charts.to_png(
+                            built.figure, dpi=cache.dpi, layout=False)  # type: ignore[arg-type]
+                section = Section(f"{eid}-{sid}", title, built.parts, chart)
+            sections.append(section)
+            if cache is not None:
+                cache.store(name, context, d.frames, read.read, section, preview)
         blocks.append(Block(eid, d.episode.title, intro=lead(d), sections=sections))
     # Found in the whole data, not per episode: shown when the table is given.
     found = _normalize(frames).get(DISCOVERED_TABLE)
     if found is not None:
-        block, fig = discovered_block(found)
-        blocks.append(block)
-        if fig is not None:
-            figures[f"{DISCOVERED_TABLE}: timeline"] = fig
-    return Report(report_title(episodes), blocks, figures, [top_line(d) for d in data])
+        name = f"{DISCOVERED_TABLE}: timeline"
+        only = {DISCOVERED_TABLE: found}
+        entry = cache.lookup(name, "", only) if cache is not None else None
+        if entry is not None:
+            blocks.append(entry.section)  # type: ignore[arg-type]
+            if entry.preview is not None:
+                previews[name] = entry.preview
+        else:
+            block, fig = discovered_block(found)
+            blocks.append(block)
+            preview = None
+            if fig is not None and cache is None:
+                figures[name] = fig
+            elif fig is not None:
+                preview = previews[name] = charts.to_png(
+                    fig, dpi=cache.dpi, layout=False)  # type: ignore[union-attr,arg-type]
+            if cache is not None:
+                cache.store(name, "", only, {DISCOVERED_TABLE}, block,  # type: ignore[arg-type]
+                            preview)
+    return Report(report_title(episodes), blocks, figures, [top_line(d) for d in data],
+                  previews)
 
 
 def page_html(report: Report, episodes: Sequence[Episode], synthetic: bool) -> str:
@@ -144,5 +186,8 @@ def chart_images(report: Report, dpi: int = 100) -> dict[str, bytes]:
     """PNG bytes of the report's charts, keyed "<episode_id>: <section id>", in the layout
     their SVG on the page got (`build_report` saved each one): previews, not laid out
     again."""
-    return {k: charts.to_png(f, dpi=dpi, layout=False)  # type: ignore[arg-type]
-            for k, f in report.figures.items()}
+    drawn = {k: charts.to_png(f, dpi=dpi, layout=False)  # type: ignore[arg-type]
+             for k, f in report.figures.items()}
+    # A report built with a SectionCache holds its previews as PNGs already (at the
+    # cache's dpi), not as figures.
+    return {**report.previews, **drawn}
