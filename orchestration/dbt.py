@@ -73,7 +73,7 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     refresh ledger) are built at all: the others are left as the last build made them
     (`dbt_runner.build_selection`); every data test still runs.
     The dbt unit tests (SQL logic on fixtures, not data) are left to `make test`
-    (tests/test_dbt_unit_tests.py)."""
+    (tests/test_refresh_window_dbt.py)."""
     window_in_file = not warehouse.settings().is_spark
     window = refresh.dates()
     manifest = load_manifest()
@@ -234,7 +234,7 @@ def dbt_build_args(warehouse: WarehouseResource, refresh: RefreshWindow) -> list
     # stay the same from run to run keep dbt's parse state valid.
     dbt_vars = {**dbt_runner.dbt_vars(settings), **(refresh.dbt_vars() if settings.is_spark else {})}
     # The unit tests check SQL logic on fixtures, whatever the data: `make test` runs them
-    # all (tests/test_dbt_unit_tests.py), a run need not (2.4 s of a full build).
+    # all (tests/test_refresh_window_dbt.py), a run need not (2.4 s of a full build).
     return ["build", "--target", settings.dbt_target, "--vars", json.dumps(dbt_vars),
             "--exclude-resource-type", "unit_test"]
 

@@ -8,13 +8,15 @@ facts are built again. That windowed build must
   - rebuild only the rows from the window's first day on: the rows before it are marked
     (adj_close = -1) before the windowed build and must come out still marked,
   - give the full build's rows from that day on,
-and the window table is gone once cleared, so a later full build sees no window.
+and the window table is gone once cleared, so a later full build sees no window. The
+full build also runs every dbt unit test, checked here too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -39,7 +41,28 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[StoreSettings, Path
     dbt_runner.land_raw(settings)
     run = dbt_runner.dbt_build(settings.store, "duckdb", root)
     assert run.ok, run.output[-6000:]
+    # The full build's manifest and results, before a windowed build overwrites them.
+    kept = root / "full_build"
+    kept.mkdir()
+    for name in ("manifest.json", "run_results.json"):
+        shutil.copyfile(root / "target_duckdb" / name, kept / name)
     return settings.store, root
+
+
+@pytest.mark.slow
+def test_every_dbt_unit_test_passes(built) -> None:
+    """The dbt unit tests (`unit_test` nodes: SQL logic on fixtures), every one. Production
+    builds leave them out (orchestration.dbt.dbt_build_args: they test the SQL, not the
+    data); a plain `dbt build`, as this module's full build, runs them all."""
+    _, root = built
+    manifest = json.loads((root / "full_build" / "manifest.json").read_text())
+    expected = set(manifest["unit_tests"])
+    assert len(expected) >= 9
+    results = json.loads((root / "full_build" / "run_results.json").read_text())
+    ran = {r["unique_id"]: r["status"] for r in results["results"]
+           if r["unique_id"].startswith("unit_test.")}
+    assert set(ran) == expected
+    assert all(status == "pass" for status in ran.values()), ran
 
 
 @pytest.mark.slow
