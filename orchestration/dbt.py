@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
     DbtCliResource,
     DbtProject,
     dbt_assets,
@@ -22,6 +23,7 @@ from dagster_dbt import (
 from packaging import version
 
 from assets import WRITER_POOL
+from orchestration import dbt_in_process
 from selloff import dbt_runner, refresh_state
 from selloff.resources import RefreshWindow, WarehouseResource
 from selloff.warehouse import row_count
@@ -101,7 +103,8 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         args += selection.exclude_args(manifest)
     events: list[Any] = []
     try:
-        invocation = dbt.cli(args, context=context)
+        invocation = (dbt.cli(args, context=context) if warehouse.settings().is_spark
+                      else dbt_in_process_cli(dbt, args, context))
         # dbt holds the DuckDB file until it exits, so the row counts are read after it:
         # the events are kept until then (also when the build fails, so that what was built
         # is still recorded, with its count), then passed on in dbt's order.
@@ -117,6 +120,15 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     events[:0] = unchanged_outputs(context, manifest, selection)
     yield from with_row_counts(context, warehouse, events, clear_window=window_in_file,
                                ledger=ledger)
+
+
+def dbt_in_process_cli(dbt: DbtCliResource, args: list[str],
+                       context: dg.AssetExecutionContext) -> DbtCliInvocation:
+    """dbt in this process when the resource can (the project's own resource); any other
+    DbtCliResource runs its subprocess."""
+    if isinstance(dbt, SelloffDbtCliResource):
+        return dbt.cli_in_process(args, context=context)
+    return dbt.cli(args, context=context)
 
 
 def load_manifest() -> Mapping[str, Any]:
@@ -255,6 +267,52 @@ class SelloffDbtCliResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args: Any) -> None:
         return None
+
+    def cli_in_process(self, args: Sequence[str], *,
+                       context: dg.AssetExecutionContext) -> DbtCliInvocation:
+        """`self.cli(args, context=context)` with dbt run in this process
+        (orchestration/dbt_in_process.py), for the DuckDB target. `args` carry `--target`
+        and `--vars` (dbt_build_args). Falls back to the subprocess where dagster-dbt
+        builds a temporary copy of the project for a large subset selection (a manifest
+        kept for the project would not know its generated selectors)."""
+        from dagster_dbt.asset_utils import (
+            extract_runtime_selection_from_args,
+            get_updated_cli_invocation_params_for_context,
+        )
+
+        cleaned, selects, excludes = extract_runtime_selection_from_args(args)
+        params = get_updated_cli_invocation_params_for_context(
+            context=context, manifest={}, dagster_dbt_translator=translator,
+            runtime_selects=selects, runtime_excludes=excludes)
+        project_dir = Path(params.dbt_project.project_dir if params.dbt_project
+                           else self.project_dir).resolve()
+        if project_dir != DBT_PROJECT_DIR.resolve() or params.indirect_selection:
+            return self.cli(args, context=context)
+        target = cleaned[cleaned.index("--target") + 1]
+        dbt_vars = cleaned[cleaned.index("--vars") + 1]
+        target_path = self._get_unique_target_path(context=context)
+        if not target_path.is_absolute():
+            target_path = project_dir / target_path
+        target_path.mkdir(parents=True, exist_ok=True)
+        # As dagster-dbt does for its subprocess: start from the project's parse state.
+        seed = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE
+        if seed.exists():
+            shutil.copyfile(seed, target_path / PARTIAL_PARSE)
+        flags = dbt_in_process.dbt_core_flags(
+            target=target, dbt_vars=dbt_vars, project_dir=project_dir,
+            profiles_dir=self.profiles_dir, target_path=target_path)
+        build = [a for a in cleaned if a not in ("--target", target, "--vars", dbt_vars)]
+        dbt_args = [*build, *flags, *params.selection_args]
+        invocation = dbt_in_process.InProcessDbtInvocation(
+            process=dbt_in_process.InProcessRun(args=["dbt (in process)", *dbt_args]),
+            manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator,
+            project_dir=project_dir, target_path=target_path, raise_on_error=True,
+            context=context, adapter=None, cli_version=self._cli_version,
+            project=params.dbt_project, dbt_args=dbt_args, parse_args=["parse", *flags],
+            key=dbt_in_process.manifest_key(
+                f"{dbt_runner.project_fingerprint()}:{project_dir}", target, json.loads(dbt_vars)))
+        context.log.info(f"Running dbt in process: `{' '.join(dbt_args)}`")
+        return invocation
 
     @cached_property
     def _cli_version(self) -> version.Version:
