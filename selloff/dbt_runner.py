@@ -130,15 +130,18 @@ class DbtRun:
 
 
 def dbt_build(settings: StoreSettings, target: str, work_dir: Path,
-              extra_args: tuple[str, ...] = ()) -> DbtRun:
+              extra_args: tuple[str, ...] = (),
+              extra_vars: Mapping[str, str] | None = None) -> DbtRun:
     """`dbt build --target <target>` in a subprocess (a JVM per Spark build, as Dagster
-    runs it), with its own target and log folders under work_dir."""
+    runs it), with its own target and log folders under work_dir. `extra_vars` go to
+    `--vars` beside `dbt_vars(settings)` (e.g. the Spark session settings profiles.yml
+    takes from vars)."""
     dbt = Path(sys.executable).parent / "dbt"
     cmd = [str(dbt) if dbt.exists() else "dbt", "build", "--target", target,
            "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR),
            "--target-path", str(work_dir / f"target_{target}"),
            "--log-path", str(work_dir / f"logs_{target}"),
-           "--vars", json.dumps(dbt_vars(settings)), *extra_args]
+           "--vars", json.dumps({**dbt_vars(settings), **(extra_vars or {})}), *extra_args]
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,

@@ -28,6 +28,9 @@ from types import TracebackType
 
 # Daemon heap (master, workers) and what each worker offers to executors.
 DAEMON_MEMORY = "256m"
+# The daemons only register workers and launch executors: C1 compiles that little code for
+# less CPU than the C2 tier, and one GC thread is plenty for a 256 MB heap.
+DAEMON_JAVA_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 WORKER_MEMORY = "1g"
 WORKER_CORES = 1
 
@@ -71,6 +74,8 @@ class StandaloneCluster:
         env.update({
             "SPARK_HOME": str(spark_home()),
             "SPARK_DAEMON_MEMORY": DAEMON_MEMORY,
+            "SPARK_DAEMON_JAVA_OPTS": " ".join(
+                filter(None, (os.environ.get("SPARK_DAEMON_JAVA_OPTS"), DAEMON_JAVA_OPTS))),
             "SPARK_LOCAL_IP": "127.0.0.1",
             "SPARK_LOG_DIR": str(self.folder / "logs"),
             "SPARK_NO_DAEMONIZE": "1",

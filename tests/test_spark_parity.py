@@ -25,6 +25,20 @@ SPARK_MISSING = dbt_runner.spark_unavailable_reason()
 needs_spark = pytest.mark.skipif(SPARK_MISSING is not None, reason=SPARK_MISSING or "")
 N_SECURITIES = "20"
 REL_TOL = 1e-9
+# Spark session settings for this build only (dbt vars read by profiles.yml; a user's build
+# keeps Spark's defaults). At 20 securities each of the ~170 queries runs once, over a few
+# thousand rows, on JVMs that start cold: the time goes to JIT compilation, whole-stage code
+# generation, adaptive re-planning, shuffles into several partitions and the scheduler's
+# 3 s locality wait, not to data. Results do not depend on any of them (sums may add in
+# another order: the marts are compared within REL_TOL).
+SMALL_DATA_SPARK_VARS = {
+    "selloff_spark_shuffle_partitions": "1",
+    "selloff_spark_adaptive": "false",
+    "selloff_spark_codegen": "false",
+    "selloff_spark_locality_wait": "0s",
+    # C1 only: short-lived JVMs spend less CPU compiling code they run a few times.
+    "selloff_spark_jvm_options": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +57,8 @@ def built(tmp_path_factory: pytest.TempPathFactory, spark_cluster) -> tuple[Stor
     dbt_runner.write_raw_lake(settings)
     apps_before = len(spark_cluster.state().get("completedapps", []))
     for target in ("duckdb", "spark"):
-        run = dbt_runner.dbt_build(settings, target, root)
+        run = dbt_runner.dbt_build(settings, target, root,
+                                   extra_vars=SMALL_DATA_SPARK_VARS if target == "spark" else None)
         assert run.ok, f"dbt build --target {target} failed:\n{run.output[-6000:]}"
         (root / f"dbt_{target}.log").write_text(run.output, encoding="utf-8")
         print(f"\ndbt build --target {target}: {run.seconds:.1f} s")
