@@ -301,6 +301,9 @@ def _wait_for_run(page: Any, server: DagsterDev, run_id: str, label: str) -> dic
                     f"{_run_errors(server, run_id)}", pytrace=False)
     # The step panel agrees: every step the API lists succeeded, none errored.
     expect = playwright_sync.expect
+    # A finished run's page fetches its whole event log at once: the screenshots that follow
+    # show it, not the placeholder (shown with the header's status, so it is there by now).
+    expect(page.get_by_text("Loading run logs")).to_be_hidden()
     expect(page.get_by_text(f"Succeeded ({len(run['stepStats'])})", exact=True)).to_be_visible()
     expect(page.get_by_text("Errored (0)", exact=True)).to_be_visible()
     return run
@@ -502,9 +505,11 @@ def test_ui_journey_materialize_all_refresh_a_range_one_asset(dagster_dev: Dagst
             phase(f"automation tick after the one-asset run ({tick['status']}, runs "
                   f"{tick['runIds']}) and its runs ended")
             page.goto(f"{base}/runs")
-            for r in runs:
-                expect(page.get_by_role("link", name=r["runId"][:8], exact=True)).to_be_visible()
-            expect(page.get_by_text(re.compile(r"^Failure$"))).to_have_count(0)
+            for r in runs:  # each run's link is named by its short id ("run 1a2b3c4d")
+                expect(page.get_by_role("link", name=re.compile(rf"\b{r['runId'][:8]}$"))
+                       ).to_be_visible()
+            expect(page.get_by_text("Success", exact=True)).to_have_count(len(runs))
+            expect(page.get_by_text("Failure", exact=True)).to_have_count(0)
             page.screenshot(path=str(shot["7_runs"]))
         finally:
             browser.close()
