@@ -4,6 +4,7 @@ a private warehouse path so tests never touch the project's own files."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -73,74 +74,119 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory):
 
 # ------------------------------------------------------------------ shared built warehouses
 # A full refresh costs a minute on two cores; tests that only read a built warehouse share
-# one build per source (pytest builds it on first use and keeps it for the session). Tests
-# that write copy it first (tests.graph_runs.copy_run: a file copy), so every reader sees
-# the build as the run left it.
+# one build per source. Tests that write copy it first (tests.graph_runs.copy_run: a file
+# copy), so every reader sees the build as the run left it.
+#
+# Under pytest-xdist (`make test`: two workers) each worker is a session of its own, so a
+# session fixture alone would build once per worker. The pattern xdist documents ("Making
+# session-scoped fixtures execute only once"): the first worker to ask builds into a folder
+# beside the workers' temp folders while holding a file lock; another worker that asks
+# waits on the lock, then reads what was built. Both read the build back from the folder
+# (the run's Dagster events included), so every test asserts the same on either worker.
 
 DEMO_SECURITIES = "40"  # the demo's named securities (NVDA, 9984's split...) and some more
 
 
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory):
-    """The refresh job on the demo market at DEMO_SECURITIES, in process."""
-    from tests.graph_runs import failures, run_refresh
+def _shared_build(request: pytest.FixtureRequest, name: str,
+                  build: Callable[[Path], object]) -> Path:
+    """tests.shared_builds.build_once in the folder every worker of this session sees (the
+    session's own temp folder without xdist: nothing else reads it there)."""
+    from xdist import get_xdist_worker_id, is_xdist_worker
 
-    run = run_refresh(tmp_path_factory.mktemp("demo"), SELLOFF_SOURCE="demo",
-                      SELLOFF_DEMO_SECURITIES=DEMO_SECURITIES)
+    from tests.shared_builds import build_once
+
+    base = request.getfixturevalue("tmp_path_factory").getbasetemp()
+    if is_xdist_worker(request):
+        base = base.parent  # the session's temp folder, above the workers' popen-gwN
+    return build_once(base / "shared_builds", name, get_xdist_worker_id(request), build)
+
+
+def _shared_graph_run(request: pytest.FixtureRequest, name: str, **settings_values: str):
+    """run_refresh(**settings_values) as a shared build: the run's folder and its result
+    (tests.graph_runs.save_result), read back as a GraphRun on every worker, the builder
+    included; the run must have succeeded."""
+    from tests.graph_runs import GraphRun, failures, load_result, run_refresh, save_result
+
+    def build(folder: Path) -> None:
+        save_result(run_refresh(folder / "run", **settings_values).result, folder / "result")
+
+    folder = _shared_build(request, name, build)
+    run = GraphRun(folder / "run", load_result(folder / "result"))
     assert run.result.success, failures(run)
     return run
 
 
 @pytest.fixture(scope="session")
-def demo_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same demo market exported as a snapshot folder (read only: copy it to change it)."""
+def demo_run(request: pytest.FixtureRequest):
+    """The refresh job on the demo market at DEMO_SECURITIES, in process (shared build)."""
+    return _shared_graph_run(request, "demo_run", SELLOFF_SOURCE="demo",
+                             SELLOFF_DEMO_SECURITIES=DEMO_SECURITIES)
+
+
+@pytest.fixture(scope="session")
+def demo_snapshot(request: pytest.FixtureRequest) -> Path:
+    """The same demo market exported as a snapshot folder (read only: copy it to change it;
+    shared build)."""
     from selloff.sources.demo import export_demo_snapshot
 
-    return export_demo_snapshot(tmp_path_factory.mktemp("demo_export") / "demo_snapshot",
-                                n_securities=int(DEMO_SECURITIES))
+    folder = _shared_build(request, "demo_snapshot", lambda folder: export_demo_snapshot(
+        folder / "demo_snapshot", n_securities=int(DEMO_SECURITIES)))
+    return folder / "demo_snapshot"
 
 
 @pytest.fixture(scope="session")
-def real_run(tmp_path_factory: pytest.TempPathFactory):
-    """The refresh job on the real snapshot with the bundled episodes, in process."""
+def real_run(request: pytest.FixtureRequest):
+    """The refresh job on the real snapshot with the bundled episodes, in process (shared
+    build)."""
     if not (REAL_SNAPSHOT / "manifest.json").exists():
         pytest.skip(f"real snapshot not found at {REAL_SNAPSHOT}")
-    from tests.graph_runs import failures, run_refresh
-
-    run = run_refresh(tmp_path_factory.mktemp("real"), SELLOFF_SOURCE="snapshot",
-                      SELLOFF_SNAPSHOT_DIR=str(REAL_SNAPSHOT))
-    assert run.result.success, failures(run)
-    return run
+    return _shared_graph_run(request, "real_run", SELLOFF_SOURCE="snapshot",
+                             SELLOFF_SNAPSHOT_DIR=str(REAL_SNAPSHOT))
 
 
 @pytest.fixture(scope="session")
-def cli_snapshot_run(tmp_path_factory: pytest.TempPathFactory, demo_snapshot: Path) -> dict:
+def cli_snapshot_run(request: pytest.FixtureRequest, demo_snapshot: Path) -> dict:
     """`selloff run --source snapshot --snapshot-dir <demo_snapshot>`, then `selloff query`,
     each in a subprocess as a user runs them, with a private warehouse and Dagster home and
     no other SELLOFF_* setting (as run_refresh gives the in-process runs). The second,
     independent build of the demo market (through its exported files) beside `demo_run`,
-    and the full build the windowed refreshes are compared with."""
+    and the full build the windowed refreshes are compared with (shared build: the
+    commands' exit codes and output are kept beside it and checked on every worker)."""
+    import json
     import os
     import subprocess
     import sys
 
-    root = tmp_path_factory.mktemp("cli_run")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SELLOFF_")}
-    # An empty temp folder: the run finds no trading calendars cached for the day and
-    # builds them, as a machine's first run does (issue 25's leak came from that path).
-    tmp = root / "tmp"
-    tmp.mkdir()
-    env.update(SELLOFF_WAREHOUSE=str(root / "warehouse" / "selloff.duckdb"),
-               DAGSTER_HOME=str(root / "dagster_home"), COLUMNS="200", TMPDIR=str(tmp))
-    selloff = str(Path(sys.executable).parent / "selloff")
-    run = subprocess.run([selloff, "run", "--source", "snapshot", "--snapshot-dir",
-                          str(demo_snapshot)], capture_output=True, text=True, env=env,
-                         cwd=root, timeout=1800)
+    def build(folder: Path) -> None:
+        root = folder / "run"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SELLOFF_")}
+        # An empty temp folder: the run finds no trading calendars cached for the day and
+        # builds them, as a machine's first run does (issue 25's leak came from that path).
+        tmp = root / "tmp"
+        tmp.mkdir(parents=True)
+        env.update(SELLOFF_WAREHOUSE=str(root / "warehouse" / "selloff.duckdb"),
+                   DAGSTER_HOME=str(root / "dagster_home"), COLUMNS="200", TMPDIR=str(tmp))
+        selloff = str(Path(sys.executable).parent / "selloff")
+        done = {"run": subprocess.run([selloff, "run", "--source", "snapshot", "--snapshot-dir",
+                                       str(demo_snapshot)], capture_output=True, text=True,
+                                      env=env, cwd=root, timeout=1800)}
+        if done["run"].returncode == 0:
+            done["query"] = subprocess.run(
+                [selloff, "query", "select claim_id, verdict from "
+                 "analytics.claim_verdicts order by claim_id"],
+                capture_output=True, text=True, env=env, cwd=root, timeout=300)
+        (folder / "commands.json").write_text(json.dumps(
+            {k: {"args": p.args, "returncode": p.returncode, "stdout": p.stdout,
+                 "stderr": p.stderr} for k, p in done.items()}), encoding="utf-8")
+
+    folder = _shared_build(request, "cli_snapshot_run", build)
+    done = {k: subprocess.CompletedProcess(**p) for k, p in
+            json.loads((folder / "commands.json").read_text(encoding="utf-8")).items()}
+    run = done["run"]
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    query = subprocess.run([selloff, "query", "select claim_id, verdict from "
-                            "analytics.claim_verdicts order by claim_id"],
-                           capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    query = done["query"]
     assert query.returncode == 0, query.stdout + query.stderr
+    root = folder / "run"
     return {"root": root, "run": run, "query": query,
             "warehouse": root / "warehouse" / "selloff.duckdb"}
 

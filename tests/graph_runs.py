@@ -16,7 +16,7 @@ import polars as pl
 @dataclass
 class GraphRun:
     root: Path
-    result: dg.ExecuteInProcessResult
+    result: dg.ExecuteInProcessResult | None
 
     @property
     def warehouse(self) -> Path:
@@ -35,6 +35,36 @@ class GraphRun:
             rows = con.execute("SELECT table_name FROM information_schema.tables "
                                "WHERE table_schema = ? ORDER BY 1", [schema]).fetchall()
         return [r[0] for r in rows]
+
+
+class StoredResult(dg.ExecuteInProcessResult):
+    """A finished in-process run read back from the file `save_result` wrote: its DagsterRun
+    and every event it emitted. Whatever reads the events (`success`, `run_id`, `all_events`,
+    `get_asset_check_evaluations()`, `get_asset_materialization_events()`...) answers as the
+    run's own result did, in any process: a shared build (tests/conftest.py) is run by one
+    pytest-xdist worker and read by all. The job definition and the op outputs stay in the
+    process that ran it (neither is serializable), so `job_def` and `output_value` refuse."""
+
+    def __init__(self, events: list, dagster_run: object) -> None:
+        super().__init__(events, dagster_run, output_capture=None, job_def=None)  # type: ignore[arg-type]
+
+    @property
+    def job_def(self) -> dg.JobDefinition:
+        raise AttributeError("a stored run result has no job definition (it stays in the "
+                             "process that ran the job)")
+
+
+def save_result(result: dg.ExecuteInProcessResult, path: Path) -> None:
+    """Write `result`'s DagsterRun and events to `path` (Dagster's serdes JSON: the events'
+    metadata values and check evaluations come back as the same objects)."""
+    path.write_text(dg.serialize_value({"run": result.dagster_run,
+                                        "events": list(result.all_events)}), encoding="utf-8")
+
+
+def load_result(path: Path) -> StoredResult:
+    """The result `save_result` wrote to `path`."""
+    stored = dg.deserialize_value(path.read_text(encoding="utf-8"), as_type=dict)
+    return StoredResult(stored["events"], stored["run"])
 
 
 def run_refresh(root: Path, window: tuple[str, str] | None = None,
