@@ -22,7 +22,7 @@ from dagster_dbt import (
 )
 from packaging import version
 
-from assets import WRITER_POOL
+from assets import DBT_ASSETS_NAME, WRITER_POOL
 from orchestration import dbt_in_process
 from selloff import dbt_runner, refresh_state
 from selloff.resources import RefreshWindow, WarehouseResource
@@ -65,7 +65,7 @@ translator = SelloffDbtTranslator(settings=DagsterDbtTranslatorSettings(
     project=dbt_project,
     dagster_dbt_translator=translator,
     pool=WRITER_POOL,
-    name="selloff_dbt_models",
+    name=DBT_ASSETS_NAME,
 )
 def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                        warehouse: WarehouseResource, refresh: RefreshWindow) -> Iterator[Any]:
@@ -112,6 +112,7 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             events.extend(invocation.stream())
         finally:
             keep_partial_parse(invocation.target_path, context.log)
+            prune_run_targets(DBT_PROJECT_DIR / "target")
     except Exception:
         yield from with_row_counts(context, warehouse, events, clear_window=window_in_file)
         raise
@@ -232,6 +233,36 @@ def keep_partial_parse(run_target: Path, log: Any) -> None:
     except OSError as exc:  # a read-only project folder (an image): only the speed-up is lost
         tmp.unlink(missing_ok=True)
         log.info(f"dbt parse state not kept ({exc}); the next run parses in full")
+
+
+# dagster-dbt names each invocation's folder `<op name>-<run id[:7]>-<uuid[:7]>`.
+RUN_TARGET_PREFIX = f"{selloff_dbt_models.op.name}-"
+
+
+def prune_run_targets(target_dir: Path, keep: int = 20, min_age_s: float = 3600.0,
+                      now: float | None = None) -> list[Path]:
+    """Delete the per-invocation target folders dagster-dbt leaves (`<op>-<run>-<id>`,
+    compiled SQL, logs and run_results.json: 7 MB each, hundreds of MB after a few weeks of
+    scheduled runs), except the `keep` newest and any younger than `min_age_s` (a run
+    still in progress, or one whose results are being read). Returns what was deleted."""
+    import time
+
+    now = time.time() if now is None else now
+    try:
+        folders = sorted((p for p in target_dir.iterdir()
+                          if p.is_dir() and p.name.startswith(RUN_TARGET_PREFIX)),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:  # no target folder, or a read-only image: nothing to tidy
+        return []
+    gone = []
+    for folder in folders[keep:]:
+        try:
+            if now - folder.stat().st_mtime >= min_age_s:
+                shutil.rmtree(folder)
+                gone.append(folder)
+        except OSError:  # another run pruned it first, or it is not ours to delete
+            continue
+    return gone
 
 
 def dbt_build_args(warehouse: WarehouseResource, refresh: RefreshWindow) -> list[str]:

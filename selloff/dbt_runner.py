@@ -158,6 +158,7 @@ def dbt_build(settings: StoreSettings, target: str, work_dir: Path,
 LEDGER_CONSUMER = "dbt_models"
 # What the fingerprint covers: the project's own files (as the Makefile's DBT_FILES).
 _PROJECT_SUFFIXES = (".sql", ".yml", ".csv")
+_NOT_PROJECT = ("target", "logs", "dbt_packages")
 
 
 def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
@@ -167,11 +168,15 @@ def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
     import importlib.metadata
 
     digest = hashlib.sha256(importlib.metadata.version("dbt-core").encode())
-    for path in sorted(project_dir.rglob("*")):
+    files: list[Path] = []
+    for folder, subfolders, names in os.walk(project_dir):
+        # Pruned, not filtered: target/ keeps a folder per dbt invocation (tens of
+        # thousands of files after a few weeks of runs), which a full walk read each build.
+        if Path(folder) == project_dir:
+            subfolders[:] = [d for d in subfolders if d not in _NOT_PROJECT]
+        files += [Path(folder) / n for n in names if Path(n).suffix in _PROJECT_SUFFIXES]
+    for path in sorted(files):
         rel = path.relative_to(project_dir)
-        if (not path.is_file() or path.suffix not in _PROJECT_SUFFIXES
-                or rel.parts[0] in ("target", "logs", "dbt_packages")):
-            continue
         digest.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 

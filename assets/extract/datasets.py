@@ -6,13 +6,13 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from assets import WRITER_POOL
+from assets import DBT_ASSETS_NAME, WRITER_POOL
 from selloff.calendars import calendar_frame
 from selloff.contracts import DATASETS, empty_frame
 from selloff.markdown import markdown_table
 from selloff.markets import REGISTRY, market_of_sql
+from selloff.preload import preload
 from selloff.quality.gx_suites import run_suite_on_table
-from selloff.quality.preload import preload_gx
 from selloff.refresh_state import content_hash, record_landing
 from selloff.resources import RefreshWindow, SourceResource, WarehouseResource
 from selloff.settings import SettingsError
@@ -53,6 +53,18 @@ def _preview(df: pl.DataFrame, n: int = 5) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(df, max_rows=n))
 
 
+def _runs_dbt_in_process(context: dg.AssetExecutionContext,
+                         warehouse: WarehouseResource) -> bool:
+    """Whether this run's plan has the dbt step, run in this process (the DuckDB target;
+    Spark's dbt is a subprocess)."""
+    if warehouse.settings().is_spark:
+        return False
+    steps = context.run.step_keys_to_execute
+    if steps is not None:
+        return DBT_ASSETS_NAME in steps
+    return context.job_def.graph.has_node_named(DBT_ASSETS_NAME)
+
+
 def _extract_asset(dataset: str) -> dg.AssetsDefinition:
     spec = DATASETS[dataset]
     daily = DAILY_DATASETS.get(dataset)
@@ -74,9 +86,9 @@ def _extract_asset(dataset: str) -> dg.AssetsDefinition:
         # written then, so what had landed before stays intact. Neither bad input nor an
         # unreachable service gets better by retrying the step: fail at once, clearly.
         window = refresh.dates() if daily else None
-        # This asset's blocking GX check runs later in this process: GX's import (5 s)
-        # overlaps the landing (selloff/quality/preload.py).
-        preload_gx()
+        # This asset's blocking GX check, and on DuckDB the dbt step, run later in this
+        # process: their imports overlap the landing (selloff/preload.py).
+        preload(dbt=_runs_dbt_in_process(context, warehouse))
         try:
             src = source.make_source()
             # A windowed run lands only the window's rows (of its markets): the source's
