@@ -1,9 +1,13 @@
-"""Jobs: the refresh (everything; a full refresh or a refresh window), filings, extract."""
+"""Jobs: the refresh (everything; a full refresh or a refresh window), a market's refresh
+(the market schedules'), filings, extract, freshness."""
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from assets.extract import freshness_check_keys
+
+# Filings arrive on their own schedule (filings_daily), not with a market's session.
+FILINGS = (dg.AssetKey(["raw", "fundamentals"]), dg.AssetKey(["raw", "shares_outstanding"]))
 
 
 def build_jobs() -> dict[str, UnresolvedAssetJobDefinition]:
@@ -15,10 +19,20 @@ def build_jobs() -> dict[str, UnresolvedAssetJobDefinition]:
             "report -> publish. Without a refresh window (resource `refresh`) a full "
             "refresh; the market schedules set the window to one market's session.",
         ),
+        "market_refresh": dg.define_asset_job(
+            name="market_refresh",
+            # The filings (5 x 668 k rows re-landed and validated a day at 5,000 x 5) are
+            # the filings schedule's: a session brings prices, index levels, flows, FX and
+            # reference data, whose landings the refresh window and ledger keep small.
+            selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*FILINGS),
+            description="What each market schedule runs with its refresh window (one "
+            "market's session): the refresh without the filings (fundamentals, share "
+            "counts), which the filings_daily schedule lands. extract -> dbt -> analytics "
+            "-> report -> publish.",
+        ),
         "filings_refresh": dg.define_asset_job(
             name="filings_refresh",
-            selection=dg.AssetSelection.assets(["raw", "fundamentals"],
-                                               ["raw", "shares_outstanding"]),
+            selection=dg.AssetSelection.assets(*FILINGS),
             description="New filings and share counts; downstream follows by automation "
             "conditions.",
         ),

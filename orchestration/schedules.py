@@ -1,8 +1,8 @@
 """One schedule per market of the registry (selloff/markets.py) after its close, in its
 own time zone; a filings schedule.
 
-Each market schedule runs the refresh job with its refresh window set to that local day
-and that market: the day's rows of that market are replaced in `raw`, and the daily facts
+Each market schedule runs the market_refresh job (the refresh without the filings, which
+have their own schedule) with its refresh window set to that local day and that market: the day's rows of that market are replaced in `raw`, and the daily facts
 are rebuilt from that day on. On a day the exchange is closed (the calendar decides) it
 skips with the reason.
 """
@@ -57,7 +57,7 @@ def build_schedules(jobs: dict[str, UnresolvedAssetJobDefinition]) -> list[dg.Sc
         description="Filings (fundamentals, share counts) each weekday morning before the US "
         "open; the marts and analytics follow by their automation conditions.",
     )
-    return [*(_market_schedule(m, jobs["refresh"]) for m in REGISTRY), filings,
+    return [*(_market_schedule(m, jobs["market_refresh"]) for m in REGISTRY), filings,
             *(_freshness_schedule(m, jobs["freshness"]) for m in REGISTRY)]
 
 

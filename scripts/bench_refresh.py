@@ -6,8 +6,9 @@ neither pays the demo's generation), each run in a process of its own, in proces
 parse state anew, which a refresh run in the full build's process would not pay):
 
 1. a full build: the `refresh` job with no refresh window;
-2. the refresh a market schedule launches: the window set to the newest US session, only
-   US rows replaced in `raw`, the daily facts rebuilt from that day on.
+2. the refresh a market schedule launches (the `market_refresh` job: no filings, which
+   have their own schedule): the window set to the newest US session, only US rows
+   replaced in `raw`, the daily facts rebuilt from that day on.
 
 For each it prints the whole run's wall seconds, the dbt step's seconds, and the seconds
 dbt spent executing models and tests (from run_results.json: the work, without dbt's own
@@ -79,7 +80,9 @@ def _run(snapshot: Path, warehouse: Path, window: tuple[dt.date, dt.date] | None
     settings = settings_from_env({"SELLOFF_SOURCE": "snapshot",
                                   "SELLOFF_SNAPSHOT_DIR": str(snapshot),
                                   "SELLOFF_WAREHOUSE": str(warehouse)})
-    job = build_definitions(settings).resolve_job_def("refresh")
+    # The market schedules' job for a windowed run, as they launch it; a full build is
+    # the refresh job ("Materialize all", `selloff run`).
+    job = build_definitions(settings).resolve_job_def("market_refresh" if window else "refresh")
     run_config = refresh_window_config(*window, markets) if window else {}
     # Disposed at the end: left to the interpreter's exit with duckdb_engine loaded, an
     # ephemeral instance ends the process with nanobind's "leaked" lines (issue 25).

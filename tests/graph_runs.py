@@ -68,10 +68,12 @@ def load_result(path: Path) -> StoredResult:
 
 
 def run_refresh(root: Path, window: tuple[str, str] | None = None,
-                markets: tuple[str, ...] = (), **settings_values: str) -> GraphRun:
+                markets: tuple[str, ...] = (), job: str = "refresh",
+                **settings_values: str) -> GraphRun:
     """Materialize every asset (the `refresh` job) into root/warehouse, in process. The
     SELLOFF_* keyword values become the definitions' settings (nothing touches os.environ);
-    `window` = (first, last) day runs a windowed refresh instead of a full one."""
+    `window` = (first, last) day runs a windowed refresh instead of a full one;
+    `job="market_refresh"` runs what a market schedule runs (no filings)."""
     from orchestration.definitions import build_definitions
     from orchestration.schedules import refresh_window_config
     from selloff.settings import settings_from_env
@@ -79,13 +81,13 @@ def run_refresh(root: Path, window: tuple[str, str] | None = None,
     root.mkdir(parents=True, exist_ok=True)
     values = {"SELLOFF_WAREHOUSE": str(root / "warehouse" / "selloff.duckdb"), **settings_values}
     defs = build_definitions(settings_from_env(values))
-    job = defs.resolve_job_def("refresh")
+    job_def = defs.resolve_job_def(job)
     run_config = {}
     if window:
         first, last = (dt.date.fromisoformat(d) for d in window)
         run_config = refresh_window_config(first, last, markets)
     # No instance passed: Dagster makes an ephemeral one and disposes of it (issue 25).
-    result = job.execute_in_process(raise_on_error=False, run_config=run_config)
+    result = job_def.execute_in_process(raise_on_error=False, run_config=run_config)
     return GraphRun(root, result)
 
 

@@ -87,7 +87,8 @@ def test_one_day_refresh_builds_only_what_changed(tmp_path: Path, demo_snapshot:
                                "WHERE security_id LIKE 'US:%'").fetchall()
     assert isinstance(day, dt.date)
     run = run_refresh(built.root, window=(day.isoformat(), day.isoformat()), markets=("US",),
-                      SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(demo_snapshot))
+                      job="market_refresh", SELLOFF_SOURCE="snapshot",
+                      SELLOFF_SNAPSHOT_DIR=str(demo_snapshot))
     assert run.result.success, failures(run)
 
     mats = {e.asset_key: e.materialization.metadata

@@ -45,6 +45,7 @@ def test_market_schedules_request_their_local_day(name, cron, tz, local_day, exp
     schedule = defs.resolve_schedule_def(name)
     assert schedule.cron_schedule == cron
     assert schedule.execution_timezone == tz
+    assert schedule.job_name == "market_refresh"
     hour, minute = int(cron.split()[1]), int(cron.split()[0])
     when = dt.datetime.combine(local_day, dt.time(hour, minute), tzinfo=ZoneInfo(tz))
     with dg.build_schedule_context(scheduled_execution_time=when,
@@ -81,6 +82,19 @@ def test_filings_schedule_and_automation() -> None:
         assert graph.get(key).automation_condition is not None, key
     prices = graph.get(dg.AssetKey(["raw", "prices_daily"]))
     assert prices.automation_condition is None
+
+
+def test_a_market_refresh_is_the_refresh_without_the_filings() -> None:
+    """The market schedules' job lands a session, not the filings (their own schedule):
+    the same steps as the refresh but the two filings assets and their GX checks."""
+    defs = _defs()
+    steps = {name: set(defs.resolve_job_def(name).graph.node_dict)
+             for name in ("refresh", "market_refresh", "filings_refresh")}
+    filings = {"raw__fundamentals", "raw__fundamentals_gx_suite", "raw__shares_outstanding",
+               "raw__shares_outstanding_gx_suite"}
+    assert steps["refresh"] - steps["market_refresh"] == filings
+    assert steps["market_refresh"] < steps["refresh"]
+    assert {"raw__fundamentals", "raw__shares_outstanding"} <= steps["filings_refresh"]
 
 
 def test_one_graph_without_partitions() -> None:
@@ -177,7 +191,8 @@ def test_one_market_one_day_refresh_gives_the_same_warehouse(tmp_path: Path, ful
     try:
         old = reader.execute(query).fetchall()[0]
         refreshed = run_refresh(root, window=(day.isoformat(), day.isoformat()), markets=("US",),
-                                SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(full_snapshot))
+                                job="market_refresh", SELLOFF_SOURCE="snapshot",
+                                SELLOFF_SNAPSHOT_DIR=str(full_snapshot))
         assert refreshed.result.success, failures(refreshed)
         assert reader.execute(query).fetchall()[0] == old
     finally:
@@ -243,7 +258,8 @@ def test_a_day_after_every_episode_changes_no_analytics_table(tmp_path: Path,
     root = tmp_path / "run"
     shutil.copytree(full.root / "warehouse", root / "warehouse")
     refreshed = run_refresh(root, window=(day.isoformat(), day.isoformat()), markets=("US",),
-                            SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(later))
+                            job="market_refresh", SELLOFF_SOURCE="snapshot",
+                            SELLOFF_SNAPSHOT_DIR=str(later))
     assert refreshed.result.success, failures(refreshed)
     assert refreshed.table("marts.fct_market_cap_daily")["trade_date"].max() == day
     metadata = _per_episode_metadata(refreshed)

@@ -36,7 +36,8 @@ def test_a_day_only_the_claims_read_recomputes_the_claims_alone(
     before = run_refresh(root, SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(gap))
     assert before.result.success, failures(before)
     refreshed = run_refresh(root, window=(day.isoformat(), day.isoformat()), markets=("US",),
-                            SELLOFF_SOURCE="snapshot", SELLOFF_SNAPSHOT_DIR=str(demo_snapshot))
+                            job="market_refresh", SELLOFF_SOURCE="snapshot",
+                            SELLOFF_SNAPSHOT_DIR=str(demo_snapshot))
     assert refreshed.result.success, failures(refreshed)
     _assert_same_warehouse(demo_snapshot_run, refreshed, f"refreshing US {day}")
 
