@@ -70,7 +70,7 @@ def _dbt_work_seconds(run_id: str) -> dict[str, float] | None:
 
 
 def _run(snapshot: Path, warehouse: Path, window: tuple[dt.date, dt.date] | None,
-         markets: tuple[str, ...]) -> dict[str, Any]:
+         markets: tuple[str, ...], job_name: str | None = None) -> dict[str, Any]:
     import dagster as dg
 
     from orchestration.definitions import build_definitions
@@ -82,7 +82,8 @@ def _run(snapshot: Path, warehouse: Path, window: tuple[dt.date, dt.date] | None
                                   "SELLOFF_WAREHOUSE": str(warehouse)})
     # The market schedules' job for a windowed run, as they launch it; a full build is
     # the refresh job ("Materialize all", `selloff run`).
-    job = build_definitions(settings).resolve_job_def("market_refresh" if window else "refresh")
+    job = build_definitions(settings).resolve_job_def(
+        job_name or ("market_refresh" if window else "refresh"))
     run_config = refresh_window_config(*window, markets) if window else {}
     # Disposed at the end: left to the interpreter's exit with duckdb_engine loaded, an
     # ephemeral instance ends the process with nanobind's "leaked" lines (issue 25).
@@ -124,7 +125,7 @@ def _child(spec_json: str) -> int:
     spec = json.loads(spec_json)
     window = tuple(dt.date.fromisoformat(d) for d in spec["window"]) if spec["window"] else None
     figures = _run(Path(spec["snapshot"]), Path(spec["warehouse"]), window,  # type: ignore[arg-type]
-                   tuple(spec["markets"]))
+                   tuple(spec["markets"]), spec.get("job"))
     print(json.dumps(figures, default=str))
     return 0
 
