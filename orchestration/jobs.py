@@ -17,7 +17,8 @@ def build_jobs() -> dict[str, UnresolvedAssetJobDefinition]:
             selection=dg.AssetSelection.all(),
             description="Materialize everything in one run: extract -> dbt -> analytics -> "
             "report -> publish. Without a refresh window (resource `refresh`) a full "
-            "refresh; the market schedules set the window to one market's session.",
+            "refresh; with one, only its days (the market schedules run the same with one "
+            "market's session, as market_refresh).",
         ),
         "market_refresh": dg.define_asset_job(
             name="market_refresh",

@@ -2,8 +2,9 @@
 own time zone; a filings schedule.
 
 Each market schedule runs the market_refresh job (the refresh without the filings, which
-have their own schedule) with its refresh window set to that local day and that market: the day's rows of that market are replaced in `raw`, and the daily facts
-are rebuilt from that day on. On a day the exchange is closed (the calendar decides) it
+have their own schedule) with its refresh window set to that local day and that market:
+the day's rows of that market are replaced in `raw`, and the daily facts are rebuilt from
+that day on. On a day the exchange is closed (the calendar decides) it
 skips with the reason.
 """
 
