@@ -151,7 +151,9 @@ class WarehouseResource(dg.ConfigurableResource):
                 if instance is not None:
                     for line in run_health.release_dead_runs(instance, run_id):
                         report(f"released a dead run: {line}")
-                yield self
+                # One DuckDB instance of the build file for all the run's steps.
+                with warehouse.held_open(build_file):
+                    yield self
         except writer_lock.WriterLockTimeout as exc:
             raise dg.Failure(str(exc), metadata={"lock": str(exc.path)}) from exc
 
