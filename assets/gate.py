@@ -9,11 +9,16 @@ this one list, so the two cannot disagree about what gates publication.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecord,
+    AssetCheckExecutionRecordStatus,
+)
 
 
 def upstream_blocking_checks(graph: AssetGraph, key: dg.AssetKey) -> dict[dg.AssetKey, list[dg.AssetCheckKey]]:
@@ -83,36 +88,68 @@ def gate_verdict(instance: dg.DagsterInstance,
     An asset this instance never saw materialized (a fresh instance on an existing build
     file) has nothing on record to refuse on; an asset materialized after its check last
     ran has data no check has looked at, and that gates like a failure."""
+    failing: list[str] = []
+    unchecked: list[str] = []
+    checked = 0
+    for asset, ck, state, record in _latest_evaluations(instance, checks):
+        name = f"{asset.to_user_string()}:{ck.name}"
+        if state == "never":
+            continue
+        if state == "none":
+            unchecked.append(name)
+            continue
+        checked += 1
+        if state == "stale":
+            unchecked.append(name)
+        elif state == "failed":
+            evaluation = record.event.dagster_event.asset_check_evaluation_data
+            detail = (evaluation.description or "").strip()
+            failing.append(name + (f" ({detail[:200]})" if detail else "")
+                           + f" in run {record.run_id[:8]}")
+    return GateVerdict(failing=failing, unchecked=unchecked, checked=checked)
+
+
+def passed_on_latest(instance: dg.DagsterInstance,
+                     checks: dict[dg.AssetKey, list[dg.AssetCheckKey]]
+                     ) -> dict[dg.AssetCheckKey, AssetCheckExecutionRecord]:
+    """The checks whose latest evaluation passed on their asset's latest materialization
+    (what `gate_verdict` lets through, a warning that failed excepted), with that record."""
+    return {ck: record for _, ck, state, record in _latest_evaluations(instance, checks)
+            if state == "passed"}
+
+
+def _latest_evaluations(instance: dg.DagsterInstance,
+                        checks: dict[dg.AssetKey, list[dg.AssetCheckKey]]
+                        ) -> Iterator[tuple[dg.AssetKey, dg.AssetCheckKey, str, Any]]:
+    """(asset, check, state, latest completed record) for each check. States: never (no
+    evaluation, asset never materialized here), none (no evaluation, asset materialized),
+    stale (evaluated before the latest materialization), failed (blocking failure),
+    warned (a failed warning: never blocks), passed, other (e.g. skipped)."""
     keys = [ck for cks in checks.values() for ck in cks]
     storage = instance.event_log_storage
     summaries = storage.get_asset_check_summary_records(keys)
     latest_ids = storage.get_latest_materialization_storage_ids(list(checks))
     latest_events = instance.get_latest_materialization_events(list(checks))
-    failing: list[str] = []
-    unchecked: list[str] = []
-    checked = 0
     for asset, cks in checks.items():
         mat_id, mat = latest_ids.get(asset), latest_events.get(asset)
         for ck in cks:
             summary = summaries.get(ck)
             record = summary.last_completed_check_execution_record if summary else None
-            name = f"{asset.to_user_string()}:{ck.name}"
             if record is None or record.event is None or record.event.dagster_event is None:
-                if mat_id is not None:
-                    unchecked.append(name)
+                yield asset, ck, ("never" if mat_id is None else "none"), record
                 continue
-            checked += 1
             evaluation = record.event.dagster_event.asset_check_evaluation_data
             if _before(evaluation, record.event.timestamp, mat_id, mat):
-                unchecked.append(name)
-                continue
-            if record.status == AssetCheckExecutionRecordStatus.FAILED:
-                if evaluation.severity == dg.AssetCheckSeverity.WARN:
-                    continue  # a warning never blocks, in a run or here
-                detail = (evaluation.description or "").strip()
-                failing.append(name + (f" ({detail[:200]})" if detail else "")
-                               + f" in run {record.run_id[:8]}")
-    return GateVerdict(failing=failing, unchecked=unchecked, checked=checked)
+                state = "stale"
+            elif record.status == AssetCheckExecutionRecordStatus.FAILED:
+                # a warning never blocks, in a run or here
+                state = "warned" if evaluation.severity == dg.AssetCheckSeverity.WARN else "failed"
+            elif (record.status == AssetCheckExecutionRecordStatus.SUCCEEDED
+                  and evaluation is not None and evaluation.passed):
+                state = "passed"
+            else:
+                state = "other"  # e.g. skipped: nothing to refuse on, nothing to carry
+            yield asset, ck, state, record
 
 
 def _before(evaluation, evaluated_at: float, mat_id: int | None, mat) -> bool:

@@ -20,11 +20,12 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from dagster_dbt.asset_utils import get_asset_check_key_for_test
 from packaging import version
 
-from assets import DBT_ASSETS_NAME, WRITER_POOL
+from assets import DBT_ASSETS_NAME, WRITER_POOL, gate
 from orchestration import dbt_in_process
-from selloff import dbt_runner, refresh_state
+from selloff import dbt_runner, refresh_state, run_health
 from selloff.resources import RefreshWindow, WarehouseResource
 from selloff.warehouse import row_count
 
@@ -73,7 +74,9 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     the daily facts (tag:daily) are rebuilt from its first day on, incrementally, and only
     the models downstream of the raw datasets that changed since the last build (the
     refresh ledger) are built at all: the others are left as the last build made them
-    (`dbt_runner.build_selection`); every data test still runs.
+    (`dbt_runner.build_selection`). Every data test runs, except one that reads only
+    models left as built and passed on them when they were last checked: its result is
+    carried over (`carried_check_results`).
     The dbt unit tests (SQL logic on fixtures, not data) are left to `make test`
     (tests/test_refresh_window_dbt.py)."""
     window_in_file = not warehouse.settings().is_spark
@@ -97,10 +100,15 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         context.log.info(
             f"raw datasets changed since the last dbt build: "
             f"{', '.join(sorted(selection.changed_datasets)) or 'none'}; left as built: "
-            f"{len(selection.skipped_models)} models/seeds (their tests still run)")
+            f"{len(selection.skipped_models)} models/seeds")
+    carried = carried_check_results(context, manifest, selection, warehouse.build_path)
+    if carried:
+        context.log.info(
+            f"{len(carried)} data tests not run again: they read only models left as built, "
+            "and their last result on those same tables (passed) is carried over")
     args = dbt_build_args(warehouse, refresh)
     if selection is not None:
-        args += selection.exclude_args(manifest)
+        args += selection.exclude_args(manifest, tests=carried)
     events: list[Any] = []
     try:
         invocation = (dbt.cli(args, context=context) if warehouse.settings().is_spark
@@ -119,6 +127,7 @@ def selloff_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     # First: a model left as built is upstream of none that was rebuilt, and Dagster wants
     # a multi-asset's outputs in topological order.
     events[:0] = unchanged_outputs(context, manifest, selection)
+    events.extend(carried.values())  # after their models' outputs
     yield from with_row_counts(context, warehouse, events, clear_window=window_in_file,
                                ledger=ledger)
 
@@ -165,6 +174,50 @@ def unchanged_outputs(context: dg.AssetExecutionContext, manifest: Mapping[str, 
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
                         metadata={"rebuilt": False,
                                   "why": "none of its raw inputs changed since the last build"})
+
+
+def carried_check_results(context: dg.AssetExecutionContext, manifest: Mapping[str, Any],
+                          selection: dbt_runner.BuildSelection | None,
+                          build_file: Path) -> dict[str, dg.AssetCheckResult]:
+    """test unique_id -> its result carried over, for the data tests a windowed refresh
+    need not run again: every table the test reads is left as built (none of its raw
+    inputs changed since the last build, `BuildSelection.tests_on_skipped`), and the
+    test's latest evaluation passed on the model's latest materialization
+    (`gate.passed_on_latest`) in a run that wrote this same build file. The test would
+    read the same rows and pass again; a failed, stale or missing result, or one from
+    another warehouse sharing this Dagster instance, is not carried: the test runs."""
+    if selection is None:
+        return {}
+    keys: dict[str, dg.AssetCheckKey] = {}
+    for uid in sorted(selection.tests_on_skipped(manifest)):
+        key = get_asset_check_key_for_test(manifest, translator, uid, dbt_project)
+        if key is not None and key in context.selected_asset_check_keys:
+            keys[uid] = key
+    by_asset: dict[dg.AssetKey, list[dg.AssetCheckKey]] = {}
+    for key in keys.values():
+        by_asset.setdefault(key.asset_key, []).append(key)
+    passed = gate.passed_on_latest(context.instance, by_asset) if by_asset else {}
+    same_file: dict[str, bool] = {}
+    out: dict[str, dg.AssetCheckResult] = {}
+    for uid, key in keys.items():
+        record = passed.get(key)
+        if record is None:
+            continue
+        if record.run_id not in same_file:
+            run = context.instance.get_run_by_id(record.run_id)
+            same_file[record.run_id] = (
+                run is not None and run.tags.get(run_health.TAG_BUILD_FILE) == str(build_file))
+        if not same_file[record.run_id]:
+            continue
+        evaluation = record.event.dagster_event.asset_check_evaluation_data
+        out[uid] = dg.AssetCheckResult(
+            asset_key=key.asset_key, check_name=key.name, passed=True,
+            severity=evaluation.severity,
+            metadata={"carried_over": True, "evaluated_in_run": record.run_id,
+                      "why": "not run again: every table it reads was left as built "
+                             "(none of their raw inputs changed), and it passed on them "
+                             "in that run"})
+    return out
 
 
 def with_row_counts(context: dg.AssetExecutionContext, warehouse: WarehouseResource,

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,19 +184,28 @@ def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
 @dataclass(frozen=True)
 class BuildSelection:
     """The models (and seeds) a windowed refresh leaves as built: those no changed raw
-    dataset reaches. Their data tests still run (on the tables as they are): the Dagster
-    run materializes every model, and the publication gate wants each materialization's
-    blocking checks evaluated (assets/gate.py). Every other model is built as in a full
-    build (the daily facts from the window on)."""
+    dataset reaches. Every other model is built as in a full build (the daily facts from
+    the window on). The Dagster run still materializes every model, and the publication
+    gate wants each materialization's blocking checks evaluated (assets/gate.py): a test
+    that reads a rebuilt model runs; one that reads only models left as built
+    (`tests_on_skipped`) runs too, unless its last result on those same tables is carried
+    over (orchestration/dbt.py `carried_check_results`)."""
 
     changed_datasets: frozenset[str]
     skipped_models: frozenset[str]  # unique_ids of models and seeds
 
-    def exclude_args(self, manifest: Mapping[str, Any]) -> list[str]:
-        """dbt arguments that leave out exactly these nodes. `--indirect-selection empty`:
-        an excluded model does not take its tests with it (dbt's default would drop them,
-        and also a test that reads a rebuilt fact and an unchanged dimension)."""
-        names = sorted(manifest["nodes"][uid]["name"] for uid in self.skipped_models)
+    def tests_on_skipped(self, manifest: Mapping[str, Any]) -> frozenset[str]:
+        """The data tests whose every input is a model or seed this build leaves as built."""
+        return frozenset(uid for uid, n in manifest["nodes"].items()
+                         if n["resource_type"] == "test" and n["depends_on"]["nodes"]
+                         and set(n["depends_on"]["nodes"]) <= self.skipped_models)
+
+    def exclude_args(self, manifest: Mapping[str, Any], tests: Iterable[str] = ()) -> list[str]:
+        """dbt arguments that leave out exactly these nodes, and the data `tests` named
+        (unique_ids). `--indirect-selection empty`: an excluded model does not take its
+        tests with it (dbt's default would drop them, and also a test that reads a rebuilt
+        fact and an unchanged dimension)."""
+        names = sorted(manifest["nodes"][uid]["name"] for uid in {*self.skipped_models, *tests})
         # One value, names separated by spaces (dbt splits it): dagster-dbt takes only the
         # value right after --exclude.
         return ["--exclude", " ".join(names), "--indirect-selection", "empty"] if names else []

@@ -69,11 +69,12 @@ def load_result(path: Path) -> StoredResult:
 
 def run_refresh(root: Path, window: tuple[str, str] | None = None,
                 markets: tuple[str, ...] = (), job: str = "refresh",
-                **settings_values: str) -> GraphRun:
+                instance: dg.DagsterInstance | None = None, **settings_values: str) -> GraphRun:
     """Materialize every asset (the `refresh` job) into root/warehouse, in process. The
     SELLOFF_* keyword values become the definitions' settings (nothing touches os.environ);
     `window` = (first, last) day runs a windowed refresh instead of a full one;
-    `job="market_refresh"` runs what a market schedule runs (no filings)."""
+    `job="market_refresh"` runs what a market schedule runs (no filings); `instance`, the
+    Dagster instance whose run history the run reads and extends (default: a new one)."""
     from orchestration.definitions import build_definitions
     from orchestration.schedules import refresh_window_config
     from selloff.settings import settings_from_env
@@ -87,7 +88,8 @@ def run_refresh(root: Path, window: tuple[str, str] | None = None,
         first, last = (dt.date.fromisoformat(d) for d in window)
         run_config = refresh_window_config(first, last, markets)
     # No instance passed: Dagster makes an ephemeral one and disposes of it (issue 25).
-    result = job_def.execute_in_process(raise_on_error=False, run_config=run_config)
+    result = job_def.execute_in_process(raise_on_error=False, run_config=run_config,
+                                        instance=instance)
     return GraphRun(root, result)
 
 
