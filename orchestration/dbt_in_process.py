@@ -19,8 +19,10 @@ prints, so dagster-dbt turns them into the same Dagster events as from a subproc
 
 Three things a subprocess gave for free are done here explicitly:
 - dbt-duckdb keeps its DuckDB database open in a process-wide environment after the build
-  (`DuckDBConnectionManager._ENV`); it is closed when the build ends, so that the build file
-  is checkpointed and released before the steps after dbt open or copy it.
+  (`DuckDBConnectionManager._ENV`); it is closed when the build ends. In a run, dbt's
+  connection joins the run's one instance of the build file (`warehouse.held_open`), which
+  stays open for the steps after dbt; outside one, closing it checkpoints and releases the
+  file before anything else opens or copies it.
 - An interrupted step (SIGTERM/SIGINT: Dagster raises in the step's thread) stops dbt as
   the subprocess's SIGINT did: dbt's thread gets a KeyboardInterrupt (dbt then cancels its
   queries, writes run_results.json and returns) and its DuckDB queries are interrupted.

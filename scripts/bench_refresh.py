@@ -10,6 +10,12 @@ parse state anew, which a refresh run in the full build's process would not pay)
    have their own schedule): the window set to the newest US session, only US rows
    replaced in `raw`, the daily facts rebuilt from that day on.
 
+Both runs use one persistent Dagster instance (a DAGSTER_HOME in the work folder, SQLite
+on disk), as a deployment's scheduled runs share theirs: the refresh reads the full
+build's check results (a test of models it leaves as built is carried over, not run
+again), and every event is written to disk. `--instance ephemeral` gives each run a new
+in-memory instance instead, as the rounds before the sixth measured.
+
 For each it prints the whole run's wall seconds, the dbt step's seconds, and the seconds
 dbt spent executing models and tests (from run_results.json: the work, without dbt's own
 start-up and parsing). The target is a one-day refresh within 10 % of a full build.
@@ -70,7 +76,8 @@ def _dbt_work_seconds(run_id: str) -> dict[str, float] | None:
 
 
 def _run(snapshot: Path, warehouse: Path, window: tuple[dt.date, dt.date] | None,
-         markets: tuple[str, ...], job_name: str | None = None) -> dict[str, Any]:
+         markets: tuple[str, ...], job_name: str | None = None,
+         dagster_home: Path | None = None) -> dict[str, Any]:
     import dagster as dg
 
     from orchestration.definitions import build_definitions
@@ -87,7 +94,13 @@ def _run(snapshot: Path, warehouse: Path, window: tuple[dt.date, dt.date] | None
     run_config = refresh_window_config(*window, markets) if window else {}
     # Disposed at the end: left to the interpreter's exit with duckdb_engine loaded, an
     # ephemeral instance ends the process with nanobind's "leaked" lines (issue 25).
-    with dg.DagsterInstance.ephemeral() as instance:
+    # `dagster_home`: a persistent instance, shared by the full build and the refresh as
+    # the schedules' runs share the deployment's (its run history is what a refresh
+    # reads to carry over test results, orchestration/dbt.py carried_check_results).
+    if dagster_home:
+        dagster_home.mkdir(parents=True, exist_ok=True)
+    with (dg.DagsterInstance.from_config(str(dagster_home)) if dagster_home
+          else dg.DagsterInstance.ephemeral()) as instance:
         load = os.getloadavg()[0]
         t0 = time.perf_counter()
         result = job.execute_in_process(instance=instance, raise_on_error=False,
@@ -103,12 +116,13 @@ def _run(snapshot: Path, warehouse: Path, window: tuple[dt.date, dt.date] | None
 
 
 def _run_in_child(snapshot: Path, warehouse: Path, window: tuple[dt.date, dt.date] | None,
-                  markets: tuple[str, ...]) -> dict[str, Any]:
+                  markets: tuple[str, ...], dagster_home: Path | None) -> dict[str, Any]:
     """`_run` in a fresh Python process (this script with --child), its figures as JSON."""
     import subprocess
 
     spec = {"snapshot": str(snapshot), "warehouse": str(warehouse), "markets": list(markets),
-            "window": [d.isoformat() for d in window] if window else None}
+            "window": [d.isoformat() for d in window] if window else None,
+            "dagster_home": str(dagster_home) if dagster_home else None}
     # stderr passes through (make bench's log is searched for leaked lines and tracebacks)
     done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child",
                            json.dumps(spec)], stdout=subprocess.PIPE, text=True, check=False)
@@ -125,7 +139,8 @@ def _child(spec_json: str) -> int:
     spec = json.loads(spec_json)
     window = tuple(dt.date.fromisoformat(d) for d in spec["window"]) if spec["window"] else None
     figures = _run(Path(spec["snapshot"]), Path(spec["warehouse"]), window,  # type: ignore[arg-type]
-                   tuple(spec["markets"]), spec.get("job"))
+                   tuple(spec["markets"]), spec.get("job"),
+                   Path(spec["dagster_home"]) if spec.get("dagster_home") else None)
     print(json.dumps(figures, default=str))
     return 0
 
@@ -139,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--years", type=int, default=5)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the snapshot and warehouse")
+    ap.add_argument("--instance", choices=("persistent", "ephemeral"), default="persistent",
+                    help="one Dagster instance on disk for both runs, as a deployment's "
+                    "(default), or a new in-memory one per run (the earlier rounds' figures)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     warnings.filterwarnings("ignore")
@@ -158,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
            .select(pl.col("trade_date").max()).collect().item())
     warehouse = work / "warehouse" / "selloff.duckdb"
 
-    full = _run_in_child(snapshot, warehouse, None, ())
-    one_day = _run_in_child(snapshot, warehouse, (day, day), ("US",))
+    home = work / "dagster_home" if args.instance == "persistent" else None
+    full = _run_in_child(snapshot, warehouse, None, (), home)
+    one_day = _run_in_child(snapshot, warehouse, (day, day), ("US",), home)
 
     def row(label: str, r: dict[str, Any]) -> str:
         work_s = r["dbt_work_s"] or {}
@@ -168,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{work_s.get('daily_facts', float('nan')):>12.1f} "
                 f"{work_s.get('tests', float('nan')):>9.1f} {r['load_1m']:>6.1f}")
 
-    print(f"\n{n_rows:,} price rows; one-day refresh = US session {day}")
+    print(f"\n{n_rows:,} price rows; one-day refresh = US session {day}; "
+          f"Dagster instance: {args.instance}")
     print(f"{'run':<26} {'wall s':>8} {'dbt step':>9} {'dbt models':>10} "
           f"{'daily facts':>12} {'dbt tests':>9} {'load':>6}")
     print(row("full build", full))
@@ -182,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     out = ROOT / "warehouse" / "bench" / f"refresh_{args.securities}x{args.years}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"full": full, "one_day": one_day, "day": str(day),
-                               "price_rows": n_rows}, indent=2, default=str))
+                               "price_rows": n_rows, "instance": args.instance},
+                              indent=2, default=str))
     print(f"figures: {out}")
     if args.keep:
         print(f"kept: {work}")
