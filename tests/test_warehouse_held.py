@@ -142,3 +142,24 @@ def test_blocks_a_step_read_are_not_kept_for_the_next(tmp_path: Path) -> None:
             assert con.execute("SELECT count(*) FROM t").fetchall() == [(3000000,)]
     assert during > 10 * 2**20
     assert after < during / 10
+
+
+def test_each_connection_is_checkpointed_when_it_closes(tmp_path: Path) -> None:
+    """As closing the file after each step did: the rows a step wrote are in the tables'
+    row groups, not only in the WAL, when the next step reads them; a connection that
+    closes inside another's open transaction leaves it to that one."""
+    path = tmp_path / "build.duckdb"
+    wal = tmp_path / "build.duckdb.wal"
+    with warehouse.held_open(path):
+        with warehouse.connect(path) as con:
+            con.execute("CREATE TABLE t AS SELECT range AS x FROM range(100000)")
+            assert wal.exists() and wal.stat().st_size > 0
+        assert not wal.exists() or wal.stat().st_size == 0
+        with warehouse.connect(path) as outer:
+            outer.execute("BEGIN TRANSACTION")
+            outer.execute("INSERT INTO t VALUES (-1)")
+            with warehouse.connect(path) as inner:  # closes while outer's write is open
+                inner.execute("SELECT count(*) FROM t").fetchall()
+            outer.execute("COMMIT")
+        with warehouse.connect(path) as con:
+            assert con.execute("SELECT count(*) FROM t").fetchall() == [(100001,)]
