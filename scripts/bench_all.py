@@ -183,7 +183,9 @@ def main() -> int:
     if refresh:
         f_wall, d_wall = refresh["full"]["wall_s"], refresh["one_day"]["wall_s"]
         share = d_wall / f_wall
-        rows += [(f"refresh bench: full build {small}, wall s", f"{f_wall:.1f}", "", ""),
+        instance = refresh.get("instance", "ephemeral")
+        rows += [(f"refresh bench: full build {small}, wall s", f"{f_wall:.1f}", "",
+                  f"{instance} Dagster instance"),
                  (f"one-day one-market refresh ({refresh['day']}), wall s", f"{d_wall:.1f}",
                   "", ""),
                  ("one-day refresh / full build", f"{share:.1%}", f"<= {REFRESH_SHARE:.0%}",
