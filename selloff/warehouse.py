@@ -137,11 +137,10 @@ def _settle(path: Path) -> None:
     The checkpoint keeps the file as it was between steps before (the rows a step wrote
     moved from the WAL into the tables' row groups, so eviction below has no in-memory
     rows to spill); with nothing written it costs well under a millisecond. DuckDB keeps
-    the blocks it read in its
-    buffer pool until memory runs short, so one instance for the whole run carried dbt's
-    gigabyte of blocks into the analytics steps (peak 2.2 GB instead of 1.8 GB at 5,000 x
-    5): lowering the limit evicts them at once (about 10 ms; after the checkpoint no
-    block is a temporary one, so nothing is spilled), and the next connection resets it.
+    the blocks it read in its buffer pool until memory runs short, so one instance for
+    the whole run carried dbt's gigabyte of blocks into the analytics steps (peak 2.2 GB
+    instead of 1.8 GB at 5,000 x 5): lowering the limit evicts them at once (about
+    10 ms; nothing is spilled), and the next connection resets it.
     Either is skipped while another connection is in a transaction (a nested `connect`):
     the outer one settles when it closes."""
     with _HELD_LOCK:
